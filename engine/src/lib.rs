@@ -1,0 +1,1 @@
+//! hydrant-engine: the daemon `hydrantd`. Not built yet: see the API issue.

@@ -1,0 +1,1 @@
+//! hydrant-sinks: delivery destinations. Not built yet: see the delivery issue.

@@ -1,0 +1,359 @@
+//! Opening a log directory: which segments are sealed, where the log ends, and what must be
+//! repaired. Planning reads only; [`crate::Wal::open`] then carries the plan out, while
+//! read-only users (`hydrant wal`, replay) use the plan as it is.
+//!
+//! # Decision table
+//!
+//! Segments are visited in LSN order. "Sealed" means a valid footer; the sealing protocol writes
+//! the footer only after the segment's frames are durable, so a valid footer vouches for the data.
+//!
+//! | case | what is found                                              | decision                    |
+//! |------|------------------------------------------------------------|-----------------------------|
+//! | A    | valid header and footer, starts where the previous ended   | sealed: trust the footer    |
+//! | B    | valid header and footer, starts elsewhere                  | error `SegmentGap`          |
+//! | C    | header all zeros, last segment                             | discard: its first sync never completed, so nothing in it was acknowledged |
+//! | D    | header zeros or damaged, any other segment, or damaged last | error `BadSegment`          |
+//! | E    | header or footer of a newer format version                 | error `UnsupportedVersion`  |
+//! | F    | no valid footer: the tail begins here                      | scan its frames from the start |
+//! | G    | tail scanned to LSN e, next segment starts at e            | the tail segment was complete: seal it now, scan the next |
+//! | H    | tail scanned to LSN e, next segment starts elsewhere       | discard the later segments: no sync covering them completed |
+//! | I    | scan stops at a zero length word or the data limit        | clean end                   |
+//! | J    | scan stops at a torn frame, bad CRC, or an out-of-sequence LSN | the log ends before it: the frame was never acknowledged (acknowledged frames were synced whole); the rest of the segment is zeroed |
+//! | K    | every segment sealed                                       | a new active segment starts at the last end |
+//!
+//! Case J cannot tell a torn tail from damage to synced frames in the active segment; it counts
+//! the discarded bytes in the [`RecoveryReport`] so that damage shows. Damage in sealed segments is
+//! never truncated: readers and `hydrant wal verify` report it with segment and offset.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    Footer, FrameFault, Geometry, HeaderFault, SegmentHeader, FOOTER_LEN, FORMAT_VERSION,
+    SEGMENT_HEADER_LEN,
+};
+use crate::ids::Lsn;
+use crate::segment::{parse_segment_name, scan_frames, Scan, ScanStop, SEGMENT_SUFFIX};
+use crate::storage::{Mapping, OpenMode, Storage, StorageFile};
+
+/// A sealed segment as its footer describes it.
+#[derive(Clone, Debug)]
+pub struct SealedSegment {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Its header.
+    pub header: SegmentHeader,
+    /// Its footer.
+    pub footer: Footer,
+}
+
+/// The segment where the log ends, as scanned.
+#[derive(Clone, Debug)]
+pub struct TailSegment {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Its header.
+    pub header: SegmentHeader,
+    /// What the scan of its frames found.
+    pub scan: Scan,
+    /// Offset one past the last non-zero byte after the valid frames (equal to `scan.data_end`
+    /// when the rest is clean).
+    pub dirty_end: u64,
+}
+
+/// What opening a log found and did. Returned by [`crate::Wal::open`].
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    /// Sealed segments opened by their footers alone.
+    pub sealed_segments: usize,
+    /// Segments that were complete but unsealed (a crash between filling one and sealing it),
+    /// sealed during recovery (case G).
+    pub sealed_on_open: Vec<PathBuf>,
+    /// Segments discarded because nothing in them was ever acknowledged (cases C and H).
+    pub discarded_segments: Vec<PathBuf>,
+    /// Leftover spare or temporary files removed.
+    pub removed_temporaries: Vec<PathBuf>,
+    /// The segment the log ends in, if any.
+    pub tail_segment: Option<PathBuf>,
+    /// Frames found in the tail segment.
+    pub tail_frames: u64,
+    /// Why the tail scan stopped.
+    pub tail_stop: Option<ScanStop>,
+    /// Bytes after the last valid frame that held something other than zeros and were zeroed:
+    /// an unacknowledged torn write, or damage (case J).
+    pub discarded_bytes: u64,
+    /// The first LSN of the log.
+    pub first_lsn: Lsn,
+    /// One past the last recovered LSN: the next append starts here.
+    pub next_lsn: Lsn,
+    /// How long recovery took.
+    pub elapsed: Duration,
+}
+
+/// The plan: what is on disk and what must change.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub sealed: Vec<SealedSegment>,
+    pub seal_on_open: Vec<TailSegment>,
+    pub tail: Option<TailSegment>,
+    pub discard: Vec<PathBuf>,
+    pub temporaries: Vec<PathBuf>,
+    pub first_lsn: Lsn,
+    pub next_lsn: Lsn,
+}
+
+fn header_fault(segment: &Path, what: &'static str, fault: HeaderFault) -> Error {
+    match fault {
+        HeaderFault::UnsupportedVersion(version) => Error::UnsupportedVersion {
+            segment: segment.to_path_buf(),
+            version,
+        },
+        _ => Error::BadSegment {
+            segment: segment.to_path_buf(),
+            what,
+            fault,
+        },
+    }
+}
+
+pub(crate) struct OpenedSegment {
+    pub file: Arc<dyn StorageFile>,
+    pub header: SegmentHeader,
+}
+
+/// Reads and checks a segment's header and length. `Ok(None)` means the header is all zeros.
+pub(crate) fn read_header(
+    storage: &dyn Storage,
+    path: &Path,
+    mode: OpenMode,
+) -> Result<Option<OpenedSegment>> {
+    let file = storage
+        .open(path, mode)
+        .map_err(|e| Error::io("open", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    let mut buf = [0u8; SEGMENT_HEADER_LEN];
+    if len < SEGMENT_HEADER_LEN as u64 {
+        return Err(Error::BadSegment {
+            segment: path.to_path_buf(),
+            what: "file length",
+            fault: HeaderFault::BadField("shorter than a header"),
+        });
+    }
+    file.read_at(&mut buf, 0)
+        .map_err(|e| Error::io("read", path, e))?;
+    if buf.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    let header = SegmentHeader::decode(&buf).map_err(|f| header_fault(path, "header", f))?;
+    if len != header.segment_bytes {
+        return Err(Error::BadSegment {
+            segment: path.to_path_buf(),
+            what: "file length",
+            fault: HeaderFault::BadField("file length differs from the header's segment size"),
+        });
+    }
+    Ok(Some(OpenedSegment { file, header }))
+}
+
+fn read_footer(
+    file: &dyn StorageFile,
+    path: &Path,
+    header: &SegmentHeader,
+) -> Result<Option<Footer>> {
+    let mut buf = [0u8; FOOTER_LEN as usize];
+    file.read_at(&mut buf, header.segment_bytes - FOOTER_LEN)
+        .map_err(|e| Error::io("read", path, e))?;
+    match Footer::decode(&buf) {
+        Ok(f) if f.base_lsn == header.base_lsn => Ok(Some(f)),
+        Ok(_) => Err(Error::BadSegment {
+            segment: path.to_path_buf(),
+            what: "footer",
+            fault: HeaderFault::BadField("footer base LSN differs from the header's"),
+        }),
+        Err(HeaderFault::UnsupportedVersion(v)) if v != FORMAT_VERSION => {
+            Err(Error::UnsupportedVersion {
+                segment: path.to_path_buf(),
+                version: v,
+            })
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// Scans a segment as the tail of the log.
+pub(crate) fn scan_tail(map: &dyn Mapping, path: &Path, header: SegmentHeader) -> TailSegment {
+    let geometry = Geometry {
+        segment_bytes: header.segment_bytes,
+        index_interval: header.index_interval,
+    };
+    let bytes = map.bytes(0, map.len());
+    let scan = scan_frames(bytes, header.base_lsn, geometry, geometry.data_limit());
+    let rest = &bytes[scan.data_end as usize..];
+    let dirty_end = rest
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(scan.data_end, |p| scan.data_end + p as u64 + 1);
+    TailSegment {
+        path: path.to_path_buf(),
+        header,
+        scan,
+        dirty_end,
+    }
+}
+
+/// Lists the segments of a directory in LSN order, and the temporaries.
+pub(crate) fn list_dir(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<(Vec<(Lsn, PathBuf)>, Vec<PathBuf>)> {
+    let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut segments = Vec::new();
+    let mut temporaries = Vec::new();
+    for name in names {
+        if let Some(base) = parse_segment_name(&name) {
+            segments.push((base, dir.join(&name)));
+        } else if name.ends_with(".tmp") || (name.ends_with(SEGMENT_SUFFIX) && name.len() != 24) {
+            temporaries.push(dir.join(&name));
+        }
+    }
+    segments.sort();
+    Ok((segments, temporaries))
+}
+
+/// Plans the opening of the log in `dir`, reading only.
+pub(crate) fn plan(storage: &dyn Storage, dir: &Path) -> Result<Plan> {
+    let (segments, temporaries) = list_dir(storage, dir)?;
+    let mut plan = Plan {
+        sealed: Vec::new(),
+        seal_on_open: Vec::new(),
+        tail: None,
+        discard: Vec::new(),
+        temporaries,
+        first_lsn: segments.first().map_or(Lsn::ZERO, |s| s.0),
+        next_lsn: Lsn::ZERO,
+    };
+    let mut expected: Option<Lsn> = None;
+    let mut i = 0;
+    // Sealed phase: cases A, B, D, E.
+    while i < segments.len() {
+        let (base, path) = &segments[i];
+        let is_last = i + 1 == segments.len();
+        let Some(opened) = read_header(storage, path, OpenMode::Read)? else {
+            if is_last {
+                plan.discard.push(path.clone()); // case C
+                i += 1;
+                continue;
+            }
+            return Err(Error::BadSegment {
+                segment: path.clone(),
+                what: "header",
+                fault: HeaderFault::BadMagic,
+            });
+        };
+        if opened.header.base_lsn != *base {
+            return Err(Error::BadSegment {
+                segment: path.clone(),
+                what: "name",
+                fault: HeaderFault::BadField("name differs from the header's base LSN"),
+            });
+        }
+        if let Some(e) = expected {
+            if e != *base {
+                return Err(Error::SegmentGap {
+                    segment: path.clone(),
+                    expected: e,
+                    found: *base,
+                });
+            }
+        }
+        match read_footer(opened.file.as_ref(), path, &opened.header)? {
+            Some(footer) => {
+                expected = Some(footer.end_lsn);
+                plan.sealed.push(SealedSegment {
+                    path: path.clone(),
+                    header: opened.header,
+                    footer,
+                });
+                i += 1;
+            }
+            None => break, // case F
+        }
+    }
+    // Tail phase: cases F, G, H, I, J.
+    while i < segments.len() {
+        let (_, path) = &segments[i];
+        let Some(opened) = read_header(storage, path, OpenMode::Read)? else {
+            // Only reachable for a segment after a scanned tail; handled below as case H.
+            plan.discard.push(path.clone());
+            i += 1;
+            continue;
+        };
+        if let Some(e) = expected {
+            if e != opened.header.base_lsn {
+                // The previous tail segment did not reach this one's base: case H for the rest.
+                plan.discard
+                    .extend(segments[i..].iter().map(|s| s.1.clone()));
+                break;
+            }
+        }
+        let map = opened.file.map().map_err(|e| Error::io("mmap", path, e))?;
+        let tail = scan_tail(map.as_ref(), path, opened.header);
+        expected = Some(tail.scan.end_lsn);
+        if let Some(prev) = plan.tail.take() {
+            plan.seal_on_open.push(prev); // case G
+        }
+        plan.tail = Some(tail);
+        i += 1;
+    }
+    plan.next_lsn = match (&plan.tail, plan.sealed.last()) {
+        (Some(t), _) => t.scan.end_lsn,
+        (None, Some(s)) => s.footer.end_lsn,
+        (None, None) => plan.first_lsn,
+    };
+    if plan.sealed.is_empty() && plan.seal_on_open.is_empty() {
+        plan.first_lsn = plan
+            .tail
+            .as_ref()
+            .map_or(plan.next_lsn, |t| t.header.base_lsn);
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    pub(crate) fn report(&self, started: Instant) -> RecoveryReport {
+        RecoveryReport {
+            sealed_segments: self.sealed.len(),
+            sealed_on_open: self.seal_on_open.iter().map(|t| t.path.clone()).collect(),
+            discarded_segments: self.discard.clone(),
+            removed_temporaries: self.temporaries.clone(),
+            tail_segment: self.tail.as_ref().map(|t| t.path.clone()),
+            tail_frames: self.tail.as_ref().map_or(0, |t| t.scan.frame_count),
+            tail_stop: self.tail.as_ref().map(|t| t.scan.stop),
+            discarded_bytes: self
+                .tail
+                .as_ref()
+                .map_or(0, |t| t.dirty_end - t.scan.data_end),
+            first_lsn: self.first_lsn,
+            next_lsn: self.next_lsn,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+/// True for scan stops that mean damage or a torn write rather than a clean end.
+#[must_use]
+pub fn is_torn(stop: ScanStop) -> bool {
+    matches!(stop, ScanStop::Fault(_) | ScanStop::LsnMismatch { .. })
+}
+
+/// The fault a scan stop stands for, for error reports.
+#[must_use]
+pub fn stop_fault(stop: ScanStop) -> Option<FrameFault> {
+    match stop {
+        ScanStop::Fault(f) => Some(f),
+        ScanStop::LsnMismatch { .. } => Some(FrameFault::BadRecords),
+        ScanStop::Zero | ScanStop::Full => None,
+    }
+}

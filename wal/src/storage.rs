@@ -1,0 +1,295 @@
+//! The storage seam: every file operation the WAL performs goes through [`Storage`] and
+//! [`StorageFile`], so that tests can swap the real file system for [`crate::sim::SimDisk`], which
+//! forgets unsynced writes on a simulated power loss.
+//!
+//! The contract each implementation keeps is the POSIX one the WAL relies on, no more:
+//! - `write_at` data is visible to later reads at once, but durable only after `sync_data`
+//!   on that file returns;
+//! - a created, renamed or removed name is durable only after `sync_dir` on its directory;
+//! - a [`Mapping`] shows the file's current contents, including writes made after it was created,
+//!   for the file's length at mapping time; it stays valid after the file is removed.
+
+use std::fmt::Debug;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How to open a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write; the file must exist.
+    ReadWrite,
+    /// Read and write; the file must not exist yet.
+    CreateNew,
+    /// Read and write; created when missing.
+    Create,
+}
+
+/// A file system, as far as the WAL uses one.
+pub trait Storage: Send + Sync + Debug {
+    /// Creates a directory and its parents.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+
+    /// The names of the entries of a directory (not paths), in no particular order.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+
+    /// Opens a file.
+    ///
+    /// # Errors
+    /// The underlying I/O error (`NotFound`, `AlreadyExists`, ...).
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+
+    /// Renames a file, replacing any file at `to`.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Removes a file.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+
+    /// Bytes free for the caller on the file system holding `dir`, when known.
+    fn free_bytes(&self, dir: &Path) -> Option<u64>;
+
+    /// Takes an exclusive advisory lock on `path` (created when missing), held until the returned
+    /// guard is dropped.
+    ///
+    /// # Errors
+    /// `WouldBlock` when another process holds it; the underlying I/O error.
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>>;
+}
+
+/// An open file.
+pub trait StorageFile: Send + Sync + Debug {
+    /// The file's length.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn len(&self) -> io::Result<u64>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    ///
+    /// # Errors
+    /// `UnexpectedEof` past the end; the underlying I/O error.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+
+    /// Writes all of `buf` at `offset`, growing the file when needed.
+    ///
+    /// # Errors
+    /// The underlying I/O error; a failed write may have written a part of `buf`.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+
+    /// Preallocates the file to `len` bytes with written zeros, so that later writes below `len`
+    /// overwrite blocks in place: they never allocate, never meet a full disk, and their sync does
+    /// not journal block allocation. Not durable until `sync_data`.
+    ///
+    /// # Errors
+    /// `StorageFull` (ENOSPC) when the disk cannot hold the file; the underlying I/O error.
+    fn preallocate(&self, len: u64) -> io::Result<()>;
+
+    /// Makes every completed write to this file durable (fdatasync).
+    ///
+    /// # Errors
+    /// The underlying I/O error. After a failed sync the state of the unsynced writes is unknown
+    /// (the kernel may have dropped them), so callers must treat the file as lost.
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// Maps the file read-only, for its length now.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn map(&self) -> io::Result<Arc<dyn Mapping>>;
+}
+
+/// A read-only view of a file's bytes.
+pub trait Mapping: Send + Sync + Debug {
+    /// The mapped length.
+    fn len(&self) -> usize;
+
+    /// True when the mapping is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes in `offset..offset + len`.
+    ///
+    /// Callers only read ranges whose writes completed before they learned of them (through a
+    /// lock or an atomic with acquire ordering), so the bytes are stable while borrowed.
+    ///
+    /// # Panics
+    /// When the range is outside the mapping.
+    fn bytes(&self, offset: usize, len: usize) -> &[u8];
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdStorage;
+
+impl StdStorage {
+    /// A shared handle to the real file system.
+    #[must_use]
+    pub fn shared() -> Arc<dyn Storage> {
+        Arc::new(StdStorage)
+    }
+}
+
+#[derive(Debug)]
+struct StdFile {
+    file: File,
+    path: PathBuf,
+}
+
+#[derive(Debug)]
+struct StdMapping {
+    map: memmap2::Mmap,
+}
+
+impl Storage for StdStorage {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        let mut o = OpenOptions::new();
+        match mode {
+            OpenMode::Read => o.read(true),
+            OpenMode::ReadWrite => o.read(true).write(true),
+            OpenMode::CreateNew => o.read(true).write(true).create_new(true),
+            OpenMode::Create => o.read(true).write(true).create(true),
+        };
+        let file = o.open(path)?;
+        Ok(Arc::new(StdFile {
+            file,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        std::fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn free_bytes(&self, dir: &Path) -> Option<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+        let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+        (rc == 0).then(|| u64::from(st.f_bavail).saturating_mul(st.f_frsize))
+    }
+
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Box::new(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(io::Error::from(io::ErrorKind::WouldBlock))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+impl StorageFile for StdFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
+    fn preallocate(&self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let off_len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
+        // Reserve the blocks first (contiguous extents, ENOSPC now rather than later) ...
+        // SAFETY: plain syscall on an open descriptor.
+        let rc = unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, off_len) };
+        if rc != 0 && rc != libc::EOPNOTSUPP && rc != libc::EINVAL {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // ... then write zeros over them: fallocated blocks are "unwritten" extents, and the first
+        // sync after writing into one must journal its conversion, about twice the cost of an
+        // in-place sync on ext4. Written blocks also leave the pages in the page cache, so the
+        // append path's partial-page writes need no read from disk.
+        let chunk = vec![0u8; 1 << 20];
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(chunk.len() as u64) as usize;
+            self.file.write_all_at(&chunk[..n], at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn map(&self) -> io::Result<Arc<dyn Mapping>> {
+        // SAFETY: the mapping is read-only. The WAL is the only writer of its files and only
+        // reads ranges whose writes completed before the reader learned of them; other
+        // processes (the `hydrant` CLI) open segments read-only. A file truncated under the map
+        // by a third party would raise SIGBUS: segments are never truncated by hydrant.
+        let map = unsafe { memmap2::MmapOptions::new().map(&self.file) }
+            .map_err(|e| io::Error::new(e.kind(), format!("mmap {}: {e}", self.path.display())))?;
+        Ok(Arc::new(StdMapping { map }))
+    }
+}
+
+impl Mapping for StdMapping {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn bytes(&self, offset: usize, len: usize) -> &[u8] {
+        &self.map[offset..offset + len]
+    }
+}
