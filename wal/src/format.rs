@@ -81,12 +81,18 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 ///
 /// ```text
 /// Format (64 bytes, then zeros to DATA_START):
-/// { magic "HYDRSEG\0" 8 | version u16 | reserved u16 | index_interval u32 | base_lsn u64 |
+/// { magic "HYDRSEG\0" 8 | version u16 | reserved u16 | index_interval u32 | reserved u64 |
 ///   segment_bytes u64 | created_ms u64 | reserved [u8; 20] | crc32 u32 (over bytes 0..60) }
 /// ```
+///
+/// The header is written and synced when the spare segment is prepared, before the segment has
+/// a base LSN; the base LSN is the file's name (given by the rename that puts the spare into the
+/// log) and is checked against the first frame and the footer. So a segment in the log always has
+/// a durable header, and a missing or damaged one is damage, never a crash artefact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
-    /// The LSN of the first record the segment holds (or will hold).
+    /// The LSN of the first record the segment holds (or will hold), from the file name; not
+    /// stored in the header bytes.
     pub base_lsn: Lsn,
     /// The segment's full file length, fixed at creation.
     pub segment_bytes: u64,
@@ -117,7 +123,6 @@ impl SegmentHeader {
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
         b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
         b[12..16].copy_from_slice(&self.index_interval.to_le_bytes());
-        b[16..24].copy_from_slice(&self.base_lsn.0.to_le_bytes());
         b[24..32].copy_from_slice(&self.segment_bytes.to_le_bytes());
         b[32..40].copy_from_slice(&self.created_ms.to_le_bytes());
         let crc = crc32fast::hash(&b[0..60]);
@@ -125,11 +130,11 @@ impl SegmentHeader {
         b
     }
 
-    /// Decodes and checks a header.
+    /// Decodes and checks the header of the segment whose name says it starts at `base_lsn`.
     ///
     /// # Errors
     /// A [`HeaderFault`] saying what is wrong.
-    pub fn decode(b: &[u8]) -> Result<SegmentHeader, HeaderFault> {
+    pub fn decode(b: &[u8], base_lsn: Lsn) -> Result<SegmentHeader, HeaderFault> {
         if b.len() < SEGMENT_HEADER_LEN || b[0..8] != SEGMENT_MAGIC {
             return Err(HeaderFault::BadMagic);
         }
@@ -142,7 +147,7 @@ impl SegmentHeader {
         }
         let header = SegmentHeader {
             index_interval: u32_at(b, 12),
-            base_lsn: Lsn(u64_at(b, 16)),
+            base_lsn,
             segment_bytes: u64_at(b, 24),
             created_ms: u64_at(b, 32),
         };
@@ -721,7 +726,7 @@ mod tests {
             index_interval: 4096,
             created_ms: 5,
         };
-        assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
+        assert_eq!(SegmentHeader::decode(&h.encode(), Lsn(99)), Ok(h));
         let f = Footer {
             base_lsn: Lsn(99),
             end_lsn: Lsn(120),

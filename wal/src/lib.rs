@@ -43,7 +43,7 @@
 //!
 //! segment (S bytes):
 //!   0      segment header (64 B, then zeros to 4096)
-//!            { magic "HYDRSEG\0" | version u16 | - | index_interval u32 | base_lsn u64 |
+//!            { magic "HYDRSEG\0" | version u16 | - | index_interval u32 | - u64 |
 //!              segment_bytes u64 | created_ms u64 | - | crc32 }
 //!   4096   frame, frame, ...               each 8-byte aligned
 //!            { len u32 | crc32 u32 | magic u16 "HW" | version u8 | flags u8 | record_count u32 |

@@ -11,8 +11,8 @@
 //! |------|------------------------------------------------------------|-----------------------------|
 //! | A    | valid header and footer, starts where the previous ended   | sealed: trust the footer    |
 //! | B    | valid header and footer, starts elsewhere                  | error `SegmentGap`          |
-//! | C    | header all zeros, last segment                             | discard: its first sync never completed, so nothing in it was acknowledged |
-//! | D    | header zeros or damaged, any other segment, or damaged last | error `BadSegment`          |
+//! | C    | header zeros or damaged (it is synced before the segment is named into the log) | error `BadSegment` |
+//! | D    | footer present but naming another base LSN                 | error `BadSegment`          |
 //! | E    | header or footer of a newer format version                 | error `UnsupportedVersion`  |
 //! | F    | no valid footer: the tail begins here                      | scan its frames from the start |
 //! | G    | tail scanned to LSN e, next segment starts at e            | the tail segment was complete: seal it now, scan the next |
@@ -71,7 +71,7 @@ pub struct RecoveryReport {
     /// Segments that were complete but unsealed (a crash between filling one and sealing it),
     /// sealed during recovery (case G).
     pub sealed_on_open: Vec<PathBuf>,
-    /// Segments discarded because nothing in them was ever acknowledged (cases C and H).
+    /// Segments discarded because nothing in them was ever acknowledged (case H).
     pub discarded_segments: Vec<PathBuf>,
     /// Leftover spare or temporary files removed.
     pub removed_temporaries: Vec<PathBuf>,
@@ -123,12 +123,13 @@ pub(crate) struct OpenedSegment {
     pub header: SegmentHeader,
 }
 
-/// Reads and checks a segment's header and length. `Ok(None)` means the header is all zeros.
+/// Reads and checks the header and length of the segment at `path`, named for `base`.
 pub(crate) fn read_header(
     storage: &dyn Storage,
     path: &Path,
     mode: OpenMode,
-) -> Result<Option<OpenedSegment>> {
+    base: Lsn,
+) -> Result<OpenedSegment> {
     let file = storage
         .open(path, mode)
         .map_err(|e| Error::io("open", path, e))?;
@@ -143,10 +144,7 @@ pub(crate) fn read_header(
     }
     file.read_at(&mut buf, 0)
         .map_err(|e| Error::io("read", path, e))?;
-    if buf.iter().all(|b| *b == 0) {
-        return Ok(None);
-    }
-    let header = SegmentHeader::decode(&buf).map_err(|f| header_fault(path, "header", f))?;
+    let header = SegmentHeader::decode(&buf, base).map_err(|f| header_fault(path, "header", f))?;
     if len != header.segment_bytes {
         return Err(Error::BadSegment {
             segment: path.to_path_buf(),
@@ -154,7 +152,7 @@ pub(crate) fn read_header(
             fault: HeaderFault::BadField("file length differs from the header's segment size"),
         });
     }
-    Ok(Some(OpenedSegment { file, header }))
+    Ok(OpenedSegment { file, header })
 }
 
 fn read_footer(
@@ -239,26 +237,7 @@ pub(crate) fn plan(storage: &dyn Storage, dir: &Path) -> Result<Plan> {
     // Sealed phase: cases A, B, D, E.
     while i < segments.len() {
         let (base, path) = &segments[i];
-        let is_last = i + 1 == segments.len();
-        let Some(opened) = read_header(storage, path, OpenMode::Read)? else {
-            if is_last {
-                plan.discard.push(path.clone()); // case C
-                i += 1;
-                continue;
-            }
-            return Err(Error::BadSegment {
-                segment: path.clone(),
-                what: "header",
-                fault: HeaderFault::BadMagic,
-            });
-        };
-        if opened.header.base_lsn != *base {
-            return Err(Error::BadSegment {
-                segment: path.clone(),
-                what: "name",
-                fault: HeaderFault::BadField("name differs from the header's base LSN"),
-            });
-        }
+        let opened = read_header(storage, path, OpenMode::Read, *base)?;
         if let Some(e) = expected {
             if e != *base {
                 return Err(Error::SegmentGap {
@@ -283,13 +262,8 @@ pub(crate) fn plan(storage: &dyn Storage, dir: &Path) -> Result<Plan> {
     }
     // Tail phase: cases F, G, H, I, J.
     while i < segments.len() {
-        let (_, path) = &segments[i];
-        let Some(opened) = read_header(storage, path, OpenMode::Read)? else {
-            // Only reachable for a segment after a scanned tail; handled below as case H.
-            plan.discard.push(path.clone());
-            i += 1;
-            continue;
-        };
+        let (base, path) = &segments[i];
+        let opened = read_header(storage, path, OpenMode::Read, *base)?;
         if let Some(e) = expected {
             if e != opened.header.base_lsn {
                 // The previous tail segment did not reach this one's base: case H for the rest.

@@ -334,7 +334,7 @@ impl Wal {
         let (active, dir_dirty) = match &plan.tail {
             Some(t) => (reopen_tail(storage.as_ref(), t)?, false),
             None => {
-                let spare = prepare_spare(storage.as_ref(), dir, options.segment_bytes)?;
+                let spare = prepare_spare(storage.as_ref(), dir, shared_geometry)?;
                 (
                     install_spare(storage.as_ref(), dir, shared_geometry, spare, plan.next_lsn)?,
                     true,
@@ -827,7 +827,7 @@ impl Shared {
                 // Another appender may have rotated while we waited.
                 return Ok(st);
             }
-            break prepare_spare(self.storage.as_ref(), &self.dir, seg)?;
+            break prepare_spare(self.storage.as_ref(), &self.dir, self.geometry)?;
         };
         let base = st.written.lsn;
         let new_active =
@@ -1064,7 +1064,7 @@ impl Shared {
             }
             st.preparing = true;
             drop(st);
-            let result = prepare_spare(self.storage.as_ref(), &self.dir, seg);
+            let result = prepare_spare(self.storage.as_ref(), &self.dir, self.geometry);
             st = lock_state(&self.state);
             st.preparing = false;
             match result {
@@ -1076,12 +1076,13 @@ impl Shared {
     }
 }
 
-/// Creates, preallocates (written zeros) and syncs the spare segment file.
+/// Creates, preallocates (written zeros), writes the header of, and syncs the spare segment.
 fn prepare_spare(
     storage: &dyn Storage,
     dir: &Path,
-    segment_bytes: u64,
+    geometry: Geometry,
 ) -> Result<Arc<dyn StorageFile>> {
+    let segment_bytes = geometry.segment_bytes;
     let path = dir.join(SPARE_NAME);
     match storage.remove(&path) {
         Ok(()) => {}
@@ -1102,13 +1103,21 @@ fn prepare_spare(
             Error::io("preallocate", &path, e)
         });
     }
+    let header = SegmentHeader {
+        base_lsn: Lsn::ZERO, // not stored: the rename into the log names the base
+        segment_bytes,
+        index_interval: geometry.index_interval,
+        created_ms: now_ms(),
+    };
+    file.write_at(&header.encode(), 0)
+        .map_err(|e| Error::io("write", &path, e))?;
     file.sync_data()
         .map_err(|e| Error::io("fdatasync", &path, e))?;
     Ok(file)
 }
 
-/// Turns a prepared spare into the active segment starting at `base`: header, rename, map.
-/// The rename is made durable by the next sync (which syncs the directory).
+/// Turns a prepared spare into the active segment starting at `base`: rename, map. The rename is
+/// made durable by the next sync (which syncs the directory).
 fn install_spare(
     storage: &dyn Storage,
     dir: &Path,
@@ -1117,15 +1126,7 @@ fn install_spare(
     base: Lsn,
 ) -> Result<Active> {
     let spare_path = dir.join(SPARE_NAME);
-    let header = SegmentHeader {
-        base_lsn: base,
-        segment_bytes: geometry.segment_bytes,
-        index_interval: geometry.index_interval,
-        created_ms: now_ms(),
-    };
-    spare
-        .write_at(&header.encode(), 0)
-        .map_err(|e| Error::io("write", &spare_path, e))?;
+    debug_assert!(geometry.segment_bytes > DATA_START);
     let path = segment_path(dir, base);
     storage
         .rename(&spare_path, &path)
