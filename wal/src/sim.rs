@@ -110,6 +110,10 @@ struct Shared {
     epoch: AtomicU64,
     fail_syncs: AtomicBool,
     capacity_bytes: AtomicU64,
+    /// Mutating operations left before an armed crash fires; `u64::MAX` when disarmed.
+    crash_countdown: AtomicU64,
+    crash_seed: AtomicU64,
+    crashes: AtomicU64,
 }
 
 /// The simulated disk. Cheap to clone (shared state).
@@ -164,6 +168,9 @@ impl SimDisk {
                 epoch: AtomicU64::new(0),
                 fail_syncs: AtomicBool::new(false),
                 capacity_bytes: AtomicU64::new(u64::MAX),
+                crash_countdown: AtomicU64::new(u64::MAX),
+                crash_seed: AtomicU64::new(0),
+                crashes: AtomicU64::new(0),
             }),
         }
     }
@@ -182,6 +189,47 @@ impl SimDisk {
     /// Makes every `sync_data` and `sync_dir` fail with an I/O error (or succeed again).
     pub fn set_fail_syncs(&self, fail: bool) {
         self.shared.fail_syncs.store(fail, Ordering::SeqCst);
+    }
+
+    /// Arms a crash: the `after`-th mutating operation from now (write, preallocate, sync, rename,
+    /// remove, create; 0 = the next one) does not happen; the disk crashes with `seed` instead and
+    /// the operation fails. Models a power loss at any point, including in the middle of a sync
+    /// protocol or of recovery.
+    pub fn arm_crash(&self, after: u64, seed: u64) {
+        self.shared.crash_seed.store(seed, Ordering::SeqCst);
+        self.shared.crash_countdown.store(after, Ordering::SeqCst);
+    }
+
+    /// Disarms a crash armed by [`SimDisk::arm_crash`] that has not fired.
+    pub fn disarm_crash(&self) {
+        self.shared
+            .crash_countdown
+            .store(u64::MAX, Ordering::SeqCst);
+    }
+
+    /// How many crashes happened so far (armed or explicit).
+    #[must_use]
+    pub fn crash_count(&self) -> u64 {
+        self.shared.crashes.load(Ordering::SeqCst)
+    }
+
+    /// Counts one mutating operation against an armed crash; fires it when due.
+    fn tick(&self) -> io::Result<()> {
+        let left = self.shared.crash_countdown.load(Ordering::SeqCst);
+        if left == u64::MAX {
+            return Ok(());
+        }
+        if left == 0 {
+            self.shared
+                .crash_countdown
+                .store(u64::MAX, Ordering::SeqCst);
+            self.crash(self.shared.crash_seed.load(Ordering::SeqCst));
+            return Err(crashed());
+        }
+        self.shared
+            .crash_countdown
+            .store(left - 1, Ordering::SeqCst);
+        Ok(())
     }
 
     fn ns(&self) -> MutexGuard<'_, Namespace> {
@@ -206,6 +254,7 @@ impl SimDisk {
     pub fn crash(&self, seed: u64) {
         let mut rng = SimRng::new(seed);
         self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        self.shared.crashes.fetch_add(1, Ordering::SeqCst);
         let mut ns = self.ns();
         let mut names = ns.durable.clone();
         let keep = if ns.pending.is_empty() {
@@ -224,7 +273,14 @@ impl SimDisk {
             let fresh = if let Some((_, f)) = rebuilt.iter().find(|(k, _)| *k == key) {
                 f.clone()
             } else {
-                let f = Inode::new(survivor_image(&inode.lock(), &mut rng));
+                let old = inode.lock();
+                let image = survivor_image(&old, &mut rng);
+                // A preallocated file keeps its fixed size (and live mappings) when the
+                // preallocation itself survived.
+                let fixed = old.fixed && image.len() == old.len;
+                drop(old);
+                let f = Inode::new(image);
+                f.lock().fixed = fixed;
                 rebuilt.push((key, f.clone()));
                 f
             };
@@ -354,6 +410,9 @@ impl Storage for SimDisk {
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        if matches!(mode, OpenMode::CreateNew | OpenMode::Create) {
+            self.tick()?;
+        }
         let mut ns = self.ns();
         let existing = ns.current.get(path).cloned();
         let inode = match (mode, existing) {
@@ -381,6 +440,7 @@ impl Storage for SimDisk {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.tick()?;
         let mut ns = self.ns();
         let inode = ns
             .current
@@ -393,6 +453,7 @@ impl Storage for SimDisk {
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
+        self.tick()?;
         let mut ns = self.ns();
         ns.current
             .remove(path)
@@ -402,6 +463,7 @@ impl Storage for SimDisk {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.tick()?;
         if self.shared.fail_syncs.load(Ordering::SeqCst) {
             return Err(io::Error::other("simulated sync failure"));
         }
@@ -452,6 +514,7 @@ impl StorageFile for SimFile {
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.check()?;
+        self.disk.tick()?;
         if !self.writable {
             return Err(io::Error::from(io::ErrorKind::PermissionDenied));
         }
@@ -476,6 +539,7 @@ impl StorageFile for SimFile {
 
     fn preallocate(&self, len: u64) -> io::Result<()> {
         self.check()?;
+        self.disk.tick()?;
         let mut d = self.inode.lock();
         if d.fixed || (len as usize) < d.len {
             return Err(io::Error::other(
@@ -497,6 +561,7 @@ impl StorageFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.check()?;
+        self.disk.tick()?;
         if self.disk.shared.fail_syncs.load(Ordering::SeqCst) {
             return Err(io::Error::other("simulated sync failure"));
         }

@@ -956,16 +956,22 @@ impl Shared {
         }
     }
 
-    /// Runs one sync plan. The order is the protocol: sealed segments' frames, then their
-    /// trailers, then the active segment, then the directory (renames into the log).
+    /// Runs one sync plan. The order is the protocol: sealed segments' frames, index blocks and
+    /// footers (each durable before the next), then the active segment, then the directory
+    /// (renames into the log).
     fn run_sync(&self, plan: &SyncPlan) -> Result<()> {
         for seal in &plan.seals {
+            // Frames, then index, then footer, each made durable before the next is written:
+            // a valid footer then vouches for both, whatever a power loss tears.
             seal.file
                 .sync_data()
                 .map_err(|e| Error::io("fdatasync", &seal.path, e))?;
             seal.file
                 .write_at(&seal.index_block, seal.index_offset)
                 .map_err(|e| Error::io("write", &seal.path, e))?;
+            seal.file
+                .sync_data()
+                .map_err(|e| Error::io("fdatasync", &seal.path, e))?;
             seal.file
                 .write_at(&seal.footer, seal.footer_offset)
                 .map_err(|e| Error::io("write", &seal.path, e))?;
@@ -1187,7 +1193,8 @@ fn zero_range(file: &dyn StorageFile, path: &Path, from: u64, to: u64) -> Result
 }
 
 /// Seals, during recovery, a segment that was complete but whose seal never became durable
-/// (case G): zero anything after its frames, write index and footer, sync.
+/// (case G): zero anything after its frames and sync, write the index and sync, write the footer
+/// and sync (the same order as a live seal).
 fn seal_now(storage: &dyn Storage, t: &TailSegment) -> Result<SegmentMeta> {
     let file = storage
         .open(&t.path, OpenMode::ReadWrite)
@@ -1212,6 +1219,8 @@ fn seal_now(storage: &dyn Storage, t: &TailSegment) -> Result<SegmentMeta> {
     };
     file.write_at(&encode_index(&t.scan.index), t.scan.data_end)
         .map_err(|e| Error::io("write", &t.path, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", &t.path, e))?;
     file.write_at(&footer.encode(), geometry.footer_offset())
         .map_err(|e| Error::io("write", &t.path, e))?;
     file.sync_data()
