@@ -1,1 +1,18 @@
-//! Whole-system tests live in tests/.
+//! Whole-system tests for hydrant: the processes run as they run in production and are killed
+//! with SIGKILL at random moments. Shared helpers for the test files live here.
+
+/// The bytes the WAL load generator appends as record `index` of batch `seq` of thread `thread`.
+/// The kill test recomputes them to check every acknowledged record byte for byte.
+#[must_use]
+pub fn load_record(thread: u64, seq: u64, index: u64) -> Vec<u8> {
+    let len = 16 + (thread * 31 + seq * 17 + index * 7) % 300;
+    let mut v = format!("t{thread}-s{seq}-i{index}:").into_bytes();
+    let mut x = (thread << 40) ^ (seq << 8) ^ index ^ 0x5DEE_CE66_D1CE_4E5B;
+    while (v.len() as u64) < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.push(b'a' + (x % 26) as u8);
+    }
+    v
+}

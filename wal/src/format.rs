@@ -47,11 +47,11 @@ const FOOTER_MAGIC: [u8; 8] = *b"HYDRFTR\0";
 const FRAME_MAGIC: u16 = 0x5748; // "HW" little-endian
 const FRAME_VERSION: u8 = 1;
 
-const _: () = assert!(FRAME_HEADER_LEN as u64 % FRAME_ALIGN == 0);
-const _: () = assert!(DATA_START % 4096 == 0);
+const _: () = assert!((FRAME_HEADER_LEN as u64).is_multiple_of(FRAME_ALIGN));
+const _: () = assert!(DATA_START.is_multiple_of(4096));
 const _: () = assert!(SEGMENT_HEADER_LEN as u64 <= DATA_START);
-const _: () = assert!(FOOTER_LEN % FRAME_ALIGN == 0);
-const _: () = assert!(INDEX_HEADER_LEN % FRAME_ALIGN == 0);
+const _: () = assert!(FOOTER_LEN.is_multiple_of(FRAME_ALIGN));
+const _: () = assert!(INDEX_HEADER_LEN.is_multiple_of(FRAME_ALIGN));
 
 /// Rounds `n` up to the frame alignment.
 #[must_use]
@@ -151,7 +151,9 @@ impl SegmentHeader {
             segment_bytes: u64_at(b, 24),
             created_ms: u64_at(b, 32),
         };
-        if header.segment_bytes < SEGMENT_BYTES_MIN || header.segment_bytes % FRAME_ALIGN != 0 {
+        if header.segment_bytes < SEGMENT_BYTES_MIN
+            || !header.segment_bytes.is_multiple_of(FRAME_ALIGN)
+        {
             return Err(HeaderFault::BadField("segment_bytes"));
         }
         if header.index_interval == 0 {
@@ -655,7 +657,7 @@ impl Footer {
         if footer.end_lsn < footer.base_lsn {
             return Err(HeaderFault::BadField("end_lsn"));
         }
-        if footer.data_end < DATA_START || footer.data_end % FRAME_ALIGN != 0 {
+        if footer.data_end < DATA_START || !footer.data_end.is_multiple_of(FRAME_ALIGN) {
             return Err(HeaderFault::BadField("data_end"));
         }
         Ok(footer)

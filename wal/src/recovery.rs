@@ -201,11 +201,11 @@ pub(crate) fn scan_tail(map: &dyn Mapping, path: &Path, header: SegmentHeader) -
     }
 }
 
+/// A directory listing: segments (base LSN, path) in LSN order, and temporary files.
+pub(crate) type Listing = (Vec<(Lsn, PathBuf)>, Vec<PathBuf>);
+
 /// Lists the segments of a directory in LSN order, and the temporaries.
-pub(crate) fn list_dir(
-    storage: &dyn Storage,
-    dir: &Path,
-) -> Result<(Vec<(Lsn, PathBuf)>, Vec<PathBuf>)> {
+pub(crate) fn list_dir(storage: &dyn Storage, dir: &Path) -> Result<Listing> {
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let mut segments = Vec::new();
     let mut temporaries = Vec::new();

@@ -86,6 +86,14 @@ pub trait StorageFile: Send + Sync + Debug {
     /// The underlying I/O error.
     fn len(&self) -> io::Result<u64>;
 
+    /// True when the file is empty.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`.
     ///
     /// # Errors
@@ -212,7 +220,7 @@ impl Storage for StdStorage {
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
         // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
         let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-        (rc == 0).then(|| u64::from(st.f_bavail).saturating_mul(st.f_frsize))
+        (rc == 0).then(|| st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {

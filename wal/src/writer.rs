@@ -278,7 +278,8 @@ impl Wal {
         options: WalOptions,
     ) -> Result<(Wal, RecoveryReport)> {
         let started = Instant::now();
-        if options.segment_bytes < SEGMENT_BYTES_MIN || options.segment_bytes % 4096 != 0 {
+        if options.segment_bytes < SEGMENT_BYTES_MIN || !options.segment_bytes.is_multiple_of(4096)
+        {
             return Err(Error::InvalidOptions(
                 "segment_bytes must be a multiple of 4096, at least 8192",
             ));
@@ -808,11 +809,9 @@ impl Shared {
                 });
             }
         }
-        let spare = loop {
-            if let Some(spare) = st.spare.take() {
-                break spare;
-            }
-            if self.options.background_prepare && !st.closed {
+        let spare = match st.spare.take() {
+            Some(spare) => spare,
+            None if self.options.background_prepare && !st.closed => {
                 if let Some(cause) = st.prepare_failure.take() {
                     return Err(Error::NoSpace {
                         dir: self.dir.clone(),
@@ -824,10 +823,10 @@ impl Shared {
                     .spare_cv
                     .wait(st)
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                // Another appender may have rotated while we waited.
+                // Another appender may have rotated while we waited: the caller re-checks.
                 return Ok(st);
             }
-            break prepare_spare(self.storage.as_ref(), &self.dir, self.geometry)?;
+            None => prepare_spare(self.storage.as_ref(), &self.dir, self.geometry)?,
         };
         let base = st.written.lsn;
         let new_active =
