@@ -81,6 +81,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod error;
 pub mod format;
 pub mod ids;
@@ -92,6 +93,7 @@ pub mod sim;
 pub mod storage;
 pub mod writer;
 
+pub use checkpoint::CheckpointFile;
 pub use error::{Error, Result};
 pub use ids::{Lsn, LsnRange};
 pub use inspect::{verify, Problem, SegmentInfo, Severity, VerifyReport, WalView};

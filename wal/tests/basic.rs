@@ -155,3 +155,122 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         std::thread::park();
     }
 }
+
+/// A storage wrapper that counts the bytes read from, and the maps made of, each file: opening a
+/// log must read only headers and footers of sealed segments and map only the tail, so start-up
+/// cost grows with the tail, not with the backlog.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn Storage>,
+    reads: Arc<std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, (u64, u64)>>>,
+}
+
+#[derive(Debug)]
+struct CountingFile {
+    inner: Arc<dyn hydrant_wal::storage::StorageFile>,
+    path: std::path::PathBuf,
+    reads: Arc<std::sync::Mutex<std::collections::BTreeMap<std::path::PathBuf, (u64, u64)>>>,
+}
+
+impl Storage for Counting {
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> std::io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn open(
+        &self,
+        path: &Path,
+        mode: hydrant_wal::storage::OpenMode,
+    ) -> std::io::Result<Arc<dyn hydrant_wal::storage::StorageFile>> {
+        Ok(Arc::new(CountingFile {
+            inner: self.inner.open(path, mode)?,
+            path: path.to_path_buf(),
+            reads: self.reads.clone(),
+        }))
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> std::io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn free_bytes(&self, dir: &Path) -> Option<u64> {
+        self.inner.free_bytes(dir)
+    }
+    fn lock(&self, path: &Path) -> std::io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
+        self.inner.lock(path)
+    }
+}
+
+impl hydrant_wal::storage::StorageFile for CountingFile {
+    fn len(&self) -> std::io::Result<u64> {
+        self.inner.len()
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.reads
+            .lock()
+            .unwrap()
+            .entry(self.path.clone())
+            .or_default()
+            .0 += buf.len() as u64;
+        self.inner.read_at(buf, offset)
+    }
+    fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.inner.write_at(buf, offset)
+    }
+    fn preallocate(&self, len: u64) -> std::io::Result<()> {
+        self.inner.preallocate(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.inner.sync_data()
+    }
+    fn map(&self) -> std::io::Result<Arc<dyn hydrant_wal::storage::Mapping>> {
+        self.reads
+            .lock()
+            .unwrap()
+            .entry(self.path.clone())
+            .or_default()
+            .1 += 1;
+        self.inner.map()
+    }
+}
+
+#[test]
+fn opening_reads_footers_not_the_backlog() {
+    let disk = SimDisk::new();
+    let dir = Path::new("/wal");
+    let (wal, _) = Wal::open_with(disk.storage(), dir, small(false)).unwrap();
+    for i in 0..3000u64 {
+        wal.append(&[record(i)]).unwrap().wait().unwrap();
+    }
+    let segments = wal.segments();
+    assert!(segments.len() > 8);
+    let tail = segments.last().unwrap().path.clone();
+    wal.close().unwrap();
+    drop(wal);
+    let reads = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::new()));
+    let counting = Arc::new(Counting {
+        inner: disk.storage(),
+        reads: reads.clone(),
+    });
+    let (wal, report) = Wal::open_with(counting, dir, small(false)).unwrap();
+    assert_eq!(report.sealed_segments, segments.len() - 1);
+    assert_eq!(wal.next_lsn(), Lsn(3000));
+    for (path, (bytes, maps)) in reads.lock().unwrap().iter() {
+        if *path == tail {
+            continue;
+        }
+        // Header (64 B) and footer (128 B), nothing else, and never a map.
+        assert!(
+            *bytes <= 192,
+            "{}: read {bytes} bytes while opening",
+            path.display()
+        );
+        assert_eq!(*maps, 0, "{}: mapped while opening", path.display());
+    }
+}
