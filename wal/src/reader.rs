@@ -174,10 +174,18 @@ impl Reader {
                 Some(c) => c,
                 None => match self.source.locate(self.next)? {
                     None => return Ok(None),
-                    Some(seg) => {
-                        self.cur
-                            .insert(open_cursor(self.source.storage(), seg, self.next)?)
-                    }
+                    Some(seg) => match open_cursor(self.source.storage(), seg, self.next) {
+                        Ok(c) => self.cur.insert(c),
+                        Err(Error::Truncated { .. }) => {
+                            // Deleted between locating and opening: ask again for the bounds.
+                            drop(self.source.locate(self.next)?);
+                            return Err(Error::Truncated {
+                                requested: self.next,
+                                first: self.next,
+                            });
+                        }
+                        Err(e) => return Err(e),
+                    },
                 },
             };
             if cur.offset < cur.limit_offset {

@@ -274,3 +274,97 @@ fn opening_reads_footers_not_the_backlog() {
         assert_eq!(*maps, 0, "{}: mapped while opening", path.display());
     }
 }
+
+#[test]
+fn a_reader_keeps_its_segment_after_retention_deletes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), small(false)).unwrap();
+    for i in 0..2000u64 {
+        wal.append(&[record(i)]).unwrap().wait().unwrap();
+    }
+    let segs = wal.segments();
+    let mut r = wal.reader(Lsn(0)).unwrap();
+    let first = r.next_frame().unwrap().unwrap().first_lsn();
+    assert_eq!(first, Lsn(0));
+    // Delete everything but the active segment while the reader sits in the first one.
+    let removed = wal.truncate_before(segs.last().unwrap().base_lsn).unwrap();
+    assert_eq!(removed, segs.len() - 1);
+    assert!(!segs[0].path.exists(), "the file is gone");
+    // The reader finishes the segment it holds, from its map, then finds the next one deleted.
+    let mut next = Lsn(1);
+    let err = loop {
+        match r.next_frame() {
+            Ok(Some(f)) => {
+                for (lsn, bytes) in f.records() {
+                    assert_eq!(lsn, next);
+                    assert_eq!(bytes, &record(lsn.0)[..]);
+                    next = next.plus(1);
+                }
+            }
+            Ok(None) => panic!("reader ended in deleted territory"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        next, segs[1].base_lsn,
+        "the held segment was read to its end"
+    );
+    assert!(matches!(err, Error::Truncated { .. }), "{err}");
+}
+
+#[test]
+fn interval_and_none_acknowledge_after_the_write_and_sync_in_the_background() {
+    for durability in [
+        hydrant_wal::Durability::Interval {
+            every: std::time::Duration::from_millis(20),
+        },
+        hydrant_wal::Durability::None,
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = WalOptions {
+            durability,
+            ..small(true)
+        };
+        let (wal, _) = Wal::open(tmp.path(), opts).unwrap();
+        let range = wal.append(&[record(0)]).unwrap().wait().unwrap();
+        assert_eq!(range.end, Lsn(1));
+        // Readers see only durable records: nothing until the background sync ran.
+        let durable = wal.wait_durable_past(Lsn(0), std::time::Duration::from_secs(5));
+        assert_eq!(
+            durable,
+            Lsn(1),
+            "{durability:?}: background sync did not run"
+        );
+        let mut r = wal.reader(Lsn(0)).unwrap();
+        assert_eq!(r.next_frame().unwrap().unwrap().first_lsn(), Lsn(0));
+    }
+}
+
+#[test]
+fn a_failed_sync_poisons_the_log() {
+    let disk = SimDisk::new();
+    let (wal, _) = Wal::open_with(disk.storage(), Path::new("/wal"), small(false)).unwrap();
+    wal.append(&[record(0)]).unwrap().wait().unwrap();
+    disk.set_fail_syncs(true);
+    let err = wal.append(&[record(1)]).unwrap().wait().unwrap_err();
+    assert!(matches!(err, Error::Poisoned { .. }), "{err}");
+    // Nothing more is accepted: the state of unsynced data is unknown after a failed fsync.
+    assert!(matches!(
+        wal.append(&[record(2)]),
+        Err(Error::Poisoned { .. })
+    ));
+    assert_eq!(wal.durable_lsn(), Lsn(1));
+    disk.set_fail_syncs(false);
+    drop(wal);
+    // Reopening recovers from what is on disk.
+    let (wal, _) = Wal::open_with(disk.storage(), Path::new("/wal"), small(false)).unwrap();
+    assert!(wal.next_lsn() >= Lsn(1));
+}
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_wal, _) = Wal::open(tmp.path(), small(false)).unwrap();
+    let err = Wal::open(tmp.path(), small(false)).unwrap_err();
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+}
