@@ -1,0 +1,94 @@
+//! Facts about the machine and the process, for benchmark reports: CPU count, kernel, the file
+//! system under a directory, and peak resident memory. Read from `/proc` (Linux), so no `unsafe`
+//! is needed; on other systems the fields read "unknown".
+
+use std::path::Path;
+
+use serde::Serialize;
+
+/// The machine a benchmark ran on, printed beside its figures so that they can be quoted.
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    /// CPUs this process may use.
+    pub nproc: usize,
+    /// The CPU model, from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// `uname -srv`: kernel name, release and build.
+    pub kernel: String,
+    /// When the run started, RFC 3339 UTC.
+    pub date: String,
+    /// The file system type holding the benchmark directory (from `/proc/self/mounts`).
+    pub fs_type: String,
+}
+
+fn read_trimmed(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+impl Machine {
+    /// Describes this machine, with `dir` the directory the benchmark writes in.
+    #[must_use]
+    pub fn describe(dir: &Path) -> Machine {
+        let nproc = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        // The same three strings `uname -srv` prints.
+        let kernel = match (
+            read_trimmed("/proc/sys/kernel/ostype"),
+            read_trimmed("/proc/sys/kernel/osrelease"),
+            read_trimmed("/proc/sys/kernel/version"),
+        ) {
+            (Some(s), Some(r), Some(v)) => format!("{s} {r} {v}"),
+            _ => "unknown".into(),
+        };
+        Machine {
+            nproc,
+            cpu,
+            kernel,
+            date: crate::render::rfc3339_ms(hydrant_wal::now_ms()),
+            fs_type: fs_type(dir).unwrap_or_else(|| "unknown".into()),
+        }
+    }
+}
+
+/// The type of the file system mounted at the longest mount point that contains `dir`.
+fn fs_type(dir: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, point, kind) = (f.next()?, f.next()?, f.next()?);
+            dir.starts_with(point)
+                .then(|| (point.len(), kind.to_string()))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, kind)| kind)
+}
+
+/// The process's peak resident set size (`VmHWM`) in KiB, when the kernel reports it.
+#[must_use]
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Resets the peak resident set size to the current one, so that each benchmark phase reports
+/// its own peak (writing "5" to `clear_refs`, Linux 4.0 and later). Returns false when the
+/// kernel refused: the peak then covers the whole process so far.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
