@@ -254,15 +254,8 @@ pub fn stat(dir: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
     writeln!(out)?;
     writeln!(
         out,
-        "{:<24}  {:>12}  {:>12}  {:<6}  {:>10}  {:>14}  {:<24}  {}",
-        "SEGMENT",
-        "BASE LSN",
-        "END LSN",
-        "SEALED",
-        "FRAMES",
-        "DATA BYTES",
-        "FIRST ARRIVAL",
-        "LAST ARRIVAL"
+        "{:<24}  {:>12}  {:>12}  {:<6}  {:>10}  {:>14}  {:<24}  LAST ARRIVAL",
+        "SEGMENT", "BASE LSN", "END LSN", "SEALED", "FRAMES", "DATA BYTES", "FIRST ARRIVAL",
     )?;
     for seg in &s.segment_list {
         let when = |ms: Option<u64>| ms.map_or_else(|| "-".to_string(), rfc3339_ms);
