@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# hydrant's whole test suite, as README.md gives it. Brings up everything the tests need (a
+# Python venv with boto3 and the aws cli, an S3-compatible server binary, cargo-fuzz), runs
+# formatting and lint checks, every Rust test in the workspace (unit, property, corruption,
+# kill -9 and whole-system tests against real servers), and each fuzz target for 30 s.
+#
+# Environment knobs: HYDRANT_PROPTEST_CASES (default 10000), HYDRANT_KILL_CYCLES (default 20),
+# HYDRANT_FUZZ_SECONDS (default 30).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS="$ROOT/target/tools"
+FUZZ_SECONDS="${HYDRANT_FUZZ_SECONDS:-30}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python venv for boto3 and the aws cli"
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+  python3 -m venv "$ROOT/.venv"
+fi
+"$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check boto3 awscli pytest
+export HYDRANT_PYTHON="$ROOT/.venv/bin/python"
+
+step "S3-compatible server (s3s-fs 0.14.1; newer needs rustc 1.96)"
+if [ ! -x "$TOOLS/bin/s3s-fs" ]; then
+  cargo install --locked s3s-fs@0.14.1 --features binary --root "$TOOLS"
+fi
+export HYDRANT_S3S_FS="$TOOLS/bin/s3s-fs"
+
+step "cargo-fuzz"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install --locked cargo-fuzz
+fi
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+cargo test --workspace
+
+step "fuzz targets, ${FUZZ_SECONDS} s each"
+for target in $(cd fuzz && cargo fuzz list); do
+  (cd fuzz && CARGO_TARGET_DIR="$ROOT/target/fuzz" \
+    cargo fuzz run -s none "$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096)
+done
+
+step "all tests passed"
