@@ -63,6 +63,9 @@ impl StaticSegment {
 struct StaticSource {
     storage: Arc<dyn Storage>,
     segments: Vec<StaticSegment>,
+    /// The readers' lock, held shared so that a live log in another process does not recycle a
+    /// segment this view may read (it deletes it instead; the open map stays valid).
+    _readers: Option<Box<dyn std::fmt::Debug + Send + Sync>>,
 }
 
 /// A read-only view of a log directory as it would open now.
@@ -85,6 +88,9 @@ impl WalView {
     /// # Errors
     /// As [`WalView::open`].
     pub fn open_with(storage: Arc<dyn Storage>, dir: &Path) -> Result<WalView> {
+        let readers = storage
+            .lock_shared(&dir.join(crate::segment::READERS_NAME))
+            .ok();
         let plan = recovery::plan(storage.as_ref(), dir)?;
         let mut segments = Vec::new();
         for s in &plan.sealed {
@@ -126,7 +132,11 @@ impl WalView {
             });
         }
         Ok(WalView {
-            source: Arc::new(StaticSource { storage, segments }),
+            source: Arc::new(StaticSource {
+                storage,
+                segments,
+                _readers: readers,
+            }),
         })
     }
 
@@ -198,6 +208,7 @@ impl SegmentSource for StaticSource {
                 index_count,
                 data_end,
             } => SourceSegment::Sealed {
+                hold: Arc::new(()),
                 base: info.base_lsn,
                 path: info.path.clone(),
                 data_end: *data_end,
@@ -208,6 +219,7 @@ impl SegmentSource for StaticSource {
                 map,
                 data_end,
             } => SourceSegment::Open {
+                hold: Arc::new(()),
                 base: info.base_lsn,
                 path: info.path.clone(),
                 map: map.clone(),
@@ -419,7 +431,9 @@ pub fn verify(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
                             "frame with LSN {found} where {} was expected",
                             t.scan.end_lsn
                         ),
-                        ScanStop::Zero | ScanStop::Full => "non-zero bytes".into(),
+                        ScanStop::Zero | ScanStop::Full | ScanStop::Recycled => {
+                            "non-zero bytes".into()
+                        }
                     };
                     report.problems.push(problem(Severity::Warning, Some(t.scan.data_end), format!("the log ends here: {what}; {} bytes after it are discarded on open (a torn write, or damage to unsynced data)", t.dirty_end - t.scan.data_end)));
                 }

@@ -33,6 +33,8 @@ pub enum ReadLimit {
 pub(crate) enum SourceSegment {
     /// A sealed segment: complete, its frames end at `data_end`.
     Sealed {
+        /// Keeps the live log from recycling the file while this reader may read it.
+        hold: Arc<()>,
         base: Lsn,
         path: PathBuf,
         data_end: u64,
@@ -41,6 +43,8 @@ pub(crate) enum SourceSegment {
     },
     /// A segment still being written (or whose limit lies inside it).
     Open {
+        /// As for `Sealed`.
+        hold: Arc<()>,
         base: Lsn,
         path: PathBuf,
         map: Arc<dyn Mapping>,
@@ -60,6 +64,7 @@ pub(crate) trait SegmentSource: Send + Sync + fmt::Debug {
 }
 
 struct Cursor {
+    _hold: Arc<()>,
     base: Lsn,
     path: PathBuf,
     map: Arc<dyn Mapping>,
@@ -260,6 +265,7 @@ fn start_offset(index: &[IndexEntry], lsn: Lsn) -> u64 {
 fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cursor> {
     match seg {
         SourceSegment::Sealed {
+            hold,
             base,
             path,
             data_end,
@@ -267,9 +273,10 @@ fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cu
         } => {
             let file = storage.open(&path, OpenMode::Read).map_err(|e| {
                 if e.kind() == std::io::ErrorKind::NotFound {
+                    // The caller re-locates for the log's real first LSN.
                     Error::Truncated {
                         requested: lsn,
-                        first: lsn.plus(1),
+                        first: lsn,
                     }
                 } else {
                     Error::io("open", &path, e)
@@ -291,6 +298,7 @@ fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cu
                 _ => DATA_START,
             };
             Ok(Cursor {
+                _hold: hold,
                 base,
                 path,
                 map,
@@ -300,6 +308,7 @@ fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cu
             })
         }
         SourceSegment::Open {
+            hold,
             base,
             path,
             map,
@@ -308,6 +317,7 @@ fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cu
         } => {
             let offset = start_offset(&index, lsn);
             Ok(Cursor {
+                _hold: hold,
                 base,
                 path,
                 map,

@@ -17,7 +17,7 @@
 //! | F    | no valid footer: the tail begins here                      | scan its frames from the start |
 //! | G    | tail scanned to LSN e, next segment starts at e            | the tail segment was complete: seal it now, scan the next |
 //! | H    | tail scanned to LSN e, next segment starts elsewhere       | discard the later segments: no sync covering them completed |
-//! | I    | scan stops at a zero length word or the data limit        | clean end                   |
+//! | I    | scan stops at a zero length word, the data limit, or a frame from before the segment's base (a recycled file's old contents) | clean end |
 //! | J    | scan stops at a torn frame, bad CRC, or an out-of-sequence LSN | the log ends before it: the frame was never acknowledged (acknowledged frames were synced whole); the rest of the segment is zeroed |
 //! | K    | every segment sealed                                       | a new active segment starts at the last end |
 //!
@@ -188,7 +188,14 @@ pub(crate) fn scan_tail(map: &dyn Mapping, path: &Path, header: SegmentHeader) -
     };
     let bytes = map.bytes(0, map.len());
     let scan = scan_frames(bytes, header.base_lsn, geometry, geometry.data_limit());
-    let rest = &bytes[scan.data_end as usize..];
+    // After a clean end in a recycled file the rest is the file's earlier contents: harmless
+    // (every frame there is from before the segment's base, so no scan accepts it) and not
+    // worth rewriting. Anything else after the end is a torn write or damage, zeroed on open.
+    let rest: &[u8] = if scan.stop == ScanStop::Recycled {
+        &[]
+    } else {
+        &bytes[scan.data_end as usize..]
+    };
     let dirty_end = rest
         .iter()
         .rposition(|b| *b != 0)
@@ -328,6 +335,6 @@ pub fn stop_fault(stop: ScanStop) -> Option<FrameFault> {
     match stop {
         ScanStop::Fault(f) => Some(f),
         ScanStop::LsnMismatch { .. } => Some(FrameFault::BadRecords),
-        ScanStop::Zero | ScanStop::Full => None,
+        ScanStop::Zero | ScanStop::Full | ScanStop::Recycled => None,
     }
 }

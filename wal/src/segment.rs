@@ -15,8 +15,16 @@ pub const SEGMENT_SUFFIX: &str = ".seg";
 /// Name of the spare segment being prepared.
 pub const SPARE_NAME: &str = "spare.tmp";
 
-/// Name of the lock file of a log directory.
+/// Name of the lock file of a log directory (held exclusively by the process appending).
 pub const LOCK_NAME: &str = "LOCK";
+
+/// Name of the readers' lock file: read-only users hold it shared, and the log recycles a retired
+/// segment only when it can take it exclusively, so no other process is reading a file that is
+/// about to be overwritten.
+pub const READERS_NAME: &str = "READERS";
+
+/// Name of a retired segment waiting to be reused as the next spare.
+pub const RECYCLE_NAME: &str = "recycle.tmp";
 
 /// The file name of the segment whose first LSN is `base`.
 #[must_use]
@@ -49,8 +57,11 @@ pub enum ScanStop {
     Full,
     /// The bytes at the stop offset are not a valid frame (torn or corrupt).
     Fault(FrameFault),
-    /// A valid frame whose first LSN is not the expected one (a leftover of an earlier use of the
-    /// space, or damage).
+    /// A valid frame from before the segment's base LSN: the segment is a recycled file and this
+    /// is what it held before. A clean end, like [`ScanStop::Zero`].
+    Recycled,
+    /// A valid frame whose first LSN is at or after the segment's base but not the expected one:
+    /// damage.
     LsnMismatch {
         /// The LSN the frame carries.
         found: Lsn,
@@ -107,6 +118,10 @@ pub fn scan_frames(bytes: &[u8], base: Lsn, geometry: Geometry, limit: u64) -> S
                 return scan;
             }
         };
+        if frame.header.first_lsn < base {
+            scan.stop = ScanStop::Recycled;
+            return scan;
+        }
         if frame.header.first_lsn != scan.end_lsn {
             scan.stop = ScanStop::LsnMismatch {
                 found: frame.header.first_lsn,

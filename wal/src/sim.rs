@@ -175,10 +175,15 @@ impl SimDisk {
         }
     }
 
-    /// This disk as a [`Storage`].
+    /// This disk as a [`Storage`], for the machine as it runs now: after the next crash, this
+    /// handle and every file opened through it fail, as a dead machine's would; take a new one
+    /// to "boot" again.
     #[must_use]
     pub fn storage(&self) -> Arc<dyn Storage> {
-        Arc::new(self.clone())
+        Arc::new(SimStorage {
+            disk: self.clone(),
+            epoch: self.shared.epoch.load(Ordering::SeqCst),
+        })
     }
 
     /// Limits the bytes all files together may hold; growing past it fails with `StorageFull`.
@@ -393,14 +398,32 @@ impl SimDisk {
     }
 }
 
-impl Storage for SimDisk {
+/// A [`SimDisk`] as one boot of a machine sees it (see [`SimDisk::storage`]).
+#[derive(Debug)]
+struct SimStorage {
+    disk: SimDisk,
+    epoch: u64,
+}
+
+impl SimStorage {
+    fn check(&self) -> io::Result<()> {
+        if self.disk.shared.epoch.load(Ordering::SeqCst) == self.epoch {
+            Ok(())
+        } else {
+            Err(crashed())
+        }
+    }
+}
+
+impl Storage for SimStorage {
     fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
         // Directories are implicit: a path's parent is its directory.
-        Ok(())
+        self.check()
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let ns = self.ns();
+        self.check()?;
+        let ns = self.disk.ns();
         Ok(ns
             .current
             .keys()
@@ -410,10 +433,11 @@ impl Storage for SimDisk {
     }
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        self.check()?;
         if matches!(mode, OpenMode::CreateNew | OpenMode::Create) {
-            self.tick()?;
+            self.disk.tick()?;
         }
-        let mut ns = self.ns();
+        let mut ns = self.disk.ns();
         let existing = ns.current.get(path).cloned();
         let inode = match (mode, existing) {
             (OpenMode::CreateNew, Some(_)) => {
@@ -432,16 +456,17 @@ impl Storage for SimDisk {
             }
         };
         Ok(Arc::new(SimFile {
-            disk: self.clone(),
+            disk: self.disk.clone(),
             inode,
-            epoch: self.shared.epoch.load(Ordering::SeqCst),
+            epoch: self.epoch,
             writable: mode != OpenMode::Read,
         }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.tick()?;
-        let mut ns = self.ns();
+        self.check()?;
+        self.disk.tick()?;
+        let mut ns = self.disk.ns();
         let inode = ns
             .current
             .remove(from)
@@ -453,8 +478,9 @@ impl Storage for SimDisk {
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
-        self.tick()?;
-        let mut ns = self.ns();
+        self.check()?;
+        self.disk.tick()?;
+        let mut ns = self.disk.ns();
         ns.current
             .remove(path)
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
@@ -463,11 +489,12 @@ impl Storage for SimDisk {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.tick()?;
-        if self.shared.fail_syncs.load(Ordering::SeqCst) {
+        self.check()?;
+        self.disk.tick()?;
+        if self.disk.shared.fail_syncs.load(Ordering::SeqCst) {
             return Err(io::Error::other("simulated sync failure"));
         }
-        let mut ns = self.ns();
+        let mut ns = self.disk.ns();
         let pending = std::mem::take(&mut ns.pending);
         let Namespace {
             durable,
@@ -486,12 +513,17 @@ impl Storage for SimDisk {
 
     fn lock(&self, _path: &Path) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
         // One process per simulated disk: nothing to exclude.
+        self.check()?;
+        Ok(Box::new(()))
+    }
+
+    fn lock_shared(&self, _path: &Path) -> io::Result<Box<dyn fmt::Debug + Send + Sync>> {
         Ok(Box::new(()))
     }
 
     fn free_bytes(&self, _dir: &Path) -> Option<u64> {
-        let cap = self.shared.capacity_bytes.load(Ordering::SeqCst);
-        (cap != u64::MAX).then(|| cap.saturating_sub(self.used_bytes()))
+        let cap = self.disk.shared.capacity_bytes.load(Ordering::SeqCst);
+        (cap != u64::MAX).then(|| cap.saturating_sub(self.disk.used_bytes()))
     }
 }
 

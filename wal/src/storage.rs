@@ -76,6 +76,13 @@ pub trait Storage: Send + Sync + Debug {
     /// # Errors
     /// `WouldBlock` when another process holds it; the underlying I/O error.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>>;
+
+    /// Takes a shared advisory lock on an existing `path`, waiting while someone holds it
+    /// exclusively; held until the guard is dropped.
+    ///
+    /// # Errors
+    /// `NotFound`; the underlying I/O error.
+    fn lock_shared(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>>;
 }
 
 /// An open file.
@@ -237,6 +244,11 @@ impl Storage for StdStorage {
             }
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+    fn lock_shared(&self, path: &Path) -> io::Result<Box<dyn Debug + Send + Sync>> {
+        let file = File::open(path)?;
+        file.lock_shared()?;
+        Ok(Box::new(file))
     }
 }
 

@@ -55,7 +55,7 @@ use crate::format::{
 use crate::ids::{Lsn, LsnRange};
 use crate::reader::{ReadLimit, Reader, SegmentSource, SourceSegment};
 use crate::recovery::{self, RecoveryReport, TailSegment};
-use crate::segment::{segment_path, LOCK_NAME, SPARE_NAME};
+use crate::segment::{segment_path, LOCK_NAME, READERS_NAME, RECYCLE_NAME, SPARE_NAME};
 use crate::storage::{Mapping, OpenMode, StdStorage, Storage, StorageFile};
 
 /// When an append counts as done.
@@ -141,6 +141,9 @@ pub(crate) struct SegmentMeta {
     pub last_arrival_ms: u64,
     /// The footer is durable (the seal's syncs completed).
     pub seal_durable: bool,
+    /// Cloned by every reader of the segment: a count of 1 means no reader in this process, so
+    /// retention may recycle the file instead of deleting it.
+    pub hold: Arc<()>,
 }
 
 pub(crate) struct Active {
@@ -154,6 +157,8 @@ pub(crate) struct Active {
     pub frame_count: u64,
     pub first_arrival_ms: u64,
     pub last_arrival_ms: u64,
+    /// As [`SegmentMeta::hold`].
+    pub hold: Arc<()>,
 }
 
 struct PendingSeal {
@@ -170,6 +175,8 @@ pub(crate) struct State {
     pub sealed: VecDeque<SegmentMeta>,
     pub active: Active,
     spare: Option<Arc<dyn StorageFile>>,
+    /// A retired segment renamed to `recycle.tmp`, waiting to become the next spare.
+    recycle: Option<PathBuf>,
     preparing: bool,
     prepare_failure: Option<String>,
     pub written: Position,
@@ -301,6 +308,10 @@ impl Wal {
                 Error::io("lock", dir.join(LOCK_NAME), e)
             }
         })?;
+        let readers = dir.join(READERS_NAME);
+        storage
+            .open(&readers, OpenMode::Create)
+            .map_err(|e| Error::io("create", &readers, e))?;
         let plan = recovery::plan(storage.as_ref(), dir)?;
         let report = plan.report(started);
 
@@ -322,6 +333,7 @@ impl Wal {
                 first_arrival_ms: s.footer.first_arrival_ms,
                 last_arrival_ms: s.footer.last_arrival_ms,
                 seal_durable: true,
+                hold: Arc::new(()),
             })
             .collect();
         for t in &plan.seal_on_open {
@@ -335,7 +347,7 @@ impl Wal {
         let (active, dir_dirty) = match &plan.tail {
             Some(t) => (reopen_tail(storage.as_ref(), t)?, false),
             None => {
-                let spare = prepare_spare(storage.as_ref(), dir, shared_geometry)?;
+                let spare = prepare_spare(storage.as_ref(), dir, shared_geometry, None)?;
                 (
                     install_spare(storage.as_ref(), dir, shared_geometry, spare, plan.next_lsn)?,
                     true,
@@ -360,6 +372,7 @@ impl Wal {
                 sealed,
                 active,
                 spare: None,
+                recycle: None,
                 preparing: false,
                 prepare_failure: None,
                 written: end,
@@ -540,13 +553,14 @@ impl Wal {
     /// [`Error::Io`] when a removal or the directory sync failed (the segment may be gone or not;
     /// a later call retries).
     pub fn truncate_before(&self, lsn: Lsn) -> Result<usize> {
-        let doomed: Vec<PathBuf> = {
+        let doomed: Vec<(PathBuf, Arc<()>)> = {
             let mut st = lock_state(&self.shared.state);
             let mut v = Vec::new();
             while let Some(front) = st.sealed.front() {
                 if front.end <= lsn && front.end <= st.durable.lsn && front.seal_durable {
-                    v.push(front.path.clone());
-                    st.sealed.pop_front();
+                    if let Some(m) = st.sealed.pop_front() {
+                        v.push((m.path, m.hold));
+                    }
                 } else {
                     break;
                 }
@@ -555,15 +569,17 @@ impl Wal {
         };
         // Oldest first, each removal made durable before the next: a crash can then leave only
         // a shorter prefix of the log deleted, never a gap.
-        for path in &doomed {
-            self.shared
-                .storage
-                .remove(path)
-                .map_err(|e| Error::io("remove", path, e))?;
-            self.shared
-                .storage
-                .sync_dir(&self.shared.dir)
-                .map_err(|e| Error::io("fsync directory", &self.shared.dir, e))?;
+        let dir = &self.shared.dir;
+        let storage = &self.shared.storage;
+        for (path, hold) in &doomed {
+            if !self.recycle(path, hold)? {
+                storage
+                    .remove(path)
+                    .map_err(|e| Error::io("remove", path, e))?;
+            }
+            storage
+                .sync_dir(dir)
+                .map_err(|e| Error::io("fsync directory", dir, e))?;
         }
         if !doomed.is_empty() {
             self.shared.spare_cv.notify_all();
@@ -571,12 +587,42 @@ impl Wal {
         Ok(doomed.len())
     }
 
+    /// Keeps a retired segment as the next spare instead of deleting it, when nothing may still
+    /// read it: writing into its already-written blocks costs no allocation and no zero-fill,
+    /// as PostgreSQL recycles WAL files. Returns false when the file must be deleted instead.
+    fn recycle(&self, path: &Path, hold: &Arc<()>) -> Result<bool> {
+        let shared = &self.shared;
+        {
+            let st = lock_state(&shared.state);
+            // A reader in this process still holds the segment, or a recycled file already waits.
+            if Arc::strong_count(hold) > 1 || st.recycle.is_some() {
+                return Ok(false);
+            }
+        }
+        // A reader in another process (`hydrant wal dump`, replay) holds the readers' lock
+        // shared; taking it exclusively, for the length of the rename, proves there is none and
+        // keeps a new one from opening the file before it leaves the log.
+        let Ok(guard) = shared.storage.lock(&shared.dir.join(READERS_NAME)) else {
+            return Ok(false);
+        };
+        let target = shared.dir.join(RECYCLE_NAME);
+        shared
+            .storage
+            .rename(path, &target)
+            .map_err(|e| Error::io("rename", path, e))?;
+        drop(guard);
+        lock_state(&shared.state).recycle = Some(target);
+        Ok(true)
+    }
+
     /// The log's extent and size now.
     #[must_use]
     pub fn stats(&self) -> WalStats {
         let st = lock_state(&self.shared.state);
         let segments = st.sealed.len() + 1;
-        let files = segments as u64 + u64::from(st.spare.is_some() || st.preparing);
+        let files = segments as u64
+            + u64::from(st.spare.is_some() || st.preparing)
+            + u64::from(st.recycle.is_some());
         WalStats {
             first_lsn: st.sealed.front().map_or(st.active.base, |s| s.base),
             next_lsn: st.written.lsn,
@@ -826,7 +872,10 @@ impl Shared {
                 // Another appender may have rotated while we waited: the caller re-checks.
                 return Ok(st);
             }
-            None => prepare_spare(self.storage.as_ref(), &self.dir, self.geometry)?,
+            None => {
+                let recycle = st.recycle.take();
+                prepare_spare(self.storage.as_ref(), &self.dir, self.geometry, recycle)?
+            }
         };
         let base = st.written.lsn;
         let new_active =
@@ -868,6 +917,7 @@ impl Shared {
             first_arrival_ms: old.first_arrival_ms,
             last_arrival_ms: old.last_arrival_ms,
             seal_durable: false,
+            hold: old.hold,
         });
         st.dir_dirty = true;
         st.written = Position {
@@ -1047,10 +1097,12 @@ impl Shared {
                 return;
             }
             let live = st.sealed.len() as u64 + 1;
-            let within_budget = self
-                .options
-                .budget_bytes
-                .is_none_or(|b| (live + 1) * seg <= b);
+            // A recycled file is already counted in the log's disk use.
+            let within_budget = st.recycle.is_some()
+                || self
+                    .options
+                    .budget_bytes
+                    .is_none_or(|b| (live + 1) * seg <= b);
             if st.spare.is_some() || !within_budget || st.prepare_failure.is_some() {
                 let wait = if st.prepare_failure.is_some() {
                     Duration::from_secs(1)
@@ -1068,8 +1120,9 @@ impl Shared {
                 continue;
             }
             st.preparing = true;
+            let recycle = st.recycle.take();
             drop(st);
-            let result = prepare_spare(self.storage.as_ref(), &self.dir, self.geometry);
+            let result = prepare_spare(self.storage.as_ref(), &self.dir, self.geometry, recycle);
             st = lock_state(&self.state);
             st.preparing = false;
             match result {
@@ -1086,7 +1139,17 @@ fn prepare_spare(
     storage: &dyn Storage,
     dir: &Path,
     geometry: Geometry,
+    recycle: Option<PathBuf>,
 ) -> Result<Arc<dyn StorageFile>> {
+    if let Some(old) = recycle {
+        match reuse_retired(storage, dir, geometry, &old) {
+            Ok(f) => return Ok(f),
+            Err(_) => {
+                // Fall back to a fresh file; the retired one is only an optimisation.
+                let _ = storage.remove(&old);
+            }
+        }
+    }
     let segment_bytes = geometry.segment_bytes;
     let path = dir.join(SPARE_NAME);
     match storage.remove(&path) {
@@ -1121,6 +1184,44 @@ fn prepare_spare(
     Ok(file)
 }
 
+/// Turns a retired segment into the spare: a new header, the old footer zeroed (so the file can
+/// never pass for a sealed segment), synced, renamed. The old frames stay: every one of them is
+/// from before the next base LSN, so recovery and readers stop at them (case I of recovery).
+fn reuse_retired(
+    storage: &dyn Storage,
+    dir: &Path,
+    geometry: Geometry,
+    old: &Path,
+) -> Result<Arc<dyn StorageFile>> {
+    let file = storage
+        .open(old, OpenMode::ReadWrite)
+        .map_err(|e| Error::io("open", old, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", old, e))?;
+    if len != geometry.segment_bytes {
+        return Err(Error::InvalidOptions("retired segment of another size"));
+    }
+    let header = SegmentHeader {
+        base_lsn: Lsn::ZERO,
+        segment_bytes: geometry.segment_bytes,
+        index_interval: geometry.index_interval,
+        created_ms: now_ms(),
+    };
+    file.write_at(&header.encode(), 0)
+        .map_err(|e| Error::io("write", old, e))?;
+    file.write_at(
+        &[0u8; crate::format::FOOTER_LEN as usize],
+        geometry.footer_offset(),
+    )
+    .map_err(|e| Error::io("write", old, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", old, e))?;
+    let spare = dir.join(SPARE_NAME);
+    storage
+        .rename(old, &spare)
+        .map_err(|e| Error::io("rename", old, e))?;
+    Ok(file)
+}
+
 /// Turns a prepared spare into the active segment starting at `base`: rename, map. The rename is
 /// made durable by the next sync (which syncs the directory).
 fn install_spare(
@@ -1148,6 +1249,7 @@ fn install_spare(
         frame_count: 0,
         first_arrival_ms: 0,
         last_arrival_ms: 0,
+        hold: Arc::new(()),
     })
 }
 
@@ -1176,6 +1278,7 @@ fn reopen_tail(storage: &dyn Storage, t: &TailSegment) -> Result<Active> {
         frame_count: t.scan.frame_count,
         first_arrival_ms: t.scan.first_arrival_ms,
         last_arrival_ms: t.scan.last_arrival_ms,
+        hold: Arc::new(()),
     })
 }
 
@@ -1235,6 +1338,7 @@ fn seal_now(storage: &dyn Storage, t: &TailSegment) -> Result<SegmentMeta> {
         first_arrival_ms: t.scan.first_arrival_ms,
         last_arrival_ms: t.scan.last_arrival_ms,
         seal_durable: true,
+        hold: Arc::new(()),
     })
 }
 
@@ -1282,6 +1386,7 @@ impl SegmentSource for LiveSource {
                 DATA_START
             };
             return Ok(Some(SourceSegment::Open {
+                hold: a.hold.clone(),
                 base: a.base,
                 path: a.path.clone(),
                 map: a.map.clone(),
@@ -1297,6 +1402,7 @@ impl SegmentSource for LiveSource {
         if bound.segment == s.base {
             // The bound lies inside a segment that was sealed after the bound was published.
             return Ok(Some(SourceSegment::Open {
+                hold: s.hold.clone(),
                 base: s.base,
                 path: s.path.clone(),
                 map: self.map_sealed(&s.path)?,
@@ -1305,6 +1411,7 @@ impl SegmentSource for LiveSource {
             }));
         }
         Ok(Some(SourceSegment::Sealed {
+            hold: s.hold.clone(),
             base: s.base,
             path: s.path.clone(),
             data_end: s.data_end,

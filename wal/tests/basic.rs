@@ -205,6 +205,9 @@ impl Storage for Counting {
     fn lock(&self, path: &Path) -> std::io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
         self.inner.lock(path)
     }
+    fn lock_shared(&self, path: &Path) -> std::io::Result<Box<dyn std::fmt::Debug + Send + Sync>> {
+        self.inner.lock_shared(path)
+    }
 }
 
 impl hydrant_wal::storage::StorageFile for CountingFile {
@@ -367,4 +370,63 @@ fn a_second_open_of_the_same_directory_is_refused() {
     let (_wal, _) = Wal::open(tmp.path(), small(false)).unwrap();
     let err = Wal::open(tmp.path(), small(false)).unwrap_err();
     assert!(matches!(err, Error::Locked { .. }), "{err}");
+}
+
+#[test]
+fn retired_segments_are_recycled_unless_someone_may_read_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (wal, _) = Wal::open(dir, small(false)).unwrap();
+    let mut next = 0u64;
+    let mut fill = |wal: &Wal, n: u64| {
+        for _ in 0..n {
+            wal.append(&[record(next)]).unwrap().wait().unwrap();
+            next += 1;
+        }
+    };
+    fill(&wal, 1500);
+    let segs = wal.segments();
+    let recycle = dir.join(hydrant_wal::segment::RECYCLE_NAME);
+    // No reader: the first retired segment becomes recycle.tmp, the second is deleted.
+    assert_eq!(wal.truncate_before(segs[2].base_lsn).unwrap(), 2);
+    assert!(recycle.exists());
+    assert!(!segs[0].path.exists() && !segs[1].path.exists());
+    // The next rotation takes the recycled file (its old frames stay until overwritten).
+    let before = wal.segments().len();
+    while wal.segments().len() == before {
+        fill(&wal, 10);
+    }
+    assert!(
+        !recycle.exists(),
+        "the recycled file became the new segment"
+    );
+    fill(&wal, 600);
+    // Everything retained reads back, across the recycled segment.
+    let first = wal.first_lsn();
+    assert_eq!(read_all(&wal, first).len() as u64, next - first.0);
+    // A reader in this process holds the next segment: it is deleted, not recycled.
+    let segs = wal.segments();
+    let mut r = wal.reader(segs[0].base_lsn).unwrap();
+    let _ = r.next_frame().unwrap().unwrap();
+    assert_eq!(wal.truncate_before(segs[1].base_lsn).unwrap(), 1);
+    assert!(!recycle.exists());
+    // A read-only view in "another process" (it holds the readers' lock) blocks recycling too.
+    let view = WalView::open(dir).unwrap();
+    assert_eq!(wal.truncate_before(segs[2].base_lsn).unwrap(), 1);
+    assert!(!recycle.exists());
+    drop(view);
+    drop(r);
+    wal.close().unwrap();
+    drop(wal);
+    let (wal, report) = Wal::open(dir, small(false)).unwrap();
+    assert_eq!(wal.next_lsn(), Lsn(next));
+    assert_eq!(
+        report.discarded_bytes, 0,
+        "old frames in a recycled file are not damage"
+    );
+    let first = wal.first_lsn();
+    assert_eq!(read_all(&wal, first).len() as u64, next - first.0);
+    drop(wal);
+    let v = hydrant_wal::verify(&StdStorage, dir).unwrap();
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
 }
