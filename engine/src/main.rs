@@ -1,4 +1,240 @@
-fn main() {
-    eprintln!("hydrantd: the API daemon is not implemented yet");
-    std::process::exit(2);
+//! `hydrantd`: the Firehose-compatible daemon. See the crate documentation of hydrant-engine.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use hydrant_engine::api::AppState;
+use hydrant_engine::auth::Verifier;
+use hydrant_engine::config::{Config, DurabilityMode, LogFormat, Overrides};
+use hydrant_engine::metrics::Metrics;
+use hydrant_engine::server::{serve, tls_acceptor};
+use hydrant_engine::Engine;
+use tokio::net::TcpListener;
+
+/// hydrantd: a durable, self-hosted, wire-compatible Amazon Data Firehose.
+///
+/// Every option can also be set in the TOML file given with --config and through its
+/// HYDRANT_* environment variable; flags and variables win over the file.
+#[derive(Debug, Parser)]
+#[command(name = "hydrantd", version)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, env = "HYDRANT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (streams, registry, local object store). Default ./hydrant-data.
+    #[arg(long, env = "HYDRANT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// API address. Default 127.0.0.1:4573.
+    #[arg(long, env = "HYDRANT_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Allow a non-loopback --listen without access keys.
+    #[arg(long, env = "HYDRANT_ALLOW_PUBLIC_UNAUTHENTICATED", value_parser = clap::builder::FalseyValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    allow_public_unauthenticated: Option<bool>,
+    /// Log format: human or json.
+    #[arg(long, env = "HYDRANT_LOG_FORMAT")]
+    log_format: Option<String>,
+    /// Region named in ARNs.
+    #[arg(long, env = "HYDRANT_REGION")]
+    region: Option<String>,
+    /// Account id named in ARNs.
+    #[arg(long, env = "HYDRANT_ACCOUNT_ID")]
+    account_id: Option<String>,
+    /// Most streams (LimitExceededException past it). Default 50.
+    #[arg(long, env = "HYDRANT_STREAMS_MAX")]
+    streams_max: Option<usize>,
+    /// Default durability of streams: sync, interval or none. Default sync.
+    #[arg(long, env = "HYDRANT_DURABILITY")]
+    durability: Option<String>,
+    /// Sync period of interval durability, ms. Default 200.
+    #[arg(long, env = "HYDRANT_SYNC_INTERVAL_MS")]
+    sync_interval_ms: Option<u64>,
+    /// WAL segment size in bytes. Default 64 MiB.
+    #[arg(long, env = "HYDRANT_SEGMENT_BYTES")]
+    segment_bytes: Option<u64>,
+    /// Per-stream disk budget in bytes (0 = none). Default 8 GiB.
+    #[arg(long, env = "HYDRANT_STREAM_BUDGET_BYTES")]
+    stream_budget_bytes: Option<u64>,
+    /// Node disk budget in bytes, all streams (0 = none). Default 0.
+    #[arg(long, env = "HYDRANT_NODE_BUDGET_BYTES")]
+    node_budget_bytes: Option<u64>,
+    /// Access key id accepted by SigV4 verification (with --secret-access-key).
+    #[arg(long, env = "HYDRANT_ACCESS_KEY_ID")]
+    access_key_id: Option<String>,
+    /// Secret of --access-key-id.
+    #[arg(long, env = "HYDRANT_SECRET_ACCESS_KEY", hide_env_values = true)]
+    secret_access_key: Option<String>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "HYDRANT_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "HYDRANT_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// Seconds to wait for in-flight requests on SIGTERM. Default 30.
+    #[arg(long, env = "HYDRANT_SHUTDOWN_GRACE_SECS")]
+    shutdown_grace_secs: Option<u64>,
+}
+
+impl Cli {
+    fn overrides(&self) -> anyhow::Result<Overrides> {
+        let log_format = match self.log_format.as_deref() {
+            None => None,
+            Some("human") => Some(LogFormat::Human),
+            Some("json") => Some(LogFormat::Json),
+            Some(other) => anyhow::bail!("--log-format must be human or json, not {other:?}"),
+        };
+        let durability = match self.durability.as_deref() {
+            None => None,
+            Some(d) => Some(DurabilityMode::parse(d)?),
+        };
+        if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+            anyhow::bail!("--access-key-id and --secret-access-key go together");
+        }
+        Ok(Overrides {
+            data_dir: self.data_dir.clone(),
+            listen: self.listen,
+            allow_public_unauthenticated: self.allow_public_unauthenticated,
+            log_format,
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            streams_max: self.streams_max,
+            durability,
+            sync_interval_ms: self.sync_interval_ms,
+            segment_bytes: self.segment_bytes,
+            stream_budget_bytes: self.stream_budget_bytes,
+            node_budget_bytes: self.node_budget_bytes,
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            tls_cert: self.tls_cert.clone(),
+            tls_key: self.tls_key.clone(),
+            shutdown_grace_secs: self.shutdown_grace_secs,
+        })
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HYDRANT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = match &cli.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply_overrides(cli.overrides()?);
+    config.validate()?;
+    init_tracing(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+fn notify(state: sd_notify::NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(false, &[state]) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let verifier = (!config.auth.keys.is_empty()).then(|| Verifier::new(&config.auth.keys));
+    let tls = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr().unwrap_or(config.listen),
+        tls = tls.is_some(),
+        sigv4 = verifier.is_some(),
+        data_dir = %config.data_dir.display(),
+        "hydrantd listening; recovering streams"
+    );
+    let state = Arc::new(AppState::new(metrics.clone(), verifier));
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server_stop = {
+        let mut rx = stop_tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let server = tokio::spawn(serve(listener, tls, state.clone(), server_stop, grace));
+    let signal_state = state.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal_state.stopping.store(true, Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+    });
+
+    let cfg = config.clone();
+    let m = metrics.clone();
+    let engine = tokio::task::spawn_blocking(move || Engine::open(cfg, m))
+        .await
+        .context("recovery task")?
+        .context("recovering streams")?;
+    let engine = Arc::new(engine);
+    let _ = state.engine.set(engine.clone());
+    metrics.ready.set(1);
+    tracing::info!("recovery finished; ready");
+    notify(sd_notify::NotifyState::Ready);
+
+    let mut watchdog_usec = 0u64;
+    if sd_notify::watchdog_enabled(false, &mut watchdog_usec) && watchdog_usec > 0 {
+        let period = Duration::from_micros(watchdog_usec / 2);
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                if !st.stopping.load(Ordering::SeqCst) {
+                    notify(sd_notify::NotifyState::Watchdog);
+                }
+            }
+        });
+    }
+
+    let _ = stop_rx.wait_for(|v| *v).await;
+    notify(sd_notify::NotifyState::Stopping);
+    if let Err(e) = server.await {
+        tracing::error!(error = %e, "server task failed");
+    }
+    let closing = engine.clone();
+    tokio::task::spawn_blocking(move || closing.close())
+        .await
+        .context("closing streams")?;
+    tracing::info!("all streams synced and closed; bye");
+    Ok(())
 }

@@ -1,0 +1,692 @@
+//! Request decoding: headers and body bytes in, a typed, validated [`Request`] or the Firehose
+//! error to answer with out. Pure (no I/O, no state), so the fuzz target
+//! `fuzz/fuzz_targets/api_request.rs` calls it directly.
+//!
+//! The order of checks fixes which error a bad request gets:
+//! 1. `X-Amz-Target` missing or not `Firehose_20150804.<Operation>`: UnknownOperationException.
+//! 2. `Content-Type` present and not JSON: SerializationException.
+//! 3. Body larger than [`BODY_BYTES_MAX`], not JSON, or a member of the wrong JSON type:
+//!    SerializationException. A `Data` blob that is not base64: SerializationException.
+//! 4. Missing required members, bad names, limits (records per batch, bytes per record and
+//!    batch, tags), bad enum values: InvalidArgumentException (LimitExceededException for more
+//!    than 50 tags).
+//!
+//! State-dependent checks (does the stream exist, version ids) are the operations' business.
+
+use base64::Engine;
+
+use super::destination::{Destination, DestinationUpdate};
+use super::errors::{ApiError, ErrorCode};
+use super::model::{
+    CreateDeliveryStreamInput, DeleteDeliveryStreamInput, DescribeDeliveryStreamInput,
+    EncryptionOpInput, ListDeliveryStreamsInput, ListTagsForDeliveryStreamInput,
+    PutRecordBatchInput, PutRecordInput, RecordInput, Tag, TagDeliveryStreamInput,
+    UntagDeliveryStreamInput, UpdateDestinationInput,
+};
+use super::validate;
+
+/// `X-Amz-Target` prefix of every Firehose operation.
+pub const TARGET_PREFIX: &str = "Firehose_20150804.";
+/// Largest record, before base64 (Firehose: 1,000 KiB).
+pub const RECORD_BYTES_MAX: usize = 1_024_000;
+/// Most records in one PutRecordBatch.
+pub const BATCH_RECORDS_MAX: usize = 500;
+/// Most bytes (decoded record data, summed) in one PutRecordBatch: 4 MiB.
+pub const BATCH_BYTES_MAX: usize = 4 << 20;
+/// Largest request body accepted. A full 4 MiB batch is about 5.6 MB of base64 plus JSON
+/// punctuation; anything past 8 MiB cannot be a valid request and is refused unread.
+pub const BODY_BYTES_MAX: usize = 8 << 20;
+/// Most tags on a stream, and in one Tag/Untag request.
+pub const TAGS_MAX: usize = 50;
+
+/// The operations of Firehose JSON 1.1 that hydrant knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// CreateDeliveryStream.
+    CreateDeliveryStream,
+    /// DescribeDeliveryStream.
+    DescribeDeliveryStream,
+    /// ListDeliveryStreams.
+    ListDeliveryStreams,
+    /// DeleteDeliveryStream.
+    DeleteDeliveryStream,
+    /// UpdateDestination.
+    UpdateDestination,
+    /// PutRecord.
+    PutRecord,
+    /// PutRecordBatch.
+    PutRecordBatch,
+    /// TagDeliveryStream.
+    TagDeliveryStream,
+    /// UntagDeliveryStream.
+    UntagDeliveryStream,
+    /// ListTagsForDeliveryStream.
+    ListTagsForDeliveryStream,
+    /// StartDeliveryStreamEncryption (refused: no server-side encryption).
+    StartDeliveryStreamEncryption,
+    /// StopDeliveryStreamEncryption (refused: no server-side encryption).
+    StopDeliveryStreamEncryption,
+}
+
+impl Operation {
+    /// Every operation, for metrics.
+    pub const ALL: [Operation; 12] = [
+        Operation::CreateDeliveryStream,
+        Operation::DescribeDeliveryStream,
+        Operation::ListDeliveryStreams,
+        Operation::DeleteDeliveryStream,
+        Operation::UpdateDestination,
+        Operation::PutRecord,
+        Operation::PutRecordBatch,
+        Operation::TagDeliveryStream,
+        Operation::UntagDeliveryStream,
+        Operation::ListTagsForDeliveryStream,
+        Operation::StartDeliveryStreamEncryption,
+        Operation::StopDeliveryStreamEncryption,
+    ];
+
+    /// The operation's name as in `X-Amz-Target`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::CreateDeliveryStream => "CreateDeliveryStream",
+            Operation::DescribeDeliveryStream => "DescribeDeliveryStream",
+            Operation::ListDeliveryStreams => "ListDeliveryStreams",
+            Operation::DeleteDeliveryStream => "DeleteDeliveryStream",
+            Operation::UpdateDestination => "UpdateDestination",
+            Operation::PutRecord => "PutRecord",
+            Operation::PutRecordBatch => "PutRecordBatch",
+            Operation::TagDeliveryStream => "TagDeliveryStream",
+            Operation::UntagDeliveryStream => "UntagDeliveryStream",
+            Operation::ListTagsForDeliveryStream => "ListTagsForDeliveryStream",
+            Operation::StartDeliveryStreamEncryption => "StartDeliveryStreamEncryption",
+            Operation::StopDeliveryStreamEncryption => "StopDeliveryStreamEncryption",
+        }
+    }
+
+    /// The operation an `X-Amz-Target` value names.
+    ///
+    /// # Errors
+    /// UnknownOperationException.
+    pub fn from_target(target: Option<&[u8]>) -> Result<Operation, ApiError> {
+        let unknown = || ApiError::new(ErrorCode::UnknownOperation, "");
+        let target = target.ok_or_else(unknown)?;
+        let target = std::str::from_utf8(target).map_err(|_| unknown())?;
+        let op = target.strip_prefix(TARGET_PREFIX).ok_or_else(unknown)?;
+        Operation::ALL
+            .into_iter()
+            .find(|o| o.name() == op)
+            .ok_or_else(unknown)
+    }
+}
+
+/// CreateDeliveryStream, validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CreateRequest {
+    /// Stream name.
+    pub name: String,
+    /// The destination (validated, as given: defaults are filled in on describe).
+    pub destination: Destination,
+    /// Tags, in request order.
+    pub tags: Vec<(String, String)>,
+}
+
+/// UpdateDestination, validated as far as it can be without the current configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UpdateRequest {
+    /// Stream name.
+    pub name: String,
+    /// The version the caller read.
+    pub current_version: String,
+    /// The destination to update.
+    pub destination_id: String,
+    /// What to change.
+    pub update: DestinationUpdate,
+}
+
+/// A decoded, validated request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    /// CreateDeliveryStream.
+    Create(CreateRequest),
+    /// DescribeDeliveryStream.
+    Describe {
+        /// Stream name.
+        name: String,
+        /// Destinations to return.
+        limit: usize,
+        /// Start after this destination id.
+        exclusive_start: Option<String>,
+    },
+    /// ListDeliveryStreams.
+    List {
+        /// Names to return.
+        limit: usize,
+        /// Only this type (DirectPut is the only one hydrant has).
+        stream_type: Option<String>,
+        /// Start after this name.
+        exclusive_start: Option<String>,
+    },
+    /// DeleteDeliveryStream.
+    Delete {
+        /// Stream name.
+        name: String,
+    },
+    /// UpdateDestination.
+    Update(UpdateRequest),
+    /// PutRecord.
+    PutRecord {
+        /// Stream name.
+        name: String,
+        /// The record's bytes.
+        data: Vec<u8>,
+    },
+    /// PutRecordBatch.
+    PutRecordBatch {
+        /// Stream name.
+        name: String,
+        /// The records' bytes, in order.
+        records: Vec<Vec<u8>>,
+    },
+    /// TagDeliveryStream.
+    Tag {
+        /// Stream name.
+        name: String,
+        /// Tags to add or replace.
+        tags: Vec<(String, String)>,
+    },
+    /// UntagDeliveryStream.
+    Untag {
+        /// Stream name.
+        name: String,
+        /// Keys to remove.
+        keys: Vec<String>,
+    },
+    /// ListTagsForDeliveryStream.
+    ListTags {
+        /// Stream name.
+        name: String,
+        /// Start after this key.
+        exclusive_start: Option<String>,
+        /// Tags to return.
+        limit: usize,
+    },
+    /// Start/StopDeliveryStreamEncryption: refused after the stream is found.
+    Encryption {
+        /// Which of the two.
+        op: Operation,
+        /// Stream name.
+        name: String,
+    },
+}
+
+impl Request {
+    /// The stream the request is about, if any.
+    #[must_use]
+    pub fn stream_name(&self) -> Option<&str> {
+        match self {
+            Request::Create(c) => Some(&c.name),
+            Request::Update(u) => Some(&u.name),
+            Request::List { .. } => None,
+            Request::Describe { name, .. }
+            | Request::Delete { name }
+            | Request::PutRecord { name, .. }
+            | Request::PutRecordBatch { name, .. }
+            | Request::Tag { name, .. }
+            | Request::Untag { name, .. }
+            | Request::ListTags { name, .. }
+            | Request::Encryption { name, .. } => Some(name),
+        }
+    }
+}
+
+/// Decodes and validates one request.
+///
+/// # Errors
+/// The Firehose error to answer with; see the module documentation for which check gives which.
+pub fn decode_request(
+    target: Option<&[u8]>,
+    content_type: Option<&[u8]>,
+    body: &[u8],
+) -> Result<Request, ApiError> {
+    let op = Operation::from_target(target)?;
+    check_content_type(content_type)?;
+    decode_body(op, body)
+}
+
+/// Decodes the body of a request for a known operation.
+///
+/// # Errors
+/// As [`decode_request`], steps 3 and 4.
+pub fn decode_body(op: Operation, body: &[u8]) -> Result<Request, ApiError> {
+    if body.len() > BODY_BYTES_MAX {
+        return Err(body_too_large(body.len()));
+    }
+    // An empty body is `{}` to AWS JSON services (some clients send nothing for no members).
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    match op {
+        Operation::CreateDeliveryStream => create(parse(body)?),
+        Operation::DescribeDeliveryStream => {
+            let i: DescribeDeliveryStreamInput = parse(body)?;
+            Ok(Request::Describe {
+                name: name(i.delivery_stream_name)?,
+                limit: limit(i.limit, 10_000, 10_000, "limit")?,
+                exclusive_start: i.exclusive_start_destination_id,
+            })
+        }
+        Operation::ListDeliveryStreams => {
+            let i: ListDeliveryStreamsInput = parse(body)?;
+            if let Some(t) = &i.delivery_stream_type {
+                stream_type_ok(t)?;
+            }
+            if let Some(s) = &i.exclusive_start_delivery_stream_name {
+                if !validate::stream_name_ok(s) {
+                    return Err(bad_name("exclusiveStartDeliveryStreamName", s));
+                }
+            }
+            Ok(Request::List {
+                limit: limit(i.limit, 10_000, 10, "limit")?,
+                stream_type: i.delivery_stream_type,
+                exclusive_start: i.exclusive_start_delivery_stream_name,
+            })
+        }
+        Operation::DeleteDeliveryStream => {
+            let i: DeleteDeliveryStreamInput = parse(body)?;
+            Ok(Request::Delete {
+                name: name(i.delivery_stream_name)?,
+            })
+        }
+        Operation::UpdateDestination => update(parse(body)?),
+        Operation::PutRecord => {
+            let i: PutRecordInput = parse(body)?;
+            let name = name(i.delivery_stream_name)?;
+            let record = i.record.ok_or_else(|| missing("record"))?;
+            let data = record_data(&record, "record.data")?;
+            Ok(Request::PutRecord { name, data })
+        }
+        Operation::PutRecordBatch => put_record_batch(parse(body)?),
+        Operation::TagDeliveryStream => {
+            let i: TagDeliveryStreamInput = parse(body)?;
+            let name = name(i.delivery_stream_name)?;
+            let tags = i.tags.ok_or_else(|| missing("tags"))?;
+            if tags.is_empty() {
+                return Err(ApiError::invalid(
+                    "1 validation error detected: Value at 'tags' failed to satisfy constraint: \
+                     Member must have length greater than or equal to 1",
+                ));
+            }
+            Ok(Request::Tag {
+                name,
+                tags: tags_ok(tags)?,
+            })
+        }
+        Operation::UntagDeliveryStream => {
+            let i: UntagDeliveryStreamInput = parse(body)?;
+            let name = name(i.delivery_stream_name)?;
+            let keys = i.tag_keys.ok_or_else(|| missing("tagKeys"))?;
+            if keys.is_empty() || keys.len() > TAGS_MAX {
+                return Err(ApiError::invalid(format!(
+                    "1 validation error detected: Value at 'tagKeys' failed to satisfy \
+                     constraint: Member must have length between 1 and {TAGS_MAX}"
+                )));
+            }
+            if let Some(k) = keys.iter().find(|k| !validate::tag_key_ok(k)) {
+                return Err(ApiError::invalid(format!("invalid tag key {k:?}")));
+            }
+            Ok(Request::Untag { name, keys })
+        }
+        Operation::ListTagsForDeliveryStream => {
+            let i: ListTagsForDeliveryStreamInput = parse(body)?;
+            Ok(Request::ListTags {
+                name: name(i.delivery_stream_name)?,
+                exclusive_start: i.exclusive_start_tag_key,
+                limit: limit(i.limit, 50, 50, "limit")?,
+            })
+        }
+        Operation::StartDeliveryStreamEncryption | Operation::StopDeliveryStreamEncryption => {
+            let i: EncryptionOpInput = parse(body)?;
+            Ok(Request::Encryption {
+                op,
+                name: name(i.delivery_stream_name)?,
+            })
+        }
+    }
+}
+
+/// The error for a body over [`BODY_BYTES_MAX`] (also used by the server before reading it).
+#[must_use]
+pub fn body_too_large(len: usize) -> ApiError {
+    ApiError::invalid(format!(
+        "request body of {len} bytes is over the {BODY_BYTES_MAX}-byte limit"
+    ))
+}
+
+fn check_content_type(content_type: Option<&[u8]>) -> Result<(), ApiError> {
+    let Some(ct) = content_type else {
+        return Ok(());
+    };
+    let ct = std::str::from_utf8(ct).unwrap_or("");
+    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/x-amz-json-1.1" | "application/x-amz-json-1.0" | "application/json" => Ok(()),
+        _ => Err(ApiError::serialization(format!(
+            "unsupported Content-Type {ct:?}: expected application/x-amz-json-1.1"
+        ))),
+    }
+}
+
+fn parse<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let what = if e.is_data() {
+            "a member has the wrong type"
+        } else {
+            "the body is not valid JSON"
+        };
+        ApiError::serialization(format!("{what}: {e}"))
+    })
+}
+
+fn missing(member: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "1 validation error detected: Value null at '{member}' failed to satisfy constraint: \
+         Member must not be null"
+    ))
+}
+
+fn bad_name(member: &str, value: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy \
+         constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ and have \
+         length between 1 and 64"
+    ))
+}
+
+fn name(n: Option<String>) -> Result<String, ApiError> {
+    let n = n.ok_or_else(|| missing("deliveryStreamName"))?;
+    if validate::stream_name_ok(&n) {
+        Ok(n)
+    } else {
+        Err(bad_name("deliveryStreamName", &n))
+    }
+}
+
+fn limit(l: Option<i64>, max: i64, default: usize, member: &str) -> Result<usize, ApiError> {
+    match l {
+        None => Ok(default),
+        Some(v) if (1..=max).contains(&v) => Ok(usize::try_from(v).unwrap_or(default)),
+        Some(v) => Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{v}' at '{member}' failed to satisfy \
+             constraint: Member must have value between 1 and {max}"
+        ))),
+    }
+}
+
+fn stream_type_ok(t: &str) -> Result<(), ApiError> {
+    match t {
+        "DirectPut" => Ok(()),
+        "KinesisStreamAsSource" | "MSKAsSource" | "DatabaseAsSource" => Err(ApiError::invalid(
+            format!("DeliveryStreamType {t} is not supported by hydrant (only DirectPut)"),
+        )),
+        other => Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{other}' at 'deliveryStreamType' failed to \
+             satisfy constraint: Member must satisfy enum value set: [DirectPut, \
+             KinesisStreamAsSource, MSKAsSource, DatabaseAsSource]"
+        ))),
+    }
+}
+
+fn base64_engine() -> base64::engine::GeneralPurpose {
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+}
+
+fn record_data(r: &RecordInput, member: &str) -> Result<Vec<u8>, ApiError> {
+    let b64 = r.data.as_deref().ok_or_else(|| missing(member))?;
+    // Refuse before decoding what cannot fit: 1,024,000 bytes is 1,365,336 base64 characters.
+    if b64.len() > RECORD_BYTES_MAX.div_ceil(3) * 4 {
+        return Err(record_too_large(member, b64.len() / 4 * 3));
+    }
+    let data = base64_engine()
+        .decode(b64)
+        .map_err(|e| ApiError::serialization(format!("{member} is not valid base64: {e}")))?;
+    if data.len() > RECORD_BYTES_MAX {
+        return Err(record_too_large(member, data.len()));
+    }
+    Ok(data)
+}
+
+fn record_too_large(member: &str, len: usize) -> ApiError {
+    ApiError::invalid(format!(
+        "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member \
+         must have length less than or equal to {RECORD_BYTES_MAX} (got {len} bytes)"
+    ))
+}
+
+fn put_record_batch(i: PutRecordBatchInput) -> Result<Request, ApiError> {
+    let name = name(i.delivery_stream_name)?;
+    let inputs = i.records.ok_or_else(|| missing("records"))?;
+    if inputs.is_empty() || inputs.len() > BATCH_RECORDS_MAX {
+        return Err(ApiError::invalid(format!(
+            "1 validation error detected: Value at 'records' failed to satisfy constraint: \
+             Member must have length between 1 and {BATCH_RECORDS_MAX} (got {})",
+            inputs.len()
+        )));
+    }
+    let mut records = Vec::with_capacity(inputs.len());
+    let mut total = 0usize;
+    for (n, r) in inputs.iter().enumerate() {
+        let data = record_data(r, &format!("records.{}.member.data", n + 1))?;
+        total += data.len();
+        if total > BATCH_BYTES_MAX {
+            return Err(ApiError::invalid(format!(
+                "Records size exceeds {BATCH_BYTES_MAX} bytes (4 MiB) limit"
+            )));
+        }
+        records.push(data);
+    }
+    Ok(Request::PutRecordBatch { name, records })
+}
+
+fn tags_ok(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
+    if tags.len() > TAGS_MAX {
+        return Err(ApiError::new(
+            ErrorCode::LimitExceeded,
+            format!("a stream has at most {TAGS_MAX} tags; the request has {}", tags.len()),
+        ));
+    }
+    let mut out = Vec::with_capacity(tags.len());
+    for t in tags {
+        let key = t.key.ok_or_else(|| missing("tags.member.key"))?;
+        let value = t.value.unwrap_or_default();
+        if !validate::tag_key_ok(&key) {
+            return Err(ApiError::invalid(format!(
+                "invalid tag key {key:?}: 1 to 128 letters, numbers, spaces and _.:/=+-@%, \
+                 not starting with aws:"
+            )));
+        }
+        if !validate::tag_value_ok(&value) {
+            return Err(ApiError::invalid(format!(
+                "invalid value for tag {key:?}: at most 256 letters, numbers, spaces and \
+                 _.:/=+-@%"
+            )));
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+fn create(i: CreateDeliveryStreamInput) -> Result<Request, ApiError> {
+    let name = name(i.delivery_stream_name.clone())?;
+    if let Some(t) = &i.delivery_stream_type {
+        stream_type_ok(t)?;
+    }
+    for (present, what) in [
+        (
+            i.kinesis_stream_source_configuration.is_some(),
+            "KinesisStreamSourceConfiguration",
+        ),
+        (i.msk_source_configuration.is_some(), "MSKSourceConfiguration"),
+        (
+            i.database_source_configuration.is_some(),
+            "DatabaseSourceConfiguration",
+        ),
+        (
+            i.delivery_stream_encryption_configuration_input.is_some(),
+            "DeliveryStreamEncryptionConfigurationInput (server-side encryption)",
+        ),
+    ] {
+        if present {
+            return Err(ApiError::invalid(format!(
+                "{what} is not supported by hydrant"
+            )));
+        }
+    }
+    if let Some(d) = &i.direct_put_source_configuration {
+        let hint = d.get("ThroughputHintInMBs").and_then(serde_json::Value::as_i64);
+        if !matches!(hint, Some(1..=100)) {
+            return Err(ApiError::invalid(
+                "DirectPutSourceConfiguration.ThroughputHintInMBs must be between 1 and 100",
+            ));
+        }
+    }
+    let tags = match i.tags.clone() {
+        Some(t) => tags_ok(t)?,
+        None => Vec::new(),
+    };
+    let destination = Destination::from_create(&i)?;
+    Ok(Request::Create(CreateRequest {
+        name,
+        destination,
+        tags,
+    }))
+}
+
+fn update(i: UpdateDestinationInput) -> Result<Request, ApiError> {
+    let name = name(i.delivery_stream_name.clone())?;
+    let current_version = i
+        .current_delivery_stream_version_id
+        .clone()
+        .ok_or_else(|| missing("currentDeliveryStreamVersionId"))?;
+    if current_version.is_empty()
+        || current_version.len() > 50
+        || !current_version.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{current_version}' at \
+             'currentDeliveryStreamVersionId' failed to satisfy constraint: Member must satisfy \
+             regular expression pattern: [0-9]+"
+        )));
+    }
+    let destination_id = i
+        .destination_id
+        .clone()
+        .ok_or_else(|| missing("destinationId"))?;
+    if destination_id.is_empty()
+        || destination_id.len() > 100
+        || !destination_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(ApiError::invalid(format!(
+            "invalid destinationId {destination_id:?}"
+        )));
+    }
+    let update = DestinationUpdate::from_update(&i)?;
+    Ok(Request::Update(UpdateRequest {
+        name,
+        current_version,
+        destination_id,
+        update,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &[u8] = b"Firehose_20150804.PutRecordBatch";
+    const CT: &[u8] = b"application/x-amz-json-1.1";
+
+    fn code(r: Result<Request, ApiError>) -> ErrorCode {
+        match r {
+            Ok(r) => panic!("expected an error, got {r:?}"),
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn batch_decodes() {
+        let r = decode_request(
+            Some(T),
+            Some(CT),
+            br#"{"DeliveryStreamName": "s1", "Records": [{"Data": "aGVsbG8K"}, {"Data": "eyJhIjoxfQo="}]}"#,
+        )
+        .expect("decodes");
+        assert_eq!(
+            r,
+            Request::PutRecordBatch {
+                name: "s1".into(),
+                records: vec![b"hello\n".to_vec(), b"{\"a\":1}\n".to_vec()]
+            }
+        );
+    }
+
+    #[test]
+    fn error_table() {
+        use ErrorCode::*;
+        let cases: &[(Option<&[u8]>, Option<&[u8]>, &str, ErrorCode)] = &[
+            (None, Some(CT), "{}", UnknownOperation),
+            (Some(b"Firehose_20150804.Nope"), Some(CT), "{}", UnknownOperation),
+            (Some(b"Kinesis_20131202.PutRecord"), Some(CT), "{}", UnknownOperation),
+            (Some(T), Some(b"text/plain"), "{}", Serialization),
+            (Some(T), Some(CT), "{", Serialization),
+            (Some(T), Some(CT), "[]", Serialization),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": 5}"#, Serialization),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": "x"}"#, Serialization),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": [{"Data": "!!"}]}"#, Serialization),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": [{"Data": 1}]}"#, Serialization),
+            (Some(T), Some(CT), r#"{"Records": [{"Data": "AA=="}]}"#, InvalidArgument),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s"}"#, InvalidArgument),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": []}"#, InvalidArgument),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": [{}]}"#, InvalidArgument),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "a/b", "Records": [{"Data": "AA=="}]}"#, InvalidArgument),
+            (Some(T), Some(CT), r#"{"DeliveryStreamName": "", "Records": [{"Data": "AA=="}]}"#, InvalidArgument),
+        ];
+        for (i, (t, ct, body, want)) in cases.iter().enumerate() {
+            let got = code(decode_request(*t, *ct, body.as_bytes()));
+            assert_eq!(got, *want, "case {i}: {body}");
+        }
+    }
+
+    #[test]
+    fn batch_limits() {
+        let rec = r#"{"Data":"AA=="}"#;
+        let body = format!(
+            r#"{{"DeliveryStreamName":"s","Records":[{}]}}"#,
+            vec![rec; 501].join(",")
+        );
+        assert_eq!(code(decode_request(Some(T), Some(CT), body.as_bytes())), ErrorCode::InvalidArgument);
+        let body = format!(
+            r#"{{"DeliveryStreamName":"s","Records":[{}]}}"#,
+            vec![rec; 500].join(",")
+        );
+        assert!(decode_request(Some(T), Some(CT), body.as_bytes()).is_ok());
+        let big = base64_engine().encode(vec![7u8; RECORD_BYTES_MAX + 1]);
+        let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{{"Data":"{big}"}}]}}"#);
+        assert_eq!(code(decode_request(Some(T), Some(CT), body.as_bytes())), ErrorCode::InvalidArgument);
+        let max = base64_engine().encode(vec![7u8; RECORD_BYTES_MAX]);
+        let five = vec![format!(r#"{{"Data":"{max}"}}"#); 5].join(",");
+        let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{five}]}}"#);
+        assert_eq!(code(decode_request(Some(T), Some(CT), body.as_bytes())), ErrorCode::InvalidArgument);
+        let four = vec![format!(r#"{{"Data":"{max}"}}"#); 4].join(",");
+        let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{four}]}}"#);
+        assert!(decode_request(Some(T), Some(CT), body.as_bytes()).is_ok());
+    }
+}

@@ -1,0 +1,481 @@
+//! Destination configurations: validation at create, merging on UpdateDestination, and the
+//! descriptions DescribeDeliveryStream returns (defaults filled in as AWS fills them).
+//!
+//! Only the S3 destinations exist now (`ExtendedS3DestinationConfiguration`, and the deprecated
+//! `S3DestinationConfiguration`, stored in the extended form). The other destination types are
+//! refused with InvalidArgumentException naming them until the destinations issue lands them;
+//! [`Destination`] is an enum so that they are added as variants.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::errors::ApiError;
+use super::model::{BufferingHints, CreateDeliveryStreamInput, ExtendedS3Config, UpdateDestinationInput};
+use super::validate;
+
+/// The id of a stream's one destination (Firehose's own value).
+pub const DESTINATION_ID: &str = "destinationId-000000000001";
+
+/// A stream's destination, as stored in the registry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "config")]
+pub enum Destination {
+    /// Amazon S3 (or the local object store, for the embedded default).
+    ExtendedS3(ExtendedS3Config),
+}
+
+/// What an UpdateDestination changes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DestinationUpdate {
+    /// `ExtendedS3DestinationUpdate` or `S3DestinationUpdate`.
+    ExtendedS3(ExtendedS3Config),
+}
+
+/// Destination members of CreateDeliveryStream that hydrant does not serve yet, by name.
+fn unsupported_create(i: &CreateDeliveryStreamInput) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    for (present, name) in [
+        (i.redshift_destination_configuration.is_some(), "RedshiftDestinationConfiguration"),
+        (
+            i.elasticsearch_destination_configuration.is_some(),
+            "ElasticsearchDestinationConfiguration",
+        ),
+        (
+            i.amazonopensearchservice_destination_configuration.is_some(),
+            "AmazonopensearchserviceDestinationConfiguration",
+        ),
+        (
+            i.amazon_open_search_serverless_destination_configuration.is_some(),
+            "AmazonOpenSearchServerlessDestinationConfiguration",
+        ),
+        (i.splunk_destination_configuration.is_some(), "SplunkDestinationConfiguration"),
+        (
+            i.http_endpoint_destination_configuration.is_some(),
+            "HttpEndpointDestinationConfiguration",
+        ),
+        (i.snowflake_destination_configuration.is_some(), "SnowflakeDestinationConfiguration"),
+        (i.iceberg_destination_configuration.is_some(), "IcebergDestinationConfiguration"),
+    ] {
+        if present {
+            v.push(name);
+        }
+    }
+    v
+}
+
+fn not_yet(name: &str) -> ApiError {
+    ApiError::invalid(format!(
+        "{name} is not supported by this hydrant version yet (supported: \
+         ExtendedS3DestinationConfiguration, S3DestinationConfiguration)"
+    ))
+}
+
+impl Destination {
+    /// The destination of a CreateDeliveryStream request: exactly one must be given.
+    ///
+    /// # Errors
+    /// InvalidArgumentException: none or several destinations, an unsupported type, or an
+    /// invalid S3 configuration.
+    pub fn from_create(i: &CreateDeliveryStreamInput) -> Result<Destination, ApiError> {
+        let others = unsupported_create(i);
+        let s3 = [
+            i.extended_s3_destination_configuration.as_ref(),
+            i.s3_destination_configuration.as_ref(),
+        ];
+        let count = others.len() + s3.iter().flatten().count();
+        if count == 0 {
+            return Err(ApiError::invalid(
+                "exactly one destination configuration is required (none given)",
+            ));
+        }
+        if count > 1 {
+            return Err(ApiError::invalid(
+                "exactly one destination configuration is allowed (several given)",
+            ));
+        }
+        if let Some(name) = others.first() {
+            return Err(not_yet(name));
+        }
+        let Some(config) = s3.into_iter().flatten().next() else {
+            return Err(ApiError::invalid("exactly one destination configuration is required"));
+        };
+        if config.s3_backup_update.is_some() {
+            return Err(ApiError::invalid(
+                "S3BackupUpdate belongs to UpdateDestination; use S3BackupConfiguration",
+            ));
+        }
+        validate_s3(config)?;
+        Ok(Destination::ExtendedS3(config.clone()))
+    }
+
+    /// The embedded default's destination: gzip into the local object store.
+    #[must_use]
+    pub fn local(compression: &str, bucket_arn: Option<&str>, prefix: Option<&str>) -> Destination {
+        Destination::ExtendedS3(ExtendedS3Config {
+            role_arn: Some("arn:aws:iam::000000000000:role/hydrant-local".to_string()),
+            bucket_arn: Some(bucket_arn.unwrap_or(LOCAL_BUCKET_ARN).to_string()),
+            prefix: prefix.map(str::to_string),
+            compression_format: Some(compression.to_string()),
+            ..ExtendedS3Config::default()
+        })
+    }
+
+    /// Applies an update: the same type merges (members not given are kept), a different type
+    /// replaces. The result is validated as a whole.
+    ///
+    /// # Errors
+    /// InvalidArgumentException when the merged configuration is invalid.
+    pub fn apply(&self, update: &DestinationUpdate) -> Result<Destination, ApiError> {
+        match (self, update) {
+            (Destination::ExtendedS3(current), DestinationUpdate::ExtendedS3(upd)) => {
+                let mut merged = to_value(current);
+                let mut upd = upd.clone();
+                let backup_update = upd.s3_backup_update.take();
+                merge(&mut merged, to_value(&upd));
+                if let Some(b) = backup_update {
+                    let slot = merged
+                        .as_object_mut()
+                        .map(|o| o.entry("S3BackupConfiguration").or_insert(json!({})));
+                    if let Some(slot) = slot {
+                        merge(slot, b);
+                    }
+                }
+                let merged: ExtendedS3Config = serde_json::from_value(merged)
+                    .map_err(|e| ApiError::invalid(format!("invalid update: {e}")))?;
+                if current.s3_backup_mode.as_deref() == Some("Enabled")
+                    && merged.s3_backup_mode.as_deref() == Some("Disabled")
+                {
+                    return Err(ApiError::invalid(
+                        "S3BackupMode cannot be disabled once enabled",
+                    ));
+                }
+                validate_s3(&merged)?;
+                Ok(Destination::ExtendedS3(merged))
+            }
+        }
+    }
+
+    /// The `DestinationDescription` for DescribeDeliveryStream.
+    #[must_use]
+    pub fn description(&self) -> Value {
+        match self {
+            Destination::ExtendedS3(c) => {
+                let hints = c.buffering_hints.unwrap_or_default();
+                let hints = json!({
+                    "SizeInMBs": hints.size_in_mbs.unwrap_or(5),
+                    "IntervalInSeconds": hints.interval_in_seconds.unwrap_or(300),
+                });
+                let encryption = c
+                    .encryption_configuration
+                    .clone()
+                    .unwrap_or_else(|| json!({"NoEncryptionConfig": "NoEncryption"}));
+                let logging = c
+                    .cloud_watch_logging_options
+                    .clone()
+                    .unwrap_or_else(|| json!({"Enabled": false}));
+                let compression = c
+                    .compression_format
+                    .clone()
+                    .unwrap_or_else(|| "UNCOMPRESSED".to_string());
+                let mut s3 = Map::new();
+                s3.insert("RoleARN".into(), json!(c.role_arn));
+                s3.insert("BucketARN".into(), json!(c.bucket_arn));
+                if let Some(p) = &c.prefix {
+                    s3.insert("Prefix".into(), json!(p));
+                }
+                if let Some(p) = &c.error_output_prefix {
+                    s3.insert("ErrorOutputPrefix".into(), json!(p));
+                }
+                s3.insert("BufferingHints".into(), hints);
+                s3.insert("CompressionFormat".into(), json!(compression));
+                s3.insert("EncryptionConfiguration".into(), encryption);
+                s3.insert("CloudWatchLoggingOptions".into(), logging);
+                let mut ext = s3.clone();
+                ext.insert(
+                    "ProcessingConfiguration".into(),
+                    c.processing_configuration
+                        .clone()
+                        .unwrap_or_else(|| json!({"Enabled": false, "Processors": []})),
+                );
+                ext.insert(
+                    "S3BackupMode".into(),
+                    json!(c.s3_backup_mode.clone().unwrap_or_else(|| "Disabled".into())),
+                );
+                if let Some(b) = &c.s3_backup_configuration {
+                    ext.insert("S3BackupDescription".into(), backup_description(b));
+                }
+                for (k, v) in [
+                    ("DataFormatConversionConfiguration", &c.data_format_conversion_configuration),
+                    ("DynamicPartitioningConfiguration", &c.dynamic_partitioning_configuration),
+                ] {
+                    if let Some(v) = v {
+                        ext.insert(k.into(), v.clone());
+                    }
+                }
+                if let Some(e) = &c.file_extension {
+                    ext.insert("FileExtension".into(), json!(e));
+                }
+                if let Some(z) = &c.custom_time_zone {
+                    ext.insert("CustomTimeZone".into(), json!(z));
+                }
+                json!({
+                    "DestinationId": DESTINATION_ID,
+                    "S3DestinationDescription": Value::Object(s3),
+                    "ExtendedS3DestinationDescription": Value::Object(ext),
+                })
+            }
+        }
+    }
+}
+
+/// BucketARN of the local object store (the embedded default), which delivery maps to
+/// `DIR/out/`.
+pub const LOCAL_BUCKET_ARN: &str = "arn:aws:s3:::hydrant-local";
+
+fn backup_description(b: &Value) -> Value {
+    let mut d = b.as_object().cloned().unwrap_or_default();
+    d.entry("BufferingHints")
+        .or_insert(json!({"SizeInMBs": 5, "IntervalInSeconds": 300}));
+    d.entry("CompressionFormat").or_insert(json!("UNCOMPRESSED"));
+    d.entry("EncryptionConfiguration")
+        .or_insert(json!({"NoEncryptionConfig": "NoEncryption"}));
+    d.entry("CloudWatchLoggingOptions")
+        .or_insert(json!({"Enabled": false}));
+    Value::Object(d)
+}
+
+impl DestinationUpdate {
+    /// The update of an UpdateDestination request: exactly one must be given.
+    ///
+    /// # Errors
+    /// InvalidArgumentException: none or several, or an unsupported type.
+    pub fn from_update(i: &UpdateDestinationInput) -> Result<DestinationUpdate, ApiError> {
+        let mut others = Vec::new();
+        for (present, name) in [
+            (i.redshift_destination_update.is_some(), "RedshiftDestinationUpdate"),
+            (i.elasticsearch_destination_update.is_some(), "ElasticsearchDestinationUpdate"),
+            (
+                i.amazonopensearchservice_destination_update.is_some(),
+                "AmazonopensearchserviceDestinationUpdate",
+            ),
+            (
+                i.amazon_open_search_serverless_destination_update.is_some(),
+                "AmazonOpenSearchServerlessDestinationUpdate",
+            ),
+            (i.splunk_destination_update.is_some(), "SplunkDestinationUpdate"),
+            (i.http_endpoint_destination_update.is_some(), "HttpEndpointDestinationUpdate"),
+            (i.snowflake_destination_update.is_some(), "SnowflakeDestinationUpdate"),
+            (i.iceberg_destination_update.is_some(), "IcebergDestinationUpdate"),
+        ] {
+            if present {
+                others.push(name);
+            }
+        }
+        let s3 = [
+            i.extended_s3_destination_update.as_ref(),
+            i.s3_destination_update.as_ref(),
+        ];
+        let count = others.len() + s3.iter().flatten().count();
+        if count != 1 {
+            return Err(ApiError::invalid(format!(
+                "exactly one destination update is required ({count} given)"
+            )));
+        }
+        if let Some(name) = others.first() {
+            return Err(not_yet(name));
+        }
+        match s3.into_iter().flatten().next() {
+            Some(u) => {
+                if u.s3_backup_configuration.is_some() {
+                    return Err(ApiError::invalid(
+                        "S3BackupConfiguration belongs to CreateDeliveryStream; use S3BackupUpdate",
+                    ));
+                }
+                Ok(DestinationUpdate::ExtendedS3(u.clone()))
+            }
+            None => Err(ApiError::invalid("exactly one destination update is required")),
+        }
+    }
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Deep merge: objects merge member by member, anything else replaces.
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
+    let role = c
+        .role_arn
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("RoleARN is required"))?;
+    if !validate::role_arn_ok(role) {
+        return Err(ApiError::invalid(format!(
+            "RoleARN {role:?} must match arn:.*:iam::\\d{{12}}:role/[a-zA-Z_0-9+=,.@\\-_/]+"
+        )));
+    }
+    let bucket = c
+        .bucket_arn
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("BucketARN is required"))?;
+    if !validate::bucket_arn_ok(bucket) {
+        return Err(ApiError::invalid(format!(
+            "BucketARN {bucket:?} must match arn:.*:s3:::[\\w\\.\\-]{{1,255}}"
+        )));
+    }
+    if let Some(f) = &c.compression_format {
+        if !validate::COMPRESSION_FORMATS.contains(&f.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "CompressionFormat {f:?} must be one of UNCOMPRESSED, GZIP, ZIP, Snappy, \
+                 HADOOP_SNAPPY"
+            )));
+        }
+    }
+    if let Some(h) = c.buffering_hints {
+        hints_ok(h)?;
+    }
+    for (name, p) in [("Prefix", &c.prefix), ("ErrorOutputPrefix", &c.error_output_prefix)] {
+        if p.as_ref().is_some_and(|p| p.len() > 1024) {
+            return Err(ApiError::invalid(format!("{name} is longer than 1024 characters")));
+        }
+    }
+    if let Some(p) = &c.prefix {
+        if p.contains("!{firehose:error-output-type}") {
+            return Err(ApiError::invalid(
+                "Prefix must not contain !{firehose:error-output-type}",
+            ));
+        }
+        if p.contains("!{") && c.error_output_prefix.is_none() {
+            return Err(ApiError::invalid(
+                "ErrorOutputPrefix is required when Prefix contains expressions",
+            ));
+        }
+    }
+    if let Some(m) = &c.s3_backup_mode {
+        if m != "Disabled" && m != "Enabled" {
+            return Err(ApiError::invalid(format!(
+                "S3BackupMode {m:?} must be Disabled or Enabled"
+            )));
+        }
+        if m == "Enabled" && c.s3_backup_configuration.is_none() {
+            return Err(ApiError::invalid(
+                "S3BackupMode Enabled needs S3BackupConfiguration",
+            ));
+        }
+    }
+    if let Some(e) = &c.file_extension {
+        if !validate::file_extension_ok(e) {
+            return Err(ApiError::invalid(format!(
+                "FileExtension {e:?} must match ^$|\\.[0-9a-z!\\-_.*'()]+"
+            )));
+        }
+    }
+    if let Some(z) = &c.custom_time_zone {
+        if z.len() > 50 || !z.bytes().all(|b| b.is_ascii_alphabetic() || b == b'/' || b == b'_') {
+            return Err(ApiError::invalid(format!("CustomTimeZone {z:?} is not valid")));
+        }
+    }
+    for (name, v) in [
+        ("EncryptionConfiguration", &c.encryption_configuration),
+        ("CloudWatchLoggingOptions", &c.cloud_watch_logging_options),
+        ("ProcessingConfiguration", &c.processing_configuration),
+        ("S3BackupConfiguration", &c.s3_backup_configuration),
+        ("DataFormatConversionConfiguration", &c.data_format_conversion_configuration),
+        ("DynamicPartitioningConfiguration", &c.dynamic_partitioning_configuration),
+    ] {
+        if v.as_ref().is_some_and(|v| !v.is_object()) {
+            return Err(ApiError::serialization(format!("{name} must be a structure")));
+        }
+    }
+    Ok(())
+}
+
+fn hints_ok(h: BufferingHints) -> Result<(), ApiError> {
+    match (h.size_in_mbs, h.interval_in_seconds) {
+        (Some(s), Some(i)) => {
+            if !(1..=128).contains(&s) {
+                return Err(ApiError::invalid("BufferingHints.SizeInMBs must be 1 to 128"));
+            }
+            if i > 900 {
+                return Err(ApiError::invalid(
+                    "BufferingHints.IntervalInSeconds must be 0 to 900",
+                ));
+            }
+            Ok(())
+        }
+        (None, None) => Ok(()),
+        _ => Err(ApiError::invalid(
+            "BufferingHints: SizeInMBs and IntervalInSeconds go together (set both or neither)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3() -> ExtendedS3Config {
+        ExtendedS3Config {
+            role_arn: Some("arn:aws:iam::123456789012:role/r".into()),
+            bucket_arn: Some("arn:aws:s3:::b".into()),
+            ..ExtendedS3Config::default()
+        }
+    }
+
+    #[test]
+    fn merge_keeps_unspecified_members() {
+        let d = Destination::ExtendedS3(ExtendedS3Config {
+            prefix: Some("p/".into()),
+            buffering_hints: Some(BufferingHints {
+                size_in_mbs: Some(1),
+                interval_in_seconds: Some(60),
+            }),
+            ..s3()
+        });
+        let u = DestinationUpdate::ExtendedS3(ExtendedS3Config {
+            compression_format: Some("GZIP".into()),
+            buffering_hints: Some(BufferingHints {
+                size_in_mbs: Some(64),
+                interval_in_seconds: None,
+            }),
+            ..ExtendedS3Config::default()
+        });
+        let Destination::ExtendedS3(m) = d.apply(&u).expect("valid");
+        assert_eq!(m.prefix.as_deref(), Some("p/"));
+        assert_eq!(m.compression_format.as_deref(), Some("GZIP"));
+        assert_eq!(
+            m.buffering_hints,
+            Some(BufferingHints {
+                size_in_mbs: Some(64),
+                interval_in_seconds: Some(60)
+            })
+        );
+    }
+
+    #[test]
+    fn description_fills_defaults() {
+        let d = Destination::ExtendedS3(s3()).description();
+        assert_eq!(d["DestinationId"], DESTINATION_ID);
+        let e = &d["ExtendedS3DestinationDescription"];
+        assert_eq!(e["BufferingHints"]["SizeInMBs"], 5);
+        assert_eq!(e["CompressionFormat"], "UNCOMPRESSED");
+        assert_eq!(e["EncryptionConfiguration"]["NoEncryptionConfig"], "NoEncryption");
+        assert_eq!(e["S3BackupMode"], "Disabled");
+        assert_eq!(d["S3DestinationDescription"]["BucketARN"], "arn:aws:s3:::b");
+    }
+}

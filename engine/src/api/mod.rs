@@ -1,0 +1,291 @@
+//! The Firehose JSON 1.1 API and the operational endpoints, on one port.
+//!
+//! - `POST /` with `X-Amz-Target: Firehose_20150804.<Operation>`: the Firehose operations.
+//! - `GET /health/live`: 200 while the process serves HTTP.
+//! - `GET /health/ready`: 200 once start-up recovery finished, 503 before and while stopping.
+//! - `GET /metrics`: Prometheus text format (see [`crate::metrics`]).
+//!
+//! Replies are compact JSON with `Content-Type: application/x-amz-json-1.1` and an
+//! `x-amzn-RequestId` header. A rejected request writes nothing: decoding and validation
+//! ([`decode`]) finish before anything reaches the WAL.
+
+pub mod decode;
+pub mod destination;
+pub mod errors;
+pub mod model;
+pub mod validate;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request as HttpRequest, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use serde_json::Value;
+
+use crate::auth::{SignedRequest, Verifier};
+use crate::metrics::{Metrics, OperationLabel, RequestLabel};
+use crate::streams::Engine;
+use decode::{Operation, Request, BODY_BYTES_MAX};
+use errors::{ApiError, ErrorCode};
+
+/// Content type of every Firehose reply.
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// What the HTTP handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Set once recovery finished.
+    pub engine: OnceLock<Arc<Engine>>,
+    /// Metrics (exist before the engine).
+    pub metrics: Arc<Metrics>,
+    /// SigV4 verifier; `None` when no keys are configured.
+    pub verifier: Option<Verifier>,
+    /// Set when shutdown began: readiness turns 503.
+    pub stopping: AtomicBool,
+}
+
+impl AppState {
+    /// State before recovery.
+    #[must_use]
+    pub fn new(metrics: Arc<Metrics>, verifier: Option<Verifier>) -> AppState {
+        AppState {
+            engine: OnceLock::new(),
+            metrics,
+            verifier,
+            stopping: AtomicBool::new(false),
+        }
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn request_id() -> String {
+    let b: [u8; 16] = rand::random();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+}
+
+fn error_reply(e: &ApiError) -> Reply {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    reply(status, CONTENT_TYPE, e.body())
+}
+
+/// Handles one HTTP request. Never fails: every problem is a Firehose error reply.
+pub async fn handle<B>(state: Arc<AppState>, req: HttpRequest<B>) -> Result<Reply, std::convert::Infallible>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let rid = request_id();
+    let mut resp = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/health/live") => reply(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/health/ready") => {
+            if state.engine.get().is_some() && !state.stopping.load(Ordering::SeqCst) {
+                reply(StatusCode::OK, "text/plain", "ready\n")
+            } else {
+                reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            if let Some(e) = state.engine.get() {
+                e.update_gauges();
+            }
+            reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                state.metrics.encode(),
+            )
+        }
+        (&Method::POST, "/") => api(&state, req).await,
+        _ => error_reply(&ApiError::new(
+            ErrorCode::UnknownOperation,
+            "hydrant serves Firehose JSON 1.1 at POST / and /health/live, /health/ready, /metrics",
+        )),
+    };
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    Ok(resp)
+}
+
+async fn api<B>(state: &AppState, req: HttpRequest<B>) -> Reply
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let started = Instant::now();
+    let op = Operation::from_target(req.headers().get("x-amz-target").map(HeaderValue::as_bytes)).ok();
+    let op_name = op.map_or("unknown", Operation::name);
+    let result = api_inner(state, req).await;
+    let code = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code.as_str(),
+    };
+    state
+        .metrics
+        .api_requests
+        .get_or_create(&RequestLabel {
+            operation: op_name.to_string(),
+            code: code.to_string(),
+        })
+        .inc();
+    state
+        .metrics
+        .api_duration
+        .get_or_create(&OperationLabel {
+            operation: op_name.to_string(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(body) => reply(StatusCode::OK, CONTENT_TYPE, body),
+        Err(e) => {
+            if e.code == ErrorCode::InternalFailure {
+                tracing::error!(operation = op_name, error = %e, "request failed");
+            } else {
+                tracing::debug!(operation = op_name, error = %e, "request refused");
+            }
+            let mut r = error_reply(&e);
+            if e.code == ErrorCode::InvalidArgument && e.message.starts_with("request body of") {
+                r.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            r
+        }
+    }
+}
+
+async fn api_inner<B>(state: &AppState, req: HttpRequest<B>) -> Result<Vec<u8>, ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (parts, body) = req.into_parts();
+    if let Some(len) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > BODY_BYTES_MAX as u64 {
+            return Err(decode::body_too_large(usize::try_from(len).unwrap_or(usize::MAX)));
+        }
+    }
+    let body = Limited::new(body, BODY_BYTES_MAX)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                decode::body_too_large(BODY_BYTES_MAX + 1)
+            } else {
+                ApiError::serialization(format!("could not read the request body: {e}"))
+            }
+        })?
+        .to_bytes();
+    if let Some(v) = &state.verifier {
+        let headers: Vec<(&str, &str)> = parts
+            .headers
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+            .collect();
+        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        v.verify(
+            &SignedRequest {
+                method: parts.method.as_str(),
+                path_and_query,
+                headers,
+                body: &body,
+            },
+            SystemTime::now(),
+        )?;
+    }
+    let request = decode::decode_request(
+        parts.headers.get("x-amz-target").map(HeaderValue::as_bytes),
+        parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+        &body,
+    )?;
+    let Some(engine) = state.engine.get() else {
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "hydrantd is still recovering its streams; retry",
+        ));
+    };
+    let hint = throughput_hint(&request, &body);
+    dispatch(engine.clone(), request, hint).await
+}
+
+/// The DirectPut throughput hint, kept for DescribeDeliveryStream.
+fn throughput_hint(request: &Request, body: &[u8]) -> Option<u32> {
+    if !matches!(request, Request::Create(_)) {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let h = v
+        .get("DirectPutSourceConfiguration")?
+        .get("ThroughputHintInMBs")?
+        .as_u64()?;
+    u32::try_from(h).ok()
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(v).map_err(|e| ApiError::new(ErrorCode::InternalFailure, e.to_string()))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InternalFailure, e.to_string()))?
+}
+
+/// Runs a decoded request against the engine.
+///
+/// # Errors
+/// The operation's Firehose error.
+pub async fn dispatch(engine: Arc<Engine>, request: Request, hint: Option<u32>) -> Result<Vec<u8>, ApiError> {
+    match request {
+        Request::PutRecordBatch { name, records } => {
+            to_json(&engine.put_record_batch(&name, &records).await?)
+        }
+        Request::PutRecord { name, data } => to_json(&engine.put_record(&name, data).await?),
+        Request::Create(c) => {
+            let e = engine.clone();
+            let name = c.name.clone();
+            let (out, incarnation) = blocking(move || e.create(c, hint)).await?;
+            tokio::task::spawn_blocking(move || engine.activate(&name, incarnation));
+            to_json(&out)
+        }
+        Request::Delete { name } => to_json(&blocking(move || engine.delete(&name)).await?),
+        Request::Update(u) => to_json(&blocking(move || engine.update(&u)).await?),
+        Request::Tag { name, tags } => to_json(&blocking(move || engine.tag(&name, tags)).await?),
+        Request::Untag { name, keys } => {
+            to_json(&blocking(move || engine.untag(&name, &keys)).await?)
+        }
+        Request::Describe {
+            name,
+            limit,
+            exclusive_start,
+        } => to_json(&engine.describe(&name, limit, exclusive_start.as_deref())?),
+        Request::List {
+            limit,
+            stream_type,
+            exclusive_start,
+        } => to_json(&engine.list(limit, stream_type.as_deref(), exclusive_start.as_deref())),
+        Request::ListTags {
+            name,
+            exclusive_start,
+            limit,
+        } => to_json(&engine.list_tags(&name, exclusive_start.as_deref(), limit)?),
+        Request::Encryption { op, name } => to_json(&engine.encryption(&name, op.name())?),
+    }
+}

@@ -1,0 +1,544 @@
+//! The daemon's configuration: defaults, the TOML file, `HYDRANT_*` variables and flags.
+//!
+//! Precedence, highest first: a command-line flag, its `HYDRANT_*` environment variable (both
+//! handled by clap in `main.rs`, and applied with [`Config::apply_overrides`]), the TOML file
+//! given with `--config`, the built-in defaults below.
+//!
+//! ```toml
+//! data_dir = "./hydrant-data"          # HYDRANT_DATA_DIR, --data-dir
+//! listen = "127.0.0.1:4573"            # HYDRANT_LISTEN, --listen
+//! allow_public_unauthenticated = false # HYDRANT_ALLOW_PUBLIC_UNAUTHENTICATED
+//! log_format = "human"                 # or "json"; HYDRANT_LOG_FORMAT, --log-format
+//! region = "us-east-1"                 # used in ARNs and checked in SigV4 scopes
+//! account_id = "000000000000"          # used in ARNs
+//! streams_max = 50                     # Firehose's default per-region limit
+//!
+//! [wal]
+//! durability = "sync"                  # "sync" | "interval" | "none"
+//! sync_interval_ms = 200               # for "interval"
+//! segment_bytes = 67108864             # 64 MiB
+//! stream_budget_bytes = 8589934592     # 8 GiB of segment files per stream
+//! node_budget_bytes = 0                # all streams together; 0 = no node budget
+//!
+//! [auth]                               # no keys: no authentication (loopback only)
+//! keys = [{ access_key_id = "AKID", secret_access_key = "SECRET" }]
+//!
+//! [tls]                                # PEM files; both or neither
+//! cert = "/etc/hydrant/cert.pem"
+//! key = "/etc/hydrant/key.pem"
+//!
+//! [[streams]]                          # declared streams, created at start when missing
+//! name = "default"
+//! compression = "GZIP"
+//! durability = "sync"                  # optional per-stream override of [wal]
+//! budget_bytes = 1073741824            # optional per-stream override of [wal]
+//! ```
+//!
+//! With no `--config`, the streams are the embedded default: one stream `default` (gzip, into
+//! the local object store under the data directory).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hydrant_wal::Durability;
+use serde::{Deserialize, Serialize};
+
+/// Default API address: loopback, Firehose has no fixed port; 4573 is hydrant's.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4573";
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./hydrant-data";
+/// Name of the stream the embedded default configuration declares.
+pub const DEFAULT_STREAM: &str = "default";
+
+/// A configuration problem, found at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the schema.
+    #[error("config file {}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is out of range or settings contradict each other.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Human,
+    /// One JSON object per line (for journald and log shippers).
+    Json,
+}
+
+/// A stream's durability mode as configured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurabilityMode {
+    /// Acknowledge after `fdatasync` (group commit). The only durable mode; the default.
+    #[default]
+    Sync,
+    /// Acknowledge after the write; sync every `sync_interval_ms`. Loses up to that window on
+    /// power loss, nothing on a process crash.
+    Interval,
+    /// Acknowledge after the write; no promise about power loss.
+    None,
+}
+
+impl DurabilityMode {
+    /// Parses `sync`, `interval` or `none`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for anything else.
+    pub fn parse(s: &str) -> Result<DurabilityMode, ConfigError> {
+        match s.to_ascii_lowercase().as_str() {
+            "sync" => Ok(DurabilityMode::Sync),
+            "interval" => Ok(DurabilityMode::Interval),
+            "none" => Ok(DurabilityMode::None),
+            other => Err(ConfigError::Invalid(format!(
+                "durability must be sync, interval or none, not {other:?}"
+            ))),
+        }
+    }
+
+    /// The WAL's durability for this mode.
+    #[must_use]
+    pub fn to_wal(self, sync_interval_ms: u64) -> Durability {
+        match self {
+            DurabilityMode::Sync => Durability::Sync,
+            DurabilityMode::Interval => Durability::Interval {
+                every: Duration::from_millis(sync_interval_ms.max(1)),
+            },
+            DurabilityMode::None => Durability::None,
+        }
+    }
+}
+
+/// WAL settings shared by every stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalConfig {
+    /// Default durability of streams.
+    pub durability: DurabilityMode,
+    /// Sync period for `interval` durability.
+    pub sync_interval_ms: u64,
+    /// Size of each segment file (a multiple of 4096, at least 8192; holds a 4 MiB batch only
+    /// from about 4.2 MiB up).
+    pub segment_bytes: u64,
+    /// Segment bytes one stream may hold before intake answers ServiceUnavailableException.
+    /// 0 = no per-stream budget.
+    pub stream_budget_bytes: u64,
+    /// Segment bytes all streams together may hold before intake answers
+    /// ServiceUnavailableException. 0 = no node budget.
+    pub node_budget_bytes: u64,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig {
+            durability: DurabilityMode::Sync,
+            sync_interval_ms: 200,
+            segment_bytes: 64 << 20,
+            stream_budget_bytes: 8 << 30,
+            node_budget_bytes: 0,
+        }
+    }
+}
+
+/// One access key accepted by SigV4 verification.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKey {
+    /// The access key id clients sign with.
+    pub access_key_id: String,
+    /// The secret.
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Authentication settings.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted keys. Empty: requests are not authenticated.
+    pub keys: Vec<AccessKey>,
+}
+
+/// TLS settings: PEM certificate chain and private key.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+/// A stream declared in the configuration. It is created at start-up when the registry does not
+/// have it; an existing stream keeps its registry definition.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamConfig {
+    /// The stream name (`[a-zA-Z0-9_.-]{1,64}`).
+    pub name: String,
+    /// CompressionFormat of the destination (default GZIP).
+    #[serde(default)]
+    pub compression: Option<String>,
+    /// Destination bucket ARN; absent: the local object store under the data directory.
+    #[serde(default)]
+    pub bucket_arn: Option<String>,
+    /// Object key prefix.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Overrides `[wal] durability` for this stream.
+    #[serde(default)]
+    pub durability: Option<DurabilityMode>,
+    /// Overrides `[wal] stream_budget_bytes` for this stream.
+    #[serde(default)]
+    pub budget_bytes: Option<u64>,
+}
+
+impl StreamConfig {
+    /// The embedded default stream.
+    #[must_use]
+    pub fn embedded_default() -> StreamConfig {
+        StreamConfig {
+            name: DEFAULT_STREAM.to_string(),
+            compression: Some("GZIP".to_string()),
+            bucket_arn: None,
+            prefix: None,
+            durability: None,
+            budget_bytes: None,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where streams, the registry and the local object store live.
+    pub data_dir: PathBuf,
+    /// API address (HTTP, or HTTPS with `[tls]`).
+    pub listen: SocketAddr,
+    /// Allow a non-loopback `listen` without access keys.
+    pub allow_public_unauthenticated: bool,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Region named in ARNs.
+    pub region: String,
+    /// Account id named in ARNs.
+    pub account_id: String,
+    /// Most streams at once (LimitExceededException past it).
+    pub streams_max: usize,
+    /// Seconds the daemon waits for in-flight requests on SIGTERM before closing anyway.
+    pub shutdown_grace_secs: u64,
+    /// WAL settings.
+    pub wal: WalConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// TLS.
+    pub tls: TlsConfig,
+    /// Declared streams.
+    pub streams: Vec<StreamConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: SocketAddr::from(([127, 0, 0, 1], 4573)),
+            allow_public_unauthenticated: false,
+            log_format: LogFormat::Human,
+            region: "us-east-1".to_string(),
+            account_id: "000000000000".to_string(),
+            streams_max: 50,
+            shutdown_grace_secs: 30,
+            wal: WalConfig::default(),
+            auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
+            streams: vec![StreamConfig::embedded_default()],
+        }
+    }
+}
+
+/// Values from flags or `HYDRANT_*` variables; each `Some` overrides the file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    /// `--data-dir` / `HYDRANT_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen` / `HYDRANT_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--allow-public-unauthenticated` / `HYDRANT_ALLOW_PUBLIC_UNAUTHENTICATED`.
+    pub allow_public_unauthenticated: Option<bool>,
+    /// `--log-format` / `HYDRANT_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+    /// `--region` / `HYDRANT_REGION`.
+    pub region: Option<String>,
+    /// `--account-id` / `HYDRANT_ACCOUNT_ID`.
+    pub account_id: Option<String>,
+    /// `--streams-max` / `HYDRANT_STREAMS_MAX`.
+    pub streams_max: Option<usize>,
+    /// `--durability` / `HYDRANT_DURABILITY`.
+    pub durability: Option<DurabilityMode>,
+    /// `--sync-interval-ms` / `HYDRANT_SYNC_INTERVAL_MS`.
+    pub sync_interval_ms: Option<u64>,
+    /// `--segment-bytes` / `HYDRANT_SEGMENT_BYTES`.
+    pub segment_bytes: Option<u64>,
+    /// `--stream-budget-bytes` / `HYDRANT_STREAM_BUDGET_BYTES`.
+    pub stream_budget_bytes: Option<u64>,
+    /// `--node-budget-bytes` / `HYDRANT_NODE_BUDGET_BYTES`.
+    pub node_budget_bytes: Option<u64>,
+    /// `--access-key-id` / `HYDRANT_ACCESS_KEY_ID` (with the secret: adds one key).
+    pub access_key_id: Option<String>,
+    /// `--secret-access-key` / `HYDRANT_SECRET_ACCESS_KEY`.
+    pub secret_access_key: Option<String>,
+    /// `--tls-cert` / `HYDRANT_TLS_CERT`.
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key` / `HYDRANT_TLS_KEY`.
+    pub tls_key: Option<PathBuf>,
+    /// `--shutdown-grace-secs` / `HYDRANT_SHUTDOWN_GRACE_SECS`.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+impl Config {
+    /// Parses a TOML document.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] with `path` for the message.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads and parses a TOML file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`].
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path)
+    }
+
+    /// Applies flag and environment values over this configuration.
+    pub fn apply_overrides(&mut self, o: Overrides) {
+        if let Some(v) = o.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = o.listen {
+            self.listen = v;
+        }
+        if let Some(v) = o.allow_public_unauthenticated {
+            self.allow_public_unauthenticated = v;
+        }
+        if let Some(v) = o.log_format {
+            self.log_format = v;
+        }
+        if let Some(v) = o.region {
+            self.region = v;
+        }
+        if let Some(v) = o.account_id {
+            self.account_id = v;
+        }
+        if let Some(v) = o.streams_max {
+            self.streams_max = v;
+        }
+        if let Some(v) = o.durability {
+            self.wal.durability = v;
+        }
+        if let Some(v) = o.sync_interval_ms {
+            self.wal.sync_interval_ms = v;
+        }
+        if let Some(v) = o.segment_bytes {
+            self.wal.segment_bytes = v;
+        }
+        if let Some(v) = o.stream_budget_bytes {
+            self.wal.stream_budget_bytes = v;
+        }
+        if let Some(v) = o.node_budget_bytes {
+            self.wal.node_budget_bytes = v;
+        }
+        if let (Some(id), Some(secret)) = (o.access_key_id, o.secret_access_key) {
+            self.auth.keys.push(AccessKey {
+                access_key_id: id,
+                secret_access_key: secret,
+            });
+        }
+        if let Some(v) = o.tls_cert {
+            self.tls.cert = Some(v);
+        }
+        if let Some(v) = o.tls_key {
+            self.tls.key = Some(v);
+        }
+        if let Some(v) = o.shutdown_grace_secs {
+            self.shutdown_grace_secs = v;
+        }
+    }
+
+    /// Checks ranges and combinations.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the first problem.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.wal.segment_bytes < 8192 || self.wal.segment_bytes % 4096 != 0 {
+            return bad(format!(
+                "wal.segment_bytes must be a multiple of 4096 and at least 8192, not {}",
+                self.wal.segment_bytes
+            ));
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return bad("tls.cert and tls.key go together".to_string());
+        }
+        if !self.listen.ip().is_loopback()
+            && self.auth.keys.is_empty()
+            && !self.allow_public_unauthenticated
+        {
+            return bad(format!(
+                "listening on {} (not loopback) without access keys needs \
+                 --allow-public-unauthenticated (or configure [auth] keys)",
+                self.listen
+            ));
+        }
+        for k in &self.auth.keys {
+            if k.access_key_id.is_empty() || k.secret_access_key.is_empty() {
+                return bad("an access key needs a non-empty id and secret".to_string());
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.streams {
+            if !crate::api::validate::stream_name_ok(&s.name) {
+                return bad(format!(
+                    "stream name {:?} must match [a-zA-Z0-9_.-]{{1,64}}",
+                    s.name
+                ));
+            }
+            if !names.insert(s.name.as_str()) {
+                return bad(format!("stream {:?} is declared twice", s.name));
+            }
+        }
+        if self.streams.len() > self.streams_max {
+            return bad(format!(
+                "{} streams declared, streams_max is {}",
+                self.streams.len(),
+                self.streams_max
+            ));
+        }
+        Ok(())
+    }
+
+    /// The durability a stream gets.
+    #[must_use]
+    pub fn stream_durability(&self, name: &str) -> Durability {
+        let mode = self
+            .declared(name)
+            .and_then(|s| s.durability)
+            .unwrap_or(self.wal.durability);
+        mode.to_wal(self.wal.sync_interval_ms)
+    }
+
+    /// The per-stream budget a stream gets (`None`: unlimited).
+    #[must_use]
+    pub fn stream_budget(&self, name: &str) -> Option<u64> {
+        let b = self
+            .declared(name)
+            .and_then(|s| s.budget_bytes)
+            .unwrap_or(self.wal.stream_budget_bytes);
+        (b > 0).then_some(b)
+    }
+
+    /// The declared stream of this name, if any.
+    #[must_use]
+    pub fn declared(&self, name: &str) -> Option<&StreamConfig> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    /// `DIR/streams`.
+    #[must_use]
+    pub fn streams_dir(&self) -> PathBuf {
+        self.data_dir.join("streams")
+    }
+
+    /// `DIR/streams/<name>/wal`: the stream's log. `name` must be valid (the name pattern allows
+    /// no `/`, and `.`/`..` are refused by [`crate::api::validate::stream_name_ok`]).
+    #[must_use]
+    pub fn wal_dir(&self, name: &str) -> PathBuf {
+        self.streams_dir().join(name).join("wal")
+    }
+
+    /// `DIR/registry`: the sled database.
+    #[must_use]
+    pub fn registry_dir(&self) -> PathBuf {
+        self.data_dir.join("registry")
+    }
+
+    /// `DIR/out`: the local object store of the embedded default.
+    #[must_use]
+    pub fn local_store_dir(&self) -> PathBuf {
+        self.data_dir.join("out")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_file() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.streams.len(), 1);
+        c.validate().expect("defaults are valid");
+        let c = Config::from_toml(
+            "listen = \"127.0.0.1:1\"\n[wal]\ndurability = \"interval\"\n\
+             [[streams]]\nname = \"a\"\nbudget_bytes = 9\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        assert_eq!(c.wal.durability, DurabilityMode::Interval);
+        assert_eq!(c.stream_budget("a"), Some(9));
+        assert_eq!(c.stream_budget("b"), Some(8 << 30));
+        assert!(Config::from_toml("nope = 1", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn public_listen_needs_keys_or_opt_in() {
+        let mut c = Config {
+            listen: "0.0.0.0:4573".parse().expect("addr"),
+            ..Config::default()
+        };
+        assert!(c.validate().is_err());
+        c.allow_public_unauthenticated = true;
+        assert!(c.validate().is_ok());
+    }
+}

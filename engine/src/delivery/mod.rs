@@ -1,0 +1,41 @@
+//! Delivery: one worker per (stream, destination) replays the stream's WAL from its cursor into a
+//! sink, exactly once where the sink allows it.
+//!
+//! # The protocol, per batch
+//!
+//! 1. Read from the cursor up to the WAL's durable end, never past it (in every durability mode:
+//!    a record a crash could still erase must not reach a sink, or its LSN would later name
+//!    other bytes). Buffer by `SizeInMBs` (before compression) and `IntervalInSeconds` (counted
+//!    from the oldest buffered record's arrival; 0 delivers as soon as records are durable).
+//! 2. Record the batch as an intent (LSN range, oldest arrival, first-attempt time) in the
+//!    destination's checkpoint file, fsynced.
+//! 3. Deliver it. The sink derives everything it writes from the batch identity (stream,
+//!    incarnation, destination id, first LSN, last LSN), so a resend overwrites.
+//! 4. Advance the cursor and clear the intent in one checkpoint write.
+//!
+//! A crash before 2 re-reads and re-batches (nothing was sent). A crash between 2 and 4 resends
+//! the intent with the same boundaries: the same object key, replaced, never a second copy.
+//!
+//! # Failure
+//!
+//! A failed attempt is retried with exponential backoff and jitter until the destination's retry
+//! window (from the first attempt) is spent; then the batch goes to the error output and the
+//! cursor moves on. If the error output fails too, it is retried: nothing acknowledged is dropped
+//! silently, and every outcome is counted in [`DeliveryStats`]. While a sink is down, intake
+//! continues into the WAL up to its disk budget.
+//!
+//! # Named crash points
+//!
+//! `HYDRANT_CRASH_AT=<point>[:<n>]` makes the daemon kill itself with SIGKILL the n-th time (default
+//! the first) it passes `<point>`: `delivery::after_intent` (between intent and send),
+//! `delivery::after_send` (between the sink's confirmation and the cursor advance). Kill tests use
+//! them; they cost one relaxed atomic load when unset.
+
+mod state;
+mod worker;
+
+pub use state::{DeliveryState, Intent};
+pub use worker::{
+    crash_point, DeliveryError, DeliverySpec, DeliveryStats, DeliveryWorker, ErrorOutput, Retain,
+    RetryPolicy,
+};

@@ -1,0 +1,521 @@
+//! The delivery worker: a thread per (stream, destination) that batches, records intents,
+//! delivers, retries and advances its cursor (see the module docs of [`crate::delivery`]).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, Record, Sink, SinkError};
+use hydrant_wal::{CheckpointFile, Lsn, StdStorage, Wal};
+
+use super::state::{DeliveryState, Intent};
+
+/// Why a worker could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The WAL failed (a read error, damage). The worker stops; the stream's records stay in the
+    /// log and delivery resumes after the operator repairs it and restarts.
+    #[error("stream {stream}: WAL: {source}")]
+    Wal {
+        /// The stream.
+        stream: String,
+        /// The WAL's error.
+        #[source]
+        source: hydrant_wal::Error,
+    },
+    /// The checkpoint holds a state this build cannot read.
+    #[error("stream {stream}: checkpoint {}: not a delivery state this build reads", path.display())]
+    BadCheckpoint {
+        /// The stream.
+        stream: String,
+        /// The checkpoint file.
+        path: PathBuf,
+    },
+    /// The cursor points below the log's first LSN: records this destination never delivered were
+    /// deleted (only possible if the checkpoint was lost or replaced by hand).
+    #[error("stream {stream}: cursor {cursor} is below the log's first LSN {first}")]
+    CursorBehindLog {
+        /// The stream.
+        stream: String,
+        /// The cursor.
+        cursor: Lsn,
+        /// The log's first LSN.
+        first: Lsn,
+    },
+    /// The worker thread could not be started.
+    #[error("stream {stream}: cannot start the delivery thread: {source}")]
+    Spawn {
+        /// The stream.
+        stream: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a batch goes when its retry window is spent.
+pub trait ErrorOutput: Send + Sync + fmt::Debug {
+    /// Writes `batch`'s records as failed records (Firehose's failed-record JSON) with `error`
+    /// as the reason. Idempotent per batch identity, like a sink.
+    ///
+    /// # Errors
+    /// A [`SinkError`]: the worker retries the error output too (nothing is dropped).
+    fn put_failed<'a>(
+        &'a self,
+        batch: &'a Batch,
+        error: &'a SinkError,
+        attempts: u32,
+    ) -> BoxFuture<'a, Result<(), SinkError>>;
+}
+
+/// Backoff between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How long a batch is retried, from its first attempt, before it goes to the error output.
+    pub window: Duration,
+    /// The first backoff.
+    pub backoff_initial: Duration,
+    /// The largest backoff.
+    pub backoff_max: Duration,
+}
+
+impl RetryPolicy {
+    /// Firehose's policy for S3: retried for up to 24 hours.
+    #[must_use]
+    pub fn s3() -> RetryPolicy {
+        RetryPolicy {
+            window: Duration::from_secs(24 * 3600),
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+
+    /// The backoff before attempt `attempt + 1`: initial × 2^(attempt-1), capped, ±20 % jitter.
+    #[must_use]
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.backoff_initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let base = exp.min(self.backoff_max);
+        let jitter = 0.8 + 0.4 * rand::random::<f64>();
+        base.mul_f64(jitter)
+    }
+}
+
+/// How far back delivered records stay in the WAL for `hydrant replay`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retain {
+    /// Delivered segments younger than this (by their newest record's arrival) are kept.
+    pub time: Duration,
+    /// At most this many bytes of delivered segments are kept (oldest deleted first).
+    pub bytes: u64,
+}
+
+/// Everything a worker needs to know about its destination.
+#[derive(Clone, Debug)]
+pub struct DeliverySpec {
+    /// The stream's name.
+    pub stream: String,
+    /// The stream's incarnation, as it appears in batch identities.
+    pub incarnation: String,
+    /// The destination id (`destinationId-000000000001`).
+    pub destination_id: String,
+    /// The stream's configuration version (`VersionId`).
+    pub stream_version: u64,
+    /// `BufferingHints.SizeInMBs`, in bytes of record data before compression.
+    pub buffer_bytes: u64,
+    /// `BufferingHints.IntervalInSeconds`.
+    pub buffer_interval: Duration,
+    /// Retries and their window.
+    pub retry: RetryPolicy,
+    /// Where batches go.
+    pub sink: Arc<dyn Sink>,
+    /// Where batches go once their retry window is spent.
+    pub error_output: Option<Arc<dyn ErrorOutput>>,
+    /// The destination's checkpoint file.
+    pub checkpoint_path: PathBuf,
+    /// Replay window of delivered records.
+    pub retain: Retain,
+}
+
+/// A worker's counters, read by the metrics endpoint. Names follow Firehose's CloudWatch metrics
+/// (`DeliveryToS3.Records`, `.Bytes`, `.Success`, `.DataFreshness`).
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Records delivered.
+    pub records: AtomicU64,
+    /// Bytes of record data delivered (before compression).
+    pub bytes: AtomicU64,
+    /// Batches (objects) delivered.
+    pub batches: AtomicU64,
+    /// Successful attempts.
+    pub attempts_ok: AtomicU64,
+    /// Failed attempts (each followed by a retry or by the error output).
+    pub attempts_failed: AtomicU64,
+    /// Records written to the error output.
+    pub error_output_records: AtomicU64,
+    /// The cursor: every LSN below it is delivered.
+    pub cursor: AtomicU64,
+    /// Arrival time (ms) of the oldest record not yet delivered, 0 when caught up.
+    pub oldest_undelivered_ms: AtomicU64,
+}
+
+/// A running delivery worker. Dropping it does not stop it: call [`DeliveryWorker::stop`].
+#[derive(Debug)]
+pub struct DeliveryWorker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<DeliveryStats>,
+}
+
+impl DeliveryWorker {
+    /// Opens the destination's checkpoint, recovers its state and starts the worker thread.
+    ///
+    /// # Errors
+    /// [`DeliveryError`] when the checkpoint is unreadable or the cursor lies before the log.
+    pub fn spawn(
+        wal: Arc<Wal>,
+        spec: DeliverySpec,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<DeliveryWorker, DeliveryError> {
+        let stream = spec.stream.clone();
+        let (checkpoint, payload) = CheckpointFile::open(&StdStorage, &spec.checkpoint_path)
+            .map_err(|source| DeliveryError::Wal { stream: stream.clone(), source })?;
+        let state = match payload {
+            Some(p) => DeliveryState::decode(&p).ok_or_else(|| DeliveryError::BadCheckpoint {
+                stream: stream.clone(),
+                path: spec.checkpoint_path.clone(),
+            })?,
+            // A new destination starts at the log's first record.
+            None => DeliveryState { cursor: wal.first_lsn(), intent: None },
+        };
+        if state.cursor < wal.first_lsn() {
+            return Err(DeliveryError::CursorBehindLog {
+                stream,
+                cursor: state.cursor,
+                first: wal.first_lsn(),
+            });
+        }
+        let stats = Arc::new(DeliveryStats::default());
+        stats.cursor.store(state.cursor.0, Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut worker = Worker {
+            wal,
+            spec,
+            runtime,
+            checkpoint,
+            state,
+            stop: stop.clone(),
+            stats: stats.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("deliver-{stream}"))
+            .spawn(move || worker.run())
+            .map_err(|source| DeliveryError::Spawn { stream, source })?;
+        Ok(DeliveryWorker { stop, thread: Some(thread), stats })
+    }
+
+    /// The worker's counters.
+    #[must_use]
+    pub fn stats(&self) -> &Arc<DeliveryStats> {
+        &self.stats
+    }
+
+    /// Stops the worker: an attempt in progress finishes (its outcome is checkpointed); a batch
+    /// waiting for a retry keeps its intent and is resent on the next start.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    wal: Arc<Wal>,
+    spec: DeliverySpec,
+    runtime: tokio::runtime::Handle,
+    checkpoint: CheckpointFile,
+    state: DeliveryState,
+    stop: Arc<AtomicBool>,
+    stats: Arc<DeliveryStats>,
+}
+
+/// How often a waiting worker looks at its stop flag.
+const POLL: Duration = Duration::from_millis(100);
+
+enum Outcome {
+    Delivered,
+    Stopped,
+}
+
+impl Worker {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn run(&mut self) {
+        loop {
+            if self.stopping() {
+                return;
+            }
+            let result = match self.state.intent {
+                Some(intent) => self.send(intent).map(|_| ()),
+                None => match self.next_batch() {
+                    Ok(Some(intent)) => self.record_intent(intent),
+                    Ok(None) => Ok(()),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = result {
+                // The log is damaged or unreadable: stop delivering this stream rather than
+                // skip records. Its data stays in the WAL.
+                tracing::error!(stream = %self.spec.stream, error = %e, "delivery stopped");
+                return;
+            }
+        }
+    }
+
+    fn wal_err(&self, source: hydrant_wal::Error) -> DeliveryError {
+        DeliveryError::Wal { stream: self.spec.stream.clone(), source }
+    }
+
+    fn save(&mut self, state: DeliveryState) -> Result<(), DeliveryError> {
+        self.checkpoint.write(&state.encode()).map_err(|e| self.wal_err(e))?;
+        self.state = state;
+        Ok(())
+    }
+
+    fn record_intent(&mut self, intent: Intent) -> Result<(), DeliveryError> {
+        self.save(DeliveryState { cursor: self.state.cursor, intent: Some(intent) })?;
+        crash_point("delivery::after_intent");
+        Ok(())
+    }
+
+    /// Waits for durable records past the cursor and cuts the next batch by size and interval.
+    /// `None` when stopping.
+    fn next_batch(&mut self) -> Result<Option<Intent>, DeliveryError> {
+        let cursor = self.state.cursor;
+        while self.wal.durable_lsn() <= cursor {
+            self.stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
+            if self.stopping() {
+                return Ok(None);
+            }
+            let _ = self.wal.wait_durable_past(cursor, POLL);
+        }
+        let mut reader = self.wal.reader(cursor).map_err(|e| self.wal_err(e))?;
+        let mut bytes = 0u64;
+        let mut end = cursor;
+        let mut oldest: Option<u64> = None;
+        loop {
+            while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
+                let arrival = frame.arrival_ms();
+                for (lsn, record) in frame.records() {
+                    let len = record.len() as u64;
+                    if end > cursor && bytes + len > self.spec.buffer_bytes {
+                        return Ok(Some(self.intent(cursor, end, oldest.unwrap_or(arrival))));
+                    }
+                    oldest.get_or_insert(arrival);
+                    self.stats.oldest_undelivered_ms.store(oldest.unwrap_or(0), Ordering::Relaxed);
+                    bytes += len;
+                    end = lsn.plus(1);
+                }
+            }
+            // Caught up with the durable end: deliver when the oldest record has waited its
+            // interval (0 delivers at once), else wait for more records or the interval.
+            let oldest_ms = oldest.unwrap_or_else(hydrant_wal::now_ms);
+            let due_ms = oldest_ms.saturating_add(self.spec.buffer_interval.as_millis() as u64);
+            let now = hydrant_wal::now_ms();
+            if now >= due_ms && end > cursor {
+                return Ok(Some(self.intent(cursor, end, oldest_ms)));
+            }
+            if self.stopping() {
+                return Ok(None);
+            }
+            let wait = Duration::from_millis(due_ms.saturating_sub(now)).min(POLL);
+            let _ = self.wal.wait_durable_past(Lsn(end.0.saturating_sub(1)).max(reader.next_lsn()), wait);
+        }
+    }
+
+    fn intent(&self, first: Lsn, end: Lsn, oldest_arrival_ms: u64) -> Intent {
+        Intent { first, end, oldest_arrival_ms, first_attempt_ms: hydrant_wal::now_ms(), attempts: 0 }
+    }
+
+    /// Reads the intent's records back from the WAL into a batch.
+    fn load(&self, intent: Intent) -> Result<Batch, DeliveryError> {
+        let mut reader = self.wal.reader(intent.first).map_err(|e| self.wal_err(e))?;
+        let mut records = Vec::with_capacity((intent.end.0 - intent.first.0).min(1 << 16) as usize);
+        'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
+            let arrival_ms = frame.arrival_ms();
+            for (lsn, data) in frame.records() {
+                if lsn >= intent.end {
+                    break 'frames;
+                }
+                records.push(Record { lsn: lsn.0, arrival_ms, data: Bytes::copy_from_slice(data) });
+            }
+        }
+        if records.len() as u64 != intent.end.0 - intent.first.0 {
+            return Err(self.wal_err(hydrant_wal::Error::BeyondEnd {
+                requested: intent.end,
+                end: Lsn(intent.first.0 + records.len() as u64),
+            }));
+        }
+        Ok(Batch {
+            identity: BatchIdentity {
+                stream: self.spec.stream.clone(),
+                incarnation: self.spec.incarnation.clone(),
+                destination_id: self.spec.destination_id.clone(),
+                first_lsn: intent.first.0,
+                last_lsn: intent.end.0 - 1,
+            },
+            stream_version: self.spec.stream_version,
+            oldest_arrival_ms: intent.oldest_arrival_ms,
+            records,
+        })
+    }
+
+    /// Delivers the intent's batch, retrying within the window; then the error output.
+    fn send(&mut self, mut intent: Intent) -> Result<Outcome, DeliveryError> {
+        let batch = self.load(intent)?;
+        let deadline_ms = intent
+            .first_attempt_ms
+            .saturating_add(self.spec.retry.window.as_millis() as u64);
+        loop {
+            intent.attempts += 1;
+            let result = self.runtime.block_on(self.spec.sink.deliver(&batch));
+            match result {
+                Ok(delivered) => {
+                    crash_point("delivery::after_send");
+                    self.stats.attempts_ok.fetch_add(1, Ordering::Relaxed);
+                    self.stats.records.fetch_add(delivered.records, Ordering::Relaxed);
+                    self.stats.bytes.fetch_add(delivered.data_bytes, Ordering::Relaxed);
+                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(stream = %self.spec.stream, batch = %batch.identity,
+                        location = %delivered.location, "delivered");
+                    self.commit(intent.end)?;
+                    return Ok(Outcome::Delivered);
+                }
+                Err(error) => {
+                    self.stats.attempts_failed.fetch_add(1, Ordering::Relaxed);
+                    if hydrant_wal::now_ms() >= deadline_ms {
+                        tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
+                            error = %error, attempts = intent.attempts,
+                            "retry window spent: the batch goes to the error output");
+                        return self.give_up(&batch, &error, intent);
+                    }
+                    tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
+                        error = %error, code = %error.error_code(), attempt = intent.attempts,
+                        "delivery failed; retrying");
+                    if !self.sleep(self.spec.retry.backoff(intent.attempts)) {
+                        return Ok(Outcome::Stopped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the batch to the error output (retrying that until it succeeds or the worker
+    /// stops), then moves the cursor past it.
+    fn give_up(&mut self, batch: &Batch, error: &SinkError, intent: Intent) -> Result<Outcome, DeliveryError> {
+        let Some(output) = self.spec.error_output.clone() else {
+            // No error output configured: keep retrying the sink rather than drop the batch.
+            tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
+                "no error output: the batch stays and is retried");
+            return Ok(if self.sleep(self.spec.retry.backoff_max) { Outcome::Delivered } else { Outcome::Stopped });
+        };
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.runtime.block_on(output.put_failed(batch, error, intent.attempts)) {
+                Ok(()) => {
+                    self.stats
+                        .error_output_records
+                        .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+                    self.commit(intent.end)?;
+                    return Ok(Outcome::Delivered);
+                }
+                Err(e) => {
+                    tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
+                        error = %e, "the error output failed too; retrying");
+                    if !self.sleep(self.spec.retry.backoff(attempt)) {
+                        return Ok(Outcome::Stopped);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Advances the cursor past a delivered batch and applies retention.
+    fn commit(&mut self, end: Lsn) -> Result<(), DeliveryError> {
+        self.save(DeliveryState { cursor: end, intent: None })?;
+        self.stats.cursor.store(end.0, Ordering::Relaxed);
+        if self.wal.durable_lsn() <= end {
+            self.stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
+        }
+        self.retain(end);
+        Ok(())
+    }
+
+    /// Deletes delivered segments past the replay window. Failure is logged, not fatal: the
+    /// segments are deleted on a later commit.
+    fn retain(&self, cursor: Lsn) {
+        let now = hydrant_wal::now_ms();
+        let window_ms = self.spec.retain.time.as_millis() as u64;
+        let segments = self.wal.segments();
+        // Delivered segments (entirely below the cursor), newest first, kept while within both
+        // the time window and the byte budget.
+        let mut kept_bytes = 0u64;
+        let mut cut: Option<Lsn> = None;
+        for s in segments.iter().rev().filter(|s| s.sealed && s.end_lsn <= cursor) {
+            kept_bytes += s.file_bytes;
+            let recent = s.last_arrival_ms.saturating_add(window_ms) > now;
+            if !(recent && kept_bytes <= self.spec.retain.bytes) {
+                cut = Some(s.end_lsn);
+                break;
+            }
+        }
+        if let Some(lsn) = cut {
+            if let Err(e) = self.wal.truncate_before(lsn) {
+                tracing::warn!(stream = %self.spec.stream, error = %e, "retention failed");
+            }
+        }
+    }
+
+    /// Sleeps up to `d`, waking early to stop. False when stopping.
+    fn sleep(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        while Instant::now() < until {
+            if self.stopping() {
+                return false;
+            }
+            std::thread::sleep((until - Instant::now()).min(POLL));
+        }
+        !self.stopping()
+    }
+}
+
+/// Kills the process with SIGKILL when `HYDRANT_CRASH_AT` names this point (see the module docs).
+pub fn crash_point(name: &str) {
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+    let target = TARGET.get_or_init(|| {
+        let v = std::env::var("HYDRANT_CRASH_AT").ok()?;
+        let (point, n) = match v.split_once(':') {
+            Some((p, n)) => (p.to_owned(), n.parse().unwrap_or(1)),
+            None => (v, 1),
+        };
+        Some((point, n))
+    });
+    if let Some((point, n)) = target {
+        if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= *n {
+            tracing::warn!(point = name, "crash point reached: SIGKILL");
+            // SAFETY: plain syscalls on our own process.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+}
+

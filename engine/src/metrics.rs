@@ -1,0 +1,282 @@
+//! Prometheus metrics, named after Firehose's CloudWatch metrics (namespace `AWS/Firehose`,
+//! dimension `DeliveryStreamName` becomes the label `stream`):
+//!
+//! | metric | CloudWatch |
+//! | --- | --- |
+//! | `hydrant_incoming_records_total{stream}` | IncomingRecords |
+//! | `hydrant_incoming_bytes_total{stream}` | IncomingBytes |
+//! | `hydrant_incoming_put_requests_total{stream}` | IncomingPutRequests |
+//! | `hydrant_throttled_records_total{stream}` | ThrottledRecords (here: refused by the disk budget) |
+//! | `hydrant_api_requests_total{operation,code}` | `<Operation>.Requests` (code = `ok` or the error type) |
+//! | `hydrant_api_request_duration_seconds{operation}` | `<Operation>.Latency` |
+//! | `hydrant_wal_append_duration_seconds{stream}` | (the locked part of one append) |
+//! | `hydrant_wal_sync_duration_seconds{stream}` | (one group-commit sync) |
+//! | `hydrant_wal_synced_bytes_total{stream}` | |
+//! | `hydrant_wal_disk_bytes{stream}` | bytes of segment files, spare included |
+//! | `hydrant_wal_durable_lsn{stream}` / `hydrant_wal_next_lsn{stream}` | |
+//! | `hydrant_wal_segments{stream}` | |
+//! | `hydrant_streams` / `hydrant_ready` | ResourceCount / |
+//!
+//! Counters only count requests that got past decoding to a stream; gauges are refreshed from
+//! the WALs at every scrape.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Label set `{stream}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamLabel {
+    /// Stream name.
+    pub stream: String,
+}
+
+/// Label set `{operation, code}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    /// Operation name, or `unknown`.
+    pub operation: String,
+    /// `ok` or the error type.
+    pub code: String,
+}
+
+/// Label set `{operation}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    /// Operation name, or `unknown`.
+    pub operation: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 20 µs to ~5 s.
+    Histogram::new(exponential_buckets(0.000_02, 2.0, 18))
+}
+
+/// Every metric hydrantd exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// IncomingRecords.
+    pub incoming_records: Family<StreamLabel, Counter>,
+    /// IncomingBytes.
+    pub incoming_bytes: Family<StreamLabel, Counter>,
+    /// IncomingPutRequests.
+    pub incoming_put_requests: Family<StreamLabel, Counter>,
+    /// ThrottledRecords.
+    pub throttled_records: Family<StreamLabel, Counter>,
+    /// API requests by operation and result.
+    pub api_requests: Family<RequestLabel, Counter>,
+    /// API latency by operation.
+    pub api_duration: Family<OperationLabel, Histogram, fn() -> Histogram>,
+    /// WAL append latency.
+    pub wal_append: Family<StreamLabel, Histogram, fn() -> Histogram>,
+    /// WAL sync latency.
+    pub wal_sync: Family<StreamLabel, Histogram, fn() -> Histogram>,
+    /// Bytes made durable by syncs.
+    pub wal_synced_bytes: Family<StreamLabel, Counter>,
+    /// Segment bytes on disk.
+    pub wal_disk_bytes: Family<StreamLabel, Gauge>,
+    /// Durable LSN.
+    pub wal_durable_lsn: Family<StreamLabel, Gauge>,
+    /// Next LSN.
+    pub wal_next_lsn: Family<StreamLabel, Gauge>,
+    /// Segment files.
+    pub wal_segments: Family<StreamLabel, Gauge>,
+    /// Streams known.
+    pub streams: Gauge,
+    /// 1 once recovery finished.
+    pub ready: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    #[must_use]
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("hydrant");
+        let m = Metrics {
+            registry: Registry::default(),
+            incoming_records: Family::default(),
+            incoming_bytes: Family::default(),
+            incoming_put_requests: Family::default(),
+            throttled_records: Family::default(),
+            api_requests: Family::default(),
+            api_duration: Family::new_with_constructor(latency_histogram),
+            wal_append: Family::new_with_constructor(latency_histogram),
+            wal_sync: Family::new_with_constructor(latency_histogram),
+            wal_synced_bytes: Family::default(),
+            wal_disk_bytes: Family::default(),
+            wal_durable_lsn: Family::default(),
+            wal_next_lsn: Family::default(),
+            wal_segments: Family::default(),
+            streams: Gauge::default(),
+            ready: Gauge::default(),
+        };
+        registry.register(
+            "incoming_records",
+            "Records accepted (IncomingRecords)",
+            m.incoming_records.clone(),
+        );
+        registry.register(
+            "incoming_bytes",
+            "Record bytes accepted (IncomingBytes)",
+            m.incoming_bytes.clone(),
+        );
+        registry.register(
+            "incoming_put_requests",
+            "PutRecord and PutRecordBatch requests accepted (IncomingPutRequests)",
+            m.incoming_put_requests.clone(),
+        );
+        registry.register(
+            "throttled_records",
+            "Records refused because a disk budget is reached (ThrottledRecords)",
+            m.throttled_records.clone(),
+        );
+        registry.register(
+            "api_requests",
+            "API requests by operation and result code",
+            m.api_requests.clone(),
+        );
+        registry.register(
+            "api_request_duration_seconds",
+            "API request latency by operation",
+            m.api_duration.clone(),
+        );
+        registry.register(
+            "wal_append_duration_seconds",
+            "Time of the locked part of one WAL append",
+            m.wal_append.clone(),
+        );
+        registry.register(
+            "wal_sync_duration_seconds",
+            "Time of one WAL group-commit sync",
+            m.wal_sync.clone(),
+        );
+        registry.register(
+            "wal_synced_bytes",
+            "Frame bytes made durable by WAL syncs",
+            m.wal_synced_bytes.clone(),
+        );
+        registry.register(
+            "wal_disk_bytes",
+            "Bytes held by the stream's WAL segment files (spare included)",
+            m.wal_disk_bytes.clone(),
+        );
+        registry.register(
+            "wal_durable_lsn",
+            "One past the last durable LSN of the stream",
+            m.wal_durable_lsn.clone(),
+        );
+        registry.register(
+            "wal_next_lsn",
+            "One past the last written LSN of the stream",
+            m.wal_next_lsn.clone(),
+        );
+        registry.register(
+            "wal_segments",
+            "Segment files of the stream's WAL",
+            m.wal_segments.clone(),
+        );
+        registry.register("streams", "Delivery streams known", m.streams.clone());
+        registry.register("ready", "1 once start-up recovery finished", m.ready.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus text exposition.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Removes a deleted stream's series.
+    pub fn forget_stream(&self, stream: &str) {
+        let l = StreamLabel {
+            stream: stream.to_string(),
+        };
+        for f in [
+            &self.incoming_records,
+            &self.incoming_bytes,
+            &self.incoming_put_requests,
+            &self.throttled_records,
+            &self.wal_synced_bytes,
+        ] {
+            f.remove(&l);
+        }
+        for f in [&self.wal_append, &self.wal_sync] {
+            f.remove(&l);
+        }
+        for f in [
+            &self.wal_disk_bytes,
+            &self.wal_durable_lsn,
+            &self.wal_next_lsn,
+            &self.wal_segments,
+        ] {
+            f.remove(&l);
+        }
+    }
+
+    /// A WAL observer feeding this stream's histograms.
+    #[must_use]
+    pub fn wal_observer(&self, stream: &str) -> Arc<WalObserver> {
+        let l = StreamLabel {
+            stream: stream.to_string(),
+        };
+        Arc::new(WalObserver {
+            append: self.wal_append.get_or_create(&l).clone(),
+            sync: self.wal_sync.get_or_create(&l).clone(),
+            synced_bytes: self.wal_synced_bytes.get_or_create(&l).clone(),
+        })
+    }
+}
+
+/// Receives a WAL's timings.
+#[derive(Debug)]
+pub struct WalObserver {
+    append: Histogram,
+    sync: Histogram,
+    synced_bytes: Counter,
+}
+
+impl hydrant_wal::Observer for WalObserver {
+    fn on_sync(&self, elapsed: Duration, bytes: u64) {
+        self.sync.observe(elapsed.as_secs_f64());
+        self.synced_bytes.inc_by(bytes);
+    }
+
+    fn on_append(&self, elapsed: Duration, _frame_bytes: u64) {
+        self.append.observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_firehose() {
+        let m = Metrics::new();
+        let l = StreamLabel {
+            stream: "s".into(),
+        };
+        m.incoming_records.get_or_create(&l).inc_by(3);
+        let _ = m.wal_observer("s");
+        let text = m.encode();
+        assert!(text.contains("hydrant_incoming_records_total{stream=\"s\"} 3"), "{text}");
+        assert!(text.contains("hydrant_wal_sync_duration_seconds_bucket"), "{text}");
+    }
+}

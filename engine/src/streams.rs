@@ -1,0 +1,850 @@
+//! The engine: the streams, their WALs (`DIR/streams/<name>/wal`, one per stream), the
+//! registry, and the operations on them.
+//!
+//! # Control plane
+//!
+//! Create, delete, update and tag changes run one at a time (a mutex), on a blocking thread
+//! (sled and directory syncs block). Each persists its registry change durably before it answers.
+//!
+//! Crash safety of the lifecycle, step by step:
+//! - Create: 1. the record is written with status CREATING; 2. the reply goes out; 3. the WAL
+//!   is opened (created); 4. the record becomes ACTIVE. A crash after 1 leaves a CREATING record:
+//!   start-up opens the WAL and makes it ACTIVE. Nothing can have been acknowledged before 4.
+//! - Delete: 1. the record becomes DELETING (puts stop: they answer ResourceNotFoundException);
+//!   2. the WAL is closed, its directory removed and the parent directory synced; 3. the record
+//!   is removed. A crash after 1 or 2 leaves a DELETING record: start-up finishes the deletion.
+//! - A stream directory without a record can only be left by something outside hydrant: start-up
+//!   removes it when its WAL holds no records, and otherwise moves it to `DIR/orphaned/` and logs
+//!   a warning (records are never deleted on a guess).
+//! - A record without a directory (the directory was removed by hand) gets a new, empty WAL and
+//!   a warning.
+//!
+//! # Data plane
+//!
+//! A put decodes and validates everything first (see [`crate::api::decode`]), then makes ONE
+//! `append_at` of all the batch's records (one frame), awaits the [`hydrant_wal::Ticket`] (the
+//! stream's durability mode: `sync` means after `fdatasync`), and only then answers with record
+//! ids. A budget refusal ([`hydrant_wal::Error::Full`] / `NoSpace`) writes nothing and answers
+//! ServiceUnavailableException for the whole request: a batch is one frame, so it is all or
+//! nothing, and failing the whole request is the honest answer (Fluent Bit and the SDKs retry
+//! either way).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use hydrant_wal::{Lsn, Wal, WalOptions};
+use serde_json::{json, Value};
+
+use crate::api::decode::{CreateRequest, UpdateRequest, TAGS_MAX};
+use crate::api::destination::{Destination, DESTINATION_ID};
+use crate::api::errors::{ApiError, ErrorCode};
+use crate::api::model::{PutRecordBatchEntry, PutRecordBatchOutput, PutRecordOutput};
+use crate::config::Config;
+use crate::metrics::{Metrics, StreamLabel};
+use crate::record_id;
+use crate::registry::{Origin, Registry, RegistryError, StreamRecord, StreamStatus};
+
+/// A start-up failure.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A stream's WAL could not be opened.
+    #[error("stream {stream}: {source}")]
+    Wal {
+        /// The stream.
+        stream: String,
+        /// The WAL's error.
+        #[source]
+        source: hydrant_wal::Error,
+    },
+    /// A directory operation failed.
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        /// What was attempted.
+        op: &'static str,
+        /// On what.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EngineError + 'a {
+    move |source| EngineError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A stream whose WAL is open.
+#[derive(Debug)]
+pub struct OpenStream {
+    /// The name.
+    pub name: String,
+    /// The incarnation (in record ids).
+    pub incarnation: u64,
+    /// The log.
+    pub wal: Wal,
+    label: StreamLabel,
+}
+
+#[derive(Debug)]
+struct Slot {
+    record: StreamRecord,
+    open: Option<Arc<OpenStream>>,
+}
+
+/// Everything the API operates on.
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    registry: Registry,
+    metrics: Arc<Metrics>,
+    control: Mutex<()>,
+    streams: RwLock<BTreeMap<String, Slot>>,
+    closing: AtomicBool,
+}
+
+fn now_ms() -> u64 {
+    hydrant_wal::now_ms()
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::InternalFailure, e.to_string())
+}
+
+impl Engine {
+    /// Opens the registry and every stream's WAL, reconciling the two (see the module docs).
+    /// Blocking: run it off the async runtime.
+    ///
+    /// # Errors
+    /// Any [`EngineError`]; the daemon does not start.
+    pub fn open(config: Config, metrics: Arc<Metrics>) -> Result<Engine, EngineError> {
+        let streams_dir = config.streams_dir();
+        std::fs::create_dir_all(&streams_dir).map_err(io_err("create", &streams_dir))?;
+        let registry = Registry::open(&config.registry_dir())?;
+        let engine = Engine {
+            config,
+            registry,
+            metrics,
+            control: Mutex::new(()),
+            streams: RwLock::new(BTreeMap::new()),
+            closing: AtomicBool::new(false),
+        };
+        engine.reconcile()?;
+        engine.update_gauges();
+        Ok(engine)
+    }
+
+    fn lock_control(&self) -> MutexGuard<'_, ()> {
+        self.control
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn read_streams(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Slot>> {
+        self.streams
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_streams(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Slot>> {
+        self.streams
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The configuration in force.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn reconcile(&self) -> Result<(), EngineError> {
+        let _g = self.lock_control();
+        let mut known = std::collections::BTreeSet::new();
+        for mut rec in self.registry.list()? {
+            known.insert(rec.name.clone());
+            if rec.status == StreamStatus::Deleting {
+                tracing::info!(stream = %rec.name, "finishing an interrupted deletion");
+                self.remove_stream_dir(&rec.name)?;
+                self.registry.remove(&rec.name)?;
+                continue;
+            }
+            if !self.config.wal_dir(&rec.name).exists() && rec.status == StreamStatus::Active {
+                tracing::warn!(
+                    stream = %rec.name,
+                    "the stream's WAL directory is missing: starting an empty log"
+                );
+            }
+            let wal = self.open_wal(&rec.name)?;
+            if rec.status != StreamStatus::Active {
+                rec.status = StreamStatus::Active;
+                self.registry.put(&rec)?;
+            }
+            self.install(rec, wal);
+        }
+        for declared in &self.config.streams {
+            if known.contains(&declared.name) {
+                continue;
+            }
+            let rec = StreamRecord {
+                name: declared.name.clone(),
+                incarnation: new_incarnation(),
+                version_id: 1,
+                status: StreamStatus::Creating,
+                created_ms: now_ms(),
+                updated_ms: None,
+                destination: Destination::local(
+                    declared.compression.as_deref().unwrap_or("GZIP"),
+                    declared.bucket_arn.as_deref(),
+                    declared.prefix.as_deref(),
+                ),
+                tags: Vec::new(),
+                origin: Origin::Config,
+                throughput_hint_mbs: None,
+            };
+            self.registry.put(&rec)?;
+            let wal = self.open_wal(&rec.name)?;
+            let rec = StreamRecord {
+                status: StreamStatus::Active,
+                ..rec
+            };
+            self.registry.put(&rec)?;
+            tracing::info!(stream = %rec.name, "created declared stream");
+            known.insert(rec.name.clone());
+            self.install(rec, wal);
+        }
+        self.adopt_orphans(&known)?;
+        Ok(())
+    }
+
+    fn adopt_orphans(&self, known: &std::collections::BTreeSet<String>) -> Result<(), EngineError> {
+        let dir = self.config.streams_dir();
+        let entries = std::fs::read_dir(&dir).map_err(io_err("read directory", &dir))?;
+        for e in entries {
+            let e = e.map_err(io_err("read directory", &dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if known.contains(&name) {
+                continue;
+            }
+            let path = e.path();
+            let empty = hydrant_wal::WalView::open(path.join("wal"))
+                .map(|v| v.next_lsn() == v.first_lsn())
+                .unwrap_or(false);
+            if empty {
+                tracing::info!(dir = %path.display(), "removing an empty stream directory with no registry record");
+                std::fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+            } else {
+                let orphaned = self.config.data_dir.join("orphaned");
+                std::fs::create_dir_all(&orphaned).map_err(io_err("create", &orphaned))?;
+                let target = orphaned.join(format!("{name}-{}", now_ms()));
+                tracing::warn!(
+                    dir = %path.display(),
+                    to = %target.display(),
+                    "a stream directory with records has no registry record: moved aside"
+                );
+                std::fs::rename(&path, &target).map_err(io_err("rename", &path))?;
+                sync_dir(&orphaned)?;
+            }
+            sync_dir(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn wal_options(&self, name: &str) -> WalOptions {
+        WalOptions {
+            segment_bytes: self.config.wal.segment_bytes,
+            durability: self.config.stream_durability(name),
+            budget_bytes: self.config.stream_budget(name),
+            observer: Some(self.metrics.wal_observer(name)),
+            ..WalOptions::default()
+        }
+    }
+
+    fn open_wal(&self, name: &str) -> Result<Wal, EngineError> {
+        let dir = self.config.wal_dir(name);
+        let (wal, report) =
+            Wal::open(&dir, self.wal_options(name)).map_err(|source| EngineError::Wal {
+                stream: name.to_string(),
+                source,
+            })?;
+        tracing::info!(stream = %name, report = ?report, "opened WAL");
+        Ok(wal)
+    }
+
+    fn install(&self, rec: StreamRecord, wal: Wal) {
+        let open = Arc::new(OpenStream {
+            name: rec.name.clone(),
+            incarnation: rec.incarnation,
+            wal,
+            label: StreamLabel {
+                stream: rec.name.clone(),
+            },
+        });
+        self.write_streams().insert(
+            rec.name.clone(),
+            Slot {
+                record: rec,
+                open: Some(open),
+            },
+        );
+    }
+
+    fn remove_stream_dir(&self, name: &str) -> Result<(), EngineError> {
+        let path = self.config.streams_dir().join(name);
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("remove", &path)(e)),
+        }
+        sync_dir(&self.config.streams_dir())
+    }
+
+    fn arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:firehose:{}:{}:deliverystream/{name}",
+            self.config.region, self.config.account_id
+        )
+    }
+
+    fn not_found(&self, name: &str) -> ApiError {
+        ApiError::not_found(name, &self.config.account_id)
+    }
+
+    fn record(&self, name: &str) -> Result<StreamRecord, ApiError> {
+        self.read_streams()
+            .get(name)
+            .map(|s| s.record.clone())
+            .ok_or_else(|| self.not_found(name))
+    }
+
+    /// Stops taking records: puts answer ServiceUnavailableException from now on.
+    pub fn begin_shutdown(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Syncs and closes every WAL and the registry. Blocking.
+    pub fn close(&self) {
+        self.begin_shutdown();
+        let _g = self.lock_control();
+        let streams: Vec<Arc<OpenStream>> = self
+            .read_streams()
+            .values()
+            .filter_map(|s| s.open.clone())
+            .collect();
+        for s in streams {
+            if let Err(e) = s.wal.close() {
+                tracing::error!(stream = %s.name, error = %e, "closing the WAL failed");
+            }
+        }
+        if let Err(e) = self.registry.make_durable() {
+            tracing::error!(error = %e, "final registry flush failed");
+        }
+    }
+
+    /// Refreshes the WAL gauges (called before each scrape).
+    pub fn update_gauges(&self) {
+        let streams = self.read_streams();
+        self.metrics.streams.set(streams.len() as i64);
+        for slot in streams.values() {
+            let Some(s) = &slot.open else { continue };
+            let st = s.wal.stats();
+            let l = &s.label;
+            let m = &self.metrics;
+            m.wal_disk_bytes.get_or_create(l).set(clamp(st.disk_bytes));
+            m.wal_durable_lsn.get_or_create(l).set(clamp(st.durable_lsn.0));
+            m.wal_next_lsn.get_or_create(l).set(clamp(st.next_lsn.0));
+            m.wal_segments.get_or_create(l).set(st.segments as i64);
+        }
+    }
+
+    /// An open stream, for tools and tests that read the WAL in-process.
+    #[must_use]
+    pub fn stream(&self, name: &str) -> Option<Arc<OpenStream>> {
+        self.read_streams().get(name).and_then(|s| s.open.clone())
+    }
+
+    // ---- control plane (blocking; run on a blocking thread) ----
+
+    /// CreateDeliveryStream: registers the stream (CREATING) and returns its ARN; the WAL is
+    /// opened by [`Engine::activate`], which the caller runs next.
+    ///
+    /// # Errors
+    /// ResourceInUseException, LimitExceededException, InternalFailure.
+    pub fn create(&self, req: CreateRequest, hint: Option<u32>) -> Result<(Value, u64), ApiError> {
+        let _g = self.lock_control();
+        if self.read_streams().contains_key(&req.name) {
+            return Err(ApiError::new(
+                ErrorCode::ResourceInUse,
+                format!(
+                    "Firehose {} under accountId {} already exists",
+                    req.name, self.config.account_id
+                ),
+            ));
+        }
+        if self.read_streams().len() >= self.config.streams_max {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "You have already consumed your firehose quota of {} hoses. Firehose names: \
+                     {:?}",
+                    self.config.streams_max,
+                    self.read_streams().keys().collect::<Vec<_>>()
+                ),
+            ));
+        }
+        let mut tags: BTreeMap<String, String> = BTreeMap::new();
+        for (k, v) in req.tags {
+            tags.insert(k, v);
+        }
+        let rec = StreamRecord {
+            name: req.name.clone(),
+            incarnation: new_incarnation(),
+            version_id: 1,
+            status: StreamStatus::Creating,
+            created_ms: now_ms(),
+            updated_ms: None,
+            destination: req.destination,
+            tags: tags.into_iter().collect(),
+            origin: Origin::Api,
+            throughput_hint_mbs: hint,
+        };
+        self.registry.put(&rec).map_err(internal)?;
+        let incarnation = rec.incarnation;
+        self.write_streams().insert(
+            rec.name.clone(),
+            Slot {
+                record: rec,
+                open: None,
+            },
+        );
+        Ok((json!({ "DeliveryStreamARN": self.arn(&req.name) }), incarnation))
+    }
+
+    /// Opens a CREATING stream's WAL and makes it ACTIVE (or CREATING_FAILED).
+    pub fn activate(&self, name: &str, incarnation: u64) {
+        let wal = self.open_wal(name);
+        let _g = self.lock_control();
+        let mut streams = self.write_streams();
+        let Some(slot) = streams.get_mut(name) else {
+            return;
+        };
+        if slot.record.incarnation != incarnation || slot.record.status != StreamStatus::Creating {
+            return;
+        }
+        match wal {
+            Ok(wal) => {
+                let mut rec = slot.record.clone();
+                rec.status = StreamStatus::Active;
+                if let Err(e) = self.registry.put(&rec) {
+                    tracing::error!(stream = %name, error = %e, "registry write failed; stream stays CREATING");
+                    return;
+                }
+                slot.record = rec.clone();
+                slot.open = Some(Arc::new(OpenStream {
+                    name: rec.name.clone(),
+                    incarnation: rec.incarnation,
+                    wal,
+                    label: StreamLabel {
+                        stream: rec.name.clone(),
+                    },
+                }));
+                tracing::info!(stream = %name, "stream ACTIVE");
+            }
+            Err(e) => {
+                tracing::error!(stream = %name, error = %e, "opening the WAL failed");
+                slot.record.status = StreamStatus::CreatingFailed;
+            }
+        }
+    }
+
+    /// DeleteDeliveryStream: DELETING, close the WAL, remove the directory, remove the record.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException, ResourceInUseException (while CREATING), InternalFailure.
+    pub fn delete(&self, name: &str) -> Result<Value, ApiError> {
+        let _g = self.lock_control();
+        let mut rec = self.record(name)?;
+        if rec.status == StreamStatus::Creating {
+            return Err(ApiError::new(
+                ErrorCode::ResourceInUse,
+                format!("Firehose {name} is in the CREATING state and cannot be deleted yet"),
+            ));
+        }
+        rec.status = StreamStatus::Deleting;
+        self.registry.put(&rec).map_err(internal)?;
+        let open = {
+            let mut streams = self.write_streams();
+            match streams.get_mut(name) {
+                Some(slot) => {
+                    slot.record.status = StreamStatus::Deleting;
+                    slot.open.take()
+                }
+                None => None,
+            }
+        };
+        if let Some(s) = open {
+            if let Err(e) = s.wal.close() {
+                tracing::warn!(stream = %name, error = %e, "closing the WAL of a deleted stream");
+            }
+        }
+        self.remove_stream_dir(name).map_err(internal)?;
+        self.registry.remove(name).map_err(internal)?;
+        self.write_streams().remove(name);
+        self.metrics.forget_stream(name);
+        tracing::info!(stream = %name, "stream deleted");
+        Ok(json!({}))
+    }
+
+    /// UpdateDestination.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException, ResourceInUseException, ConcurrentModificationException,
+    /// InvalidArgumentException, InternalFailure.
+    pub fn update(&self, req: &UpdateRequest) -> Result<Value, ApiError> {
+        let _g = self.lock_control();
+        let mut rec = self.record(&req.name)?;
+        if rec.status != StreamStatus::Active {
+            return Err(ApiError::new(
+                ErrorCode::ResourceInUse,
+                format!("Firehose {} is not ACTIVE ({})", req.name, rec.status.as_str()),
+            ));
+        }
+        if req.current_version != rec.version_id.to_string() {
+            return Err(ApiError::new(
+                ErrorCode::ConcurrentModification,
+                format!(
+                    "Firehose {} has version id {}, not {}",
+                    req.name, rec.version_id, req.current_version
+                ),
+            ));
+        }
+        if req.destination_id != DESTINATION_ID {
+            return Err(ApiError::invalid(format!(
+                "Destination Id {} not found for firehose {}",
+                req.destination_id, req.name
+            )));
+        }
+        rec.destination = rec.destination.apply(&req.update)?;
+        rec.version_id += 1;
+        rec.updated_ms = Some(now_ms());
+        self.registry.put(&rec).map_err(internal)?;
+        if let Some(slot) = self.write_streams().get_mut(&req.name) {
+            slot.record = rec;
+        }
+        Ok(json!({}))
+    }
+
+    /// TagDeliveryStream.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException, LimitExceededException, InternalFailure.
+    pub fn tag(&self, name: &str, tags: Vec<(String, String)>) -> Result<Value, ApiError> {
+        let _g = self.lock_control();
+        let mut rec = self.record(name)?;
+        let mut map: BTreeMap<String, String> = rec.tags.iter().cloned().collect();
+        for (k, v) in tags {
+            map.insert(k, v);
+        }
+        if map.len() > TAGS_MAX {
+            return Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!("a stream has at most {TAGS_MAX} tags; this would make {}", map.len()),
+            ));
+        }
+        rec.tags = map.into_iter().collect();
+        self.registry.put(&rec).map_err(internal)?;
+        if let Some(slot) = self.write_streams().get_mut(name) {
+            slot.record = rec;
+        }
+        Ok(json!({}))
+    }
+
+    /// UntagDeliveryStream (unknown keys are ignored).
+    ///
+    /// # Errors
+    /// ResourceNotFoundException, InternalFailure.
+    pub fn untag(&self, name: &str, keys: &[String]) -> Result<Value, ApiError> {
+        let _g = self.lock_control();
+        let mut rec = self.record(name)?;
+        rec.tags.retain(|(k, _)| !keys.contains(k));
+        self.registry.put(&rec).map_err(internal)?;
+        if let Some(slot) = self.write_streams().get_mut(name) {
+            slot.record = rec;
+        }
+        Ok(json!({}))
+    }
+
+    // ---- reads ----
+
+    /// DescribeDeliveryStream.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException.
+    pub fn describe(
+        &self,
+        name: &str,
+        limit: usize,
+        exclusive_start: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        let rec = self.record(name)?;
+        let destinations = match exclusive_start {
+            Some(s) if s >= DESTINATION_ID => vec![],
+            _ if limit == 0 => vec![],
+            _ => vec![rec.destination.description()],
+        };
+        let mut d = json!({
+            "DeliveryStreamName": rec.name,
+            "DeliveryStreamARN": self.arn(&rec.name),
+            "DeliveryStreamStatus": rec.status.as_str(),
+            "DeliveryStreamEncryptionConfiguration": {"Status": "DISABLED"},
+            "DeliveryStreamType": "DirectPut",
+            "VersionId": rec.version_id.to_string(),
+            "CreateTimestamp": rec.created_ms as f64 / 1000.0,
+            "Destinations": destinations,
+            "HasMoreDestinations": false,
+        });
+        if let Some(obj) = d.as_object_mut() {
+            if let Some(u) = rec.updated_ms {
+                obj.insert("LastUpdateTimestamp".into(), json!(u as f64 / 1000.0));
+            }
+            if let Some(h) = rec.throughput_hint_mbs {
+                obj.insert(
+                    "Source".into(),
+                    json!({"DirectPutSourceDescription": {"ThroughputHintInMBs": h}}),
+                );
+            }
+            if rec.status == StreamStatus::CreatingFailed {
+                obj.insert(
+                    "FailureDescription".into(),
+                    json!({"Type": "UNKNOWN_ERROR", "Details": "opening the stream's WAL failed; see the daemon's log"}),
+                );
+            }
+        }
+        Ok(json!({ "DeliveryStreamDescription": d }))
+    }
+
+    /// ListDeliveryStreams (name order).
+    #[must_use]
+    pub fn list(&self, limit: usize, stream_type: Option<&str>, exclusive_start: Option<&str>) -> Value {
+        let streams = self.read_streams();
+        let names: Vec<&String> = streams
+            .keys()
+            .filter(|n| exclusive_start.is_none_or(|s| n.as_str() > s))
+            .filter(|_| stream_type.is_none_or(|t| t == "DirectPut"))
+            .collect();
+        let has_more = names.len() > limit;
+        let names: Vec<&String> = names.into_iter().take(limit).collect();
+        json!({"DeliveryStreamNames": names, "HasMoreDeliveryStreams": has_more})
+    }
+
+    /// ListTagsForDeliveryStream (key order).
+    ///
+    /// # Errors
+    /// ResourceNotFoundException.
+    pub fn list_tags(
+        &self,
+        name: &str,
+        exclusive_start: Option<&str>,
+        limit: usize,
+    ) -> Result<Value, ApiError> {
+        let rec = self.record(name)?;
+        let tags: Vec<&(String, String)> = rec
+            .tags
+            .iter()
+            .filter(|(k, _)| exclusive_start.is_none_or(|s| k.as_str() > s))
+            .collect();
+        let has_more = tags.len() > limit;
+        let tags: Vec<Value> = tags
+            .into_iter()
+            .take(limit)
+            .map(|(k, v)| json!({"Key": k, "Value": v}))
+            .collect();
+        Ok(json!({"Tags": tags, "HasMoreTags": has_more}))
+    }
+
+    /// Start/StopDeliveryStreamEncryption: the stream must exist; then refused.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException or InvalidArgumentException.
+    pub fn encryption(&self, name: &str, op: &str) -> Result<Value, ApiError> {
+        self.record(name)?;
+        Err(ApiError::invalid(format!(
+            "{op}: server-side encryption is not supported by hydrant"
+        )))
+    }
+
+    // ---- data plane ----
+
+    fn active_stream(&self, name: &str) -> Result<Arc<OpenStream>, ApiError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                "hydrantd is shutting down; retry",
+            ));
+        }
+        let streams = self.read_streams();
+        let slot = streams.get(name).ok_or_else(|| self.not_found(name))?;
+        match (&slot.open, slot.record.status) {
+            (Some(s), StreamStatus::Active) => Ok(s.clone()),
+            (_, status) => Err(ApiError::new(
+                ErrorCode::ResourceNotFound,
+                format!(
+                    "Firehose {name} under account {} is not ACTIVE ({})",
+                    self.config.account_id,
+                    status.as_str()
+                ),
+            )),
+        }
+    }
+
+    fn node_budget_reached(&self) -> Option<u64> {
+        let budget = self.config.wal.node_budget_bytes;
+        if budget == 0 {
+            return None;
+        }
+        let used: u64 = self
+            .read_streams()
+            .values()
+            .filter_map(|s| s.open.as_ref())
+            .map(|s| s.wal.stats().disk_bytes)
+            .sum();
+        (used >= budget).then_some(used)
+    }
+
+    /// Appends one batch as one frame and waits for the stream's durability. Returns the LSN
+    /// of the first record.
+    async fn append(&self, stream: &OpenStream, records: &[Vec<u8>]) -> Result<Lsn, ApiError> {
+        let label = &stream.label;
+        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
+        let throttled = |msg: String| {
+            self.metrics
+                .throttled_records
+                .get_or_create(label)
+                .inc_by(records.len() as u64);
+            ApiError::new(ErrorCode::ServiceUnavailable, msg)
+        };
+        if let Some(used) = self.node_budget_reached() {
+            return Err(throttled(format!(
+                "Slow down. The node's disk budget is reached ({used} bytes of WAL segments, \
+                 budget {}); nothing was written, retry later",
+                self.config.wal.node_budget_bytes
+            )));
+        }
+        let ticket = match stream.wal.append_at(records, now_ms()) {
+            Ok(t) => t,
+            Err(e) => return Err(self.append_error(e, stream, throttled)),
+        };
+        let range = match ticket.await {
+            Ok(r) => r,
+            Err(e) => return Err(self.append_error(e, stream, throttled)),
+        };
+        let m = &self.metrics;
+        m.incoming_records.get_or_create(label).inc_by(records.len() as u64);
+        m.incoming_bytes.get_or_create(label).inc_by(bytes);
+        m.incoming_put_requests.get_or_create(label).inc();
+        Ok(range.start)
+    }
+
+    fn append_error(
+        &self,
+        e: hydrant_wal::Error,
+        stream: &OpenStream,
+        throttled: impl FnOnce(String) -> ApiError,
+    ) -> ApiError {
+        use hydrant_wal::Error as W;
+        match e {
+            W::Full { .. } | W::NoSpace { .. } => {
+                throttled(format!("Slow down. {e}; nothing was written, retry later"))
+            }
+            W::Closed => {
+                if self.closing.load(Ordering::SeqCst) {
+                    ApiError::new(ErrorCode::ServiceUnavailable, "hydrantd is shutting down; retry")
+                } else {
+                    self.not_found(&stream.name)
+                }
+            }
+            W::FrameTooLarge { .. } => ApiError::invalid(format!(
+                "{e} (the WAL segment size is configured too small for this batch)"
+            )),
+            other => {
+                tracing::error!(stream = %stream.name, error = %other, "append failed");
+                ApiError::new(
+                    ErrorCode::InternalFailure,
+                    format!("the record could not be made durable: {other}"),
+                )
+            }
+        }
+    }
+
+    /// PutRecord.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException, ServiceUnavailableException, InternalFailure.
+    pub async fn put_record(&self, name: &str, data: Vec<u8>) -> Result<PutRecordOutput, ApiError> {
+        let stream = self.active_stream(name)?;
+        let first = self.append(&stream, std::slice::from_ref(&data)).await?;
+        Ok(PutRecordOutput {
+            record_id: record_id::encode(stream.incarnation, first),
+            encrypted: false,
+        })
+    }
+
+    /// PutRecordBatch: one WAL append for the whole batch.
+    ///
+    /// # Errors
+    /// ResourceNotFoundException, ServiceUnavailableException (whole batch: nothing written),
+    /// InternalFailure.
+    pub async fn put_record_batch(
+        &self,
+        name: &str,
+        records: &[Vec<u8>],
+    ) -> Result<PutRecordBatchOutput, ApiError> {
+        let stream = self.active_stream(name)?;
+        let first = self.append(&stream, records).await?;
+        let request_responses = (0..records.len() as u64)
+            .map(|i| PutRecordBatchEntry {
+                record_id: Some(record_id::encode(stream.incarnation, first.plus(i))),
+                error_code: None,
+                error_message: None,
+            })
+            .collect();
+        Ok(PutRecordBatchOutput {
+            failed_put_count: 0,
+            encrypted: false,
+            request_responses,
+        })
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn new_incarnation() -> u64 {
+    loop {
+        let v: u64 = rand::random();
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), EngineError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("fsync directory", path))
+}

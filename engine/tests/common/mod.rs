@@ -1,0 +1,247 @@
+//! Shared helpers of the daemon-as-a-process tests: start `hydrantd` on a free port with a temp
+//! data directory, raw HTTP requests, base64.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hydrantd");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running daemon. Killed (SIGKILL) on drop.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts hydrantd with `--data-dir data_dir --listen 127.0.0.1:<free>` plus `args`, and waits
+    /// until /health/ready answers 200.
+    pub fn start(data_dir: &Path, args: &[&str]) -> Daemon {
+        Daemon::start_env(data_dir, args, &[])
+    }
+
+    pub fn start_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        for attempt in 0..5 {
+            let port = free_port();
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let log = data_dir.with_extension(format!("log{attempt}"));
+            std::fs::create_dir_all(data_dir).unwrap();
+            let logf = std::fs::File::create(&log).unwrap();
+            let mut cmd = Command::new(BIN);
+            cmd.arg("--data-dir")
+                .arg(data_dir)
+                .arg("--listen")
+                .arg(addr.to_string())
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(logf);
+            clear_hydrant_env(&mut cmd);
+            cmd.env("HYDRANT_LOG", "info");
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let child = cmd.spawn().unwrap();
+            let mut d = Daemon {
+                child: Some(child),
+                addr,
+                data_dir: data_dir.to_path_buf(),
+                log,
+            };
+            if d.wait_ready(Duration::from_secs(60)) {
+                return d;
+            }
+            let text = std::fs::read_to_string(&d.log).unwrap_or_default();
+            d.kill9();
+            if !text.contains("Address already in use") {
+                panic!("hydrantd did not become ready; log:\n{text}");
+            }
+        }
+        panic!("could not find a free port for hydrantd");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return false;
+                }
+            }
+            if let Ok((200, _)) = get(self.addr, "/health/ready") {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let pid = c.id().to_string();
+        let st = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("hydrantd did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn clear_hydrant_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HYDRANT_") {
+            cmd.env_remove(k);
+        }
+    }
+}
+
+/// A raw HTTP/1.1 exchange (Connection: close). Returns status and body.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    // A server may answer and close before reading a huge body: ignore write errors, read the
+    // answer.
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP status in {text:?}")))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// POST / with an X-Amz-Target and Content-Type (when given) and a body.
+pub fn post(addr: SocketAddr, target: Option<&str>, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+    try_post(addr, target, content_type, body).unwrap()
+}
+
+/// As [`post`], returning I/O errors (the daemon may be dead).
+pub fn try_post(
+    addr: SocketAddr,
+    target: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut req = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    if let Some(t) = target {
+        req.push_str(&format!("X-Amz-Target: {t}\r\n"));
+    }
+    if let Some(ct) = content_type {
+        req.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes)
+}
+
+/// POST a Firehose operation with a JSON body.
+pub fn call(addr: SocketAddr, op: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, text) = post(
+        addr,
+        Some(&format!("Firehose_20150804.{op}")),
+        Some("application/x-amz-json-1.1"),
+        body.as_bytes(),
+    );
+    let v = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, v)
+}
+
+pub fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Creates a stream over the raw API and waits for ACTIVE.
+pub fn create_stream(addr: SocketAddr, name: &str) {
+    let (st, v) = call(
+        addr,
+        "CreateDeliveryStream",
+        &format!(
+            r#"{{"DeliveryStreamName":"{name}","ExtendedS3DestinationConfiguration":{{"RoleARN":"arn:aws:iam::123456789012:role/r","BucketARN":"arn:aws:s3:::b"}}}}"#
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    wait_active(addr, name);
+}
+
+pub fn wait_active(addr: SocketAddr, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, v) = call(addr, "DescribeDeliveryStream", &format!(r#"{{"DeliveryStreamName":"{name}"}}"#));
+        if st == 200 && v["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "stream {name} not ACTIVE: {v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every record of a stream's WAL, read with the wal crate (the daemon must be stopped).
+pub fn wal_records(data_dir: &Path, stream: &str) -> Vec<(u64, Vec<u8>)> {
+    let dir = data_dir.join("streams").join(stream).join("wal");
+    let view = hydrant_wal::WalView::open(&dir).unwrap();
+    let mut r = view.reader(view.first_lsn()).unwrap();
+    let mut out = Vec::new();
+    while let Some(f) = r.next_frame().unwrap() {
+        out.extend(f.records().map(|(l, b)| (l.0, b.to_vec())));
+    }
+    out
+}
