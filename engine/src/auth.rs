@@ -176,7 +176,10 @@ impl Verifier {
                 .map(|(_, v)| *v)
         };
         let authorization = header("authorization").ok_or_else(|| {
-            ApiError::new(ErrorCode::MissingAuthenticationToken, "Missing Authentication Token")
+            ApiError::new(
+                ErrorCode::MissingAuthenticationToken,
+                "Missing Authentication Token",
+            )
         })?;
         let auth = parse_authorization(authorization)?;
         let Some(secret) = self.keys.get(auth.access_key_id) else {
@@ -188,8 +191,9 @@ impl Verifier {
         let amz_date = header("x-amz-date").ok_or_else(|| {
             incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
         })?;
-        let time = parse_amz_date(amz_date)
-            .ok_or_else(|| incomplete(format!("X-Amz-Date {amz_date:?} is not YYYYMMDDTHHMMSSZ")))?;
+        let time = parse_amz_date(amz_date).ok_or_else(|| {
+            incomplete(format!("X-Amz-Date {amz_date:?} is not YYYYMMDDTHHMMSSZ"))
+        })?;
         match now.duration_since(time) {
             Ok(ahead) if ahead > CLOCK_SKEW_MAX => {
                 return Err(invalid_signature(format!(
@@ -218,7 +222,7 @@ impl Verifier {
                 "Credential should be scoped to correct service: '{SERVICE}'."
             )));
         }
-        if !auth.signed_headers.iter().any(|h| *h == "host") {
+        if !auth.signed_headers.contains(&"host") {
             return Err(invalid_signature("'Host' must be a signed header."));
         }
         let mut signed: Vec<(&str, &str)> = Vec::new();
@@ -325,11 +329,19 @@ mod tests {
         out
     }
 
-    fn verify(v: &Verifier, headers: &[(String, String)], body: &[u8], now: SystemTime) -> Result<(), ApiError> {
+    fn verify(
+        v: &Verifier,
+        headers: &[(String, String)],
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), ApiError> {
         let req = SignedRequest {
             method: "POST",
             path_and_query: "/",
-            headers: headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect(),
             body,
         };
         v.verify(&req, now)
@@ -346,14 +358,29 @@ mod tests {
         let h = sign_request("AKID", "SECRET", now, body);
         verify(&v, &h, body, now).expect("valid signature");
         let code = |r: Result<(), ApiError>| r.expect_err("must fail").code;
-        assert_eq!(code(verify(&v, &h, b"{ }", now)), ErrorCode::InvalidSignature);
+        assert_eq!(
+            code(verify(&v, &h, b"{ }", now)),
+            ErrorCode::InvalidSignature
+        );
         let bad = sign_request("AKID", "WRONG", now, body);
-        assert_eq!(code(verify(&v, &bad, body, now)), ErrorCode::InvalidSignature);
+        assert_eq!(
+            code(verify(&v, &bad, body, now)),
+            ErrorCode::InvalidSignature
+        );
         let unknown = sign_request("OTHER", "SECRET", now, body);
-        assert_eq!(code(verify(&v, &unknown, body, now)), ErrorCode::UnrecognizedClient);
+        assert_eq!(
+            code(verify(&v, &unknown, body, now)),
+            ErrorCode::UnrecognizedClient
+        );
         let later = now + Duration::from_secs(301);
-        assert_eq!(code(verify(&v, &h, body, later)), ErrorCode::InvalidSignature);
-        assert_eq!(code(verify(&v, &[], body, now)), ErrorCode::MissingAuthenticationToken);
+        assert_eq!(
+            code(verify(&v, &h, body, later)),
+            ErrorCode::InvalidSignature
+        );
+        assert_eq!(
+            code(verify(&v, &[], body, now)),
+            ErrorCode::MissingAuthenticationToken
+        );
     }
 
     #[test]

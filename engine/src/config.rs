@@ -411,7 +411,7 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the first problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
-        if self.wal.segment_bytes < 8192 || self.wal.segment_bytes % 4096 != 0 {
+        if self.wal.segment_bytes < 8192 || !self.wal.segment_bytes.is_multiple_of(4096) {
             return bad(format!(
                 "wal.segment_bytes must be a multiple of 4096 and at least 8192, not {}",
                 self.wal.segment_bytes

@@ -16,19 +16,28 @@
 //! - [`record_id`]: record ids (incarnation + LSN);
 //! - [`metrics`]: Prometheus metrics named after Firehose's CloudWatch metrics;
 //! - [`server`]: the HTTP(S) server and graceful shutdown.
+//!
+//! Feature `daemon` (default) brings everything; without it only [`config`], [`api`] (decoding,
+//! shapes, errors, validation, destinations) and [`record_id`] are built, with light dependencies.
 
 #![warn(missing_docs)]
 
 pub mod api;
+#[cfg(feature = "daemon")]
 pub mod auth;
 pub mod config;
+#[cfg(feature = "daemon")]
 pub mod metrics;
 pub mod record_id;
+#[cfg(feature = "daemon")]
 pub mod registry;
+#[cfg(feature = "daemon")]
 pub mod server;
+#[cfg(feature = "daemon")]
 pub mod streams;
 
 pub use api::decode::{decode_request, Operation, Request};
 pub use api::errors::{ApiError, ErrorCode};
 pub use config::Config;
+#[cfg(feature = "daemon")]
 pub use streams::Engine;

@@ -189,7 +189,11 @@ impl Metrics {
             m.wal_segments.clone(),
         );
         registry.register("streams", "Delivery streams known", m.streams.clone());
-        registry.register("ready", "1 once start-up recovery finished", m.ready.clone());
+        registry.register(
+            "ready",
+            "1 once start-up recovery finished",
+            m.ready.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -270,13 +274,17 @@ mod tests {
     #[test]
     fn names_follow_firehose() {
         let m = Metrics::new();
-        let l = StreamLabel {
-            stream: "s".into(),
-        };
+        let l = StreamLabel { stream: "s".into() };
         m.incoming_records.get_or_create(&l).inc_by(3);
         let _ = m.wal_observer("s");
         let text = m.encode();
-        assert!(text.contains("hydrant_incoming_records_total{stream=\"s\"} 3"), "{text}");
-        assert!(text.contains("hydrant_wal_sync_duration_seconds_bucket"), "{text}");
+        assert!(
+            text.contains("hydrant_incoming_records_total{stream=\"s\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hydrant_wal_sync_duration_seconds_bucket"),
+            "{text}"
+        );
     }
 }

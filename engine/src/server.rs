@@ -138,7 +138,10 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("stopped accepting connections; draining in-flight requests");
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections were still busy after the grace period");
     }
 }

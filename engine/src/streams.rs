@@ -365,7 +365,9 @@ impl Engine {
             let l = &s.label;
             let m = &self.metrics;
             m.wal_disk_bytes.get_or_create(l).set(clamp(st.disk_bytes));
-            m.wal_durable_lsn.get_or_create(l).set(clamp(st.durable_lsn.0));
+            m.wal_durable_lsn
+                .get_or_create(l)
+                .set(clamp(st.durable_lsn.0));
             m.wal_next_lsn.get_or_create(l).set(clamp(st.next_lsn.0));
             m.wal_segments.get_or_create(l).set(st.segments as i64);
         }
@@ -431,7 +433,10 @@ impl Engine {
                 open: None,
             },
         );
-        Ok((json!({ "DeliveryStreamARN": self.arn(&req.name) }), incarnation))
+        Ok((
+            json!({ "DeliveryStreamARN": self.arn(&req.name) }),
+            incarnation,
+        ))
     }
 
     /// Opens a CREATING stream's WAL and makes it ACTIVE (or CREATING_FAILED).
@@ -520,7 +525,11 @@ impl Engine {
         if rec.status != StreamStatus::Active {
             return Err(ApiError::new(
                 ErrorCode::ResourceInUse,
-                format!("Firehose {} is not ACTIVE ({})", req.name, rec.status.as_str()),
+                format!(
+                    "Firehose {} is not ACTIVE ({})",
+                    req.name,
+                    rec.status.as_str()
+                ),
             ));
         }
         if req.current_version != rec.version_id.to_string() {
@@ -562,7 +571,10 @@ impl Engine {
         if map.len() > TAGS_MAX {
             return Err(ApiError::new(
                 ErrorCode::LimitExceeded,
-                format!("a stream has at most {TAGS_MAX} tags; this would make {}", map.len()),
+                format!(
+                    "a stream has at most {TAGS_MAX} tags; this would make {}",
+                    map.len()
+                ),
             ));
         }
         rec.tags = map.into_iter().collect();
@@ -639,7 +651,12 @@ impl Engine {
 
     /// ListDeliveryStreams (name order).
     #[must_use]
-    pub fn list(&self, limit: usize, stream_type: Option<&str>, exclusive_start: Option<&str>) -> Value {
+    pub fn list(
+        &self,
+        limit: usize,
+        stream_type: Option<&str>,
+        exclusive_start: Option<&str>,
+    ) -> Value {
         let streams = self.read_streams();
         let names: Vec<&String> = streams
             .keys()
@@ -753,7 +770,9 @@ impl Engine {
             Err(e) => return Err(self.append_error(e, stream, throttled)),
         };
         let m = &self.metrics;
-        m.incoming_records.get_or_create(label).inc_by(records.len() as u64);
+        m.incoming_records
+            .get_or_create(label)
+            .inc_by(records.len() as u64);
         m.incoming_bytes.get_or_create(label).inc_by(bytes);
         m.incoming_put_requests.get_or_create(label).inc();
         Ok(range.start)
@@ -772,7 +791,10 @@ impl Engine {
             }
             W::Closed => {
                 if self.closing.load(Ordering::SeqCst) {
-                    ApiError::new(ErrorCode::ServiceUnavailable, "hydrantd is shutting down; retry")
+                    ApiError::new(
+                        ErrorCode::ServiceUnavailable,
+                        "hydrantd is shutting down; retry",
+                    )
                 } else {
                     self.not_found(&stream.name)
                 }

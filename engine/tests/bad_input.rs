@@ -77,7 +77,12 @@ fn bad_inputs_get_firehose_errors_and_write_nothing() {
     }
     // Missing Content-Type is tolerated (some producers omit it); this one is valid otherwise
     // but names an unknown stream.
-    let (status, text) = post(d.addr, Some(PRB), None, br#"{"DeliveryStreamName":"nope","Records":[{"Data":"AA=="}]}"#);
+    let (status, text) = post(
+        d.addr,
+        Some(PRB),
+        None,
+        br#"{"DeliveryStreamName":"nope","Records":[{"Data":"AA=="}]}"#,
+    );
     assert_eq!(status, 400);
     assert!(text.contains("ResourceNotFoundException"), "{text}");
     // Wrong method or path.
@@ -89,7 +94,10 @@ fn bad_inputs_get_firehose_errors_and_write_nothing() {
     assert_eq!(st, 200);
     assert_eq!(v["DeliveryStreamNames"], serde_json::json!(["default"]));
     assert!(d.terminate().success());
-    assert!(common::wal_records(&data, "default").is_empty(), "a rejected request writes nothing");
+    assert!(
+        common::wal_records(&data, "default").is_empty(),
+        "a rejected request writes nothing"
+    );
     assert!(!data.join("streams/x").exists());
     assert!(!data.join("streams/a b").exists());
 }

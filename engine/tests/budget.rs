@@ -17,16 +17,29 @@ const SEGMENT: u64 = 64 * 1024;
 
 fn batch_body(stream: &str, i: usize) -> String {
     let recs: Vec<String> = (0..10)
-        .map(|j| format!(r#"{{"Data":"{}"}}"#, b64(format!("{i}-{j}-{}", "p".repeat(1000)).as_bytes())))
+        .map(|j| {
+            format!(
+                r#"{{"Data":"{}"}}"#,
+                b64(format!("{i}-{j}-{}", "p".repeat(1000)).as_bytes())
+            )
+        })
         .collect();
-    format!(r#"{{"DeliveryStreamName":"{stream}","Records":[{}]}}"#, recs.join(","))
+    format!(
+        r#"{{"DeliveryStreamName":"{stream}","Records":[{}]}}"#,
+        recs.join(",")
+    )
 }
 
 #[test]
 fn budget_reached_answers_503_and_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let small = ["--segment-bytes", "65536", "--stream-budget-bytes", "262144"];
+    let small = [
+        "--segment-bytes",
+        "65536",
+        "--stream-budget-bytes",
+        "262144",
+    ];
     let mut d = Daemon::start(&data, &small);
     let mut acked = 0usize;
     let mut refused = None;
@@ -54,7 +67,11 @@ fn budget_reached_answers_503_and_loses_nothing() {
     );
     assert!(d.terminate().success());
     let recs = common::wal_records(&data, "default");
-    assert_eq!(recs.len(), acked, "every acknowledged record, nothing of the refused batches");
+    assert_eq!(
+        recs.len(),
+        acked,
+        "every acknowledged record, nothing of the refused batches"
+    );
     for (n, (lsn, bytes)) in recs.iter().enumerate() {
         assert_eq!(*lsn, n as u64);
         let want = format!("{}-{}-{}", n / 10, n % 10, "p".repeat(1000));
@@ -62,7 +79,10 @@ fn budget_reached_answers_503_and_loses_nothing() {
     }
 
     // Space returns (here: the operator raises the budget): intake resumes.
-    let d = Daemon::start(&data, &["--segment-bytes", "65536", "--stream-budget-bytes", "0"]);
+    let d = Daemon::start(
+        &data,
+        &["--segment-bytes", "65536", "--stream-budget-bytes", "0"],
+    );
     let (st, v) = call(d.addr, "PutRecordBatch", &batch_body("default", 1000));
     assert_eq!(st, 200, "{v}");
     drop(d);
@@ -81,7 +101,12 @@ async fn intake_resumes_after_retention_frees_segments() {
         ..Config::default()
     };
     config.wal.segment_bytes = SEGMENT;
-    let engine = Arc::new(tokio::task::spawn_blocking(move || Engine::open(config, Arc::new(Metrics::new()))).await.unwrap().unwrap());
+    let engine = Arc::new(
+        tokio::task::spawn_blocking(move || Engine::open(config, Arc::new(Metrics::new())))
+            .await
+            .unwrap()
+            .unwrap(),
+    );
     let record = vec![b'x'; 4000];
     let batch: Vec<Vec<u8>> = vec![record; 4];
     let mut acked = 0u64;
@@ -97,12 +122,21 @@ async fn intake_resumes_after_retention_frees_segments() {
     };
     assert_eq!(err.code, ErrorCode::ServiceUnavailable, "{err}");
     let stream = engine.stream("default").unwrap();
-    assert_eq!(stream.wal.durable_lsn().0, acked, "nothing of the refused batch was written");
+    assert_eq!(
+        stream.wal.durable_lsn().0,
+        acked,
+        "nothing of the refused batch was written"
+    );
     // Retention (delivery's cursors have passed everything) frees whole sealed segments.
-    let freed = stream.wal.truncate_before(stream.wal.durable_lsn()).unwrap();
+    let freed = stream
+        .wal
+        .truncate_before(stream.wal.durable_lsn())
+        .unwrap();
     assert!(freed > 0);
     let out = engine.put_record_batch("default", &batch).await.unwrap();
     assert_eq!(out.failed_put_count, 0);
     let e = engine.clone();
-    tokio::task::spawn_blocking(move || e.close()).await.unwrap();
+    tokio::task::spawn_blocking(move || e.close())
+        .await
+        .unwrap();
 }

@@ -33,7 +33,11 @@ fn no_arguments_runs_the_embedded_default() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(get(addr, "/health/live").unwrap().0, 200);
-    let (st, v) = call(addr, "DescribeDeliveryStream", r#"{"DeliveryStreamName":"default"}"#);
+    let (st, v) = call(
+        addr,
+        "DescribeDeliveryStream",
+        r#"{"DeliveryStreamName":"default"}"#,
+    );
     assert_eq!(st, 200, "{v}");
     let d = &v["DeliveryStreamDescription"];
     assert_eq!(d["DeliveryStreamStatus"], "ACTIVE");
@@ -44,23 +48,41 @@ fn no_arguments_runs_the_embedded_default() {
     let (st, v) = call(
         addr,
         "PutRecord",
-        &format!(r#"{{"DeliveryStreamName":"default","Record":{{"Data":"{}"}}}}"#, b64(b"hi\n")),
+        &format!(
+            r#"{{"DeliveryStreamName":"default","Record":{{"Data":"{}"}}}}"#,
+            b64(b"hi\n")
+        ),
     );
     assert_eq!(st, 200, "{v}");
     let (st, text) = common::post(
         addr,
         Some("Firehose_20150804.PutRecordBatch"),
         Some("application/x-amz-json-1.1"),
-        format!(r#"{{"DeliveryStreamName":"default","Records":[{{"Data":"{}"}}]}}"#, b64(b"x")).as_bytes(),
+        format!(
+            r#"{{"DeliveryStreamName":"default","Records":[{{"Data":"{}"}}]}}"#,
+            b64(b"x")
+        )
+        .as_bytes(),
     );
     assert_eq!(st, 200);
-    assert!(text.contains("\"FailedPutCount\":0"), "Fluent Bit's fast path: {text}");
+    assert!(
+        text.contains("\"FailedPutCount\":0"),
+        "Fluent Bit's fast path: {text}"
+    );
     assert!(tmp.path().join("hydrant-data/streams/default/wal").is_dir());
     assert!(tmp.path().join("hydrant-data/registry").is_dir());
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "SIGINT exits 0: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "SIGINT exits 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -81,7 +103,10 @@ fn refuses_public_listen_without_keys_and_bad_settings() {
     assert!(err.contains("allow-public-unauthenticated"), "{err}");
     let out = run(&[], &[("HYDRANT_LISTEN", "0.0.0.0:0")]);
     assert!(!out.status.success(), "HYDRANT_LISTEN is read");
-    let out = run(&["--listen", "127.0.0.1:0"], &[("HYDRANT_DURABILITY", "sometimes")]);
+    let out = run(
+        &["--listen", "127.0.0.1:0"],
+        &[("HYDRANT_DURABILITY", "sometimes")],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("durability"));
     let cfg = tmp.path().join("bad.toml");
@@ -100,10 +125,16 @@ fn health_metrics_and_config_file_streams() {
         "log_format = \"json\"\n[wal]\ndurability = \"sync\"\n\n[[streams]]\nname = \"logs\"\ncompression = \"UNCOMPRESSED\"\n\n[[streams]]\nname = \"events\"\ndurability = \"interval\"\n",
     )
     .unwrap();
-    let d = Daemon::start(&tmp.path().join("data"), &["--config", cfg.to_str().unwrap()]);
+    let d = Daemon::start(
+        &tmp.path().join("data"),
+        &["--config", cfg.to_str().unwrap()],
+    );
     let (st, v) = call(d.addr, "ListDeliveryStreams", "{}");
     assert_eq!(st, 200);
-    assert_eq!(v["DeliveryStreamNames"], serde_json::json!(["events", "logs"]));
+    assert_eq!(
+        v["DeliveryStreamNames"],
+        serde_json::json!(["events", "logs"])
+    );
     for i in 0..3 {
         let (st, v) = call(
             d.addr,
@@ -132,7 +163,11 @@ fn health_metrics_and_config_file_streams() {
         assert!(m.contains(needle), "missing {needle} in\n{m}");
     }
     let log = d.log_text();
-    assert!(log.lines().any(|l| l.starts_with('{') && l.contains("\"level\"")), "JSON logs: {log}");
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with('{') && l.contains("\"level\"")),
+        "JSON logs: {log}"
+    );
 }
 
 #[test]
@@ -154,10 +189,18 @@ fn sigterm_under_load_finishes_inflight_and_exits_0() {
                         r#"{{"DeliveryStreamName":"default","Records":[{{"Data":"{}"}}]}}"#,
                         b64(&rec)
                     );
-                    match common::try_post(addr, Some("Firehose_20150804.PutRecordBatch"), Some("application/x-amz-json-1.1"), body.as_bytes()) {
+                    match common::try_post(
+                        addr,
+                        Some("Firehose_20150804.PutRecordBatch"),
+                        Some("application/x-amz-json-1.1"),
+                        body.as_bytes(),
+                    ) {
                         Ok((200, text)) => {
                             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                            let id = v["RequestResponses"][0]["RecordId"].as_str().unwrap().to_string();
+                            let id = v["RequestResponses"][0]["RecordId"]
+                                .as_str()
+                                .unwrap()
+                                .to_string();
                             acked.lock().unwrap().push((id, rec));
                         }
                         Ok(_) => {}
@@ -173,7 +216,11 @@ fn sigterm_under_load_finishes_inflight_and_exits_0() {
     for h in handles {
         h.join().unwrap();
     }
-    assert!(status.success(), "exit status {status:?}; log:\n{}", d.log_text());
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        d.log_text()
+    );
     let on_disk: std::collections::BTreeMap<u64, Vec<u8>> =
         common::wal_records(&data, "default").into_iter().collect();
     let acked = acked.lock().unwrap();
@@ -193,7 +240,10 @@ fn startup_reconciles_registry_and_directories() {
     let (st, _) = call(
         d.addr,
         "PutRecord",
-        &format!(r#"{{"DeliveryStreamName":"keep","Record":{{"Data":"{}"}}}}"#, b64(b"k")),
+        &format!(
+            r#"{{"DeliveryStreamName":"keep","Record":{{"Data":"{}"}}}}"#,
+            b64(b"k")
+        ),
     );
     assert_eq!(st, 200);
     d.kill9();
@@ -211,7 +261,10 @@ fn startup_reconciles_registry_and_directories() {
     std::fs::remove_file(data.join("streams/copied/wal/LOCK")).ok();
     let d = Daemon::start(&data, &[]);
     let (_, v) = call(d.addr, "ListDeliveryStreams", "{}");
-    assert_eq!(v["DeliveryStreamNames"], serde_json::json!(["default", "keep"]));
+    assert_eq!(
+        v["DeliveryStreamNames"],
+        serde_json::json!(["default", "keep"])
+    );
     assert!(!data.join("streams/stray").exists());
     assert!(!data.join("streams/copied").exists());
     let orphaned: Vec<_> = std::fs::read_dir(data.join("orphaned")).unwrap().collect();

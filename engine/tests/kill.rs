@@ -1,5 +1,5 @@
 //! kill -9 under load: several clients send PutRecordBatch while the daemon is killed with
-//! SIGKILL at random moments, 12 times. After every kill the WAL is read back with the wal crate:
+//! SIGKILL at random moments: `HYDRANT_KILL_CYCLES` times (default 12, at least 10). After every kill the WAL is read back with the wal crate:
 //! every acknowledged record is there, at the LSN its record id names, with its exact bytes.
 #![allow(clippy::unwrap_used)]
 
@@ -14,11 +14,16 @@ use common::{b64, try_post, Daemon};
 use rand::{Rng, SeedableRng};
 
 const CLIENTS: usize = 4;
-const CYCLES: usize = 12;
 
 type Acked = Arc<Mutex<BTreeMap<(u64, u64), Vec<u8>>>>;
 
-fn client(addr: std::net::SocketAddr, id: usize, cycle: usize, stop: Arc<AtomicBool>, acked: Acked) -> usize {
+fn client(
+    addr: std::net::SocketAddr,
+    id: usize,
+    cycle: usize,
+    stop: Arc<AtomicBool>,
+    acked: Acked,
+) -> usize {
     let mut rng = rand::rngs::StdRng::seed_from_u64((cycle * 100 + id) as u64);
     let mut n = 0usize;
     let mut batch_no = 0usize;
@@ -67,7 +72,10 @@ fn client(addr: std::net::SocketAddr, id: usize, cycle: usize, stop: Arc<AtomicB
         for (e, r) in entries.iter().zip(records) {
             let id = e["RecordId"].as_str().unwrap();
             let (inc, lsn) = hydrant_engine::record_id::decode(id).unwrap();
-            assert!(acked.insert((inc, lsn.0), r).is_none(), "record id {id} given twice");
+            assert!(
+                acked.insert((inc, lsn.0), r).is_none(),
+                "record id {id} given twice"
+            );
             n += 1;
         }
     }
@@ -88,7 +96,12 @@ fn kill_9_under_load_loses_no_acknowledged_record() {
     let acked: Acked = Arc::new(Mutex::new(BTreeMap::new()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut total_acked = 0;
-    for cycle in 0..CYCLES {
+    let cycles: usize = std::env::var("HYDRANT_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+        .max(10);
+    for cycle in 0..cycles {
         let mut d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
         let stop = Arc::new(AtomicBool::new(false));
         let handles: Vec<_> = (0..CLIENTS)
@@ -97,14 +110,15 @@ fn kill_9_under_load_loses_no_acknowledged_record() {
                 std::thread::spawn(move || client(addr, id, cycle, stop, acked))
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(rng.gen_range(150..900)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..1200)));
         d.kill9();
         stop.store(true, Ordering::SeqCst);
         let this_cycle: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
         total_acked += this_cycle;
         assert!(this_cycle > 0, "cycle {cycle}: no batch was acknowledged");
 
-        let on_disk: BTreeMap<u64, Vec<u8>> = common::wal_records(&data, "load").into_iter().collect();
+        let on_disk: BTreeMap<u64, Vec<u8>> =
+            common::wal_records(&data, "load").into_iter().collect();
         let acked = acked.lock().unwrap();
         let incarnations: std::collections::BTreeSet<u64> = acked.keys().map(|k| k.0).collect();
         assert_eq!(incarnations.len(), 1, "one stream incarnation");
@@ -119,5 +133,8 @@ fn kill_9_under_load_loses_no_acknowledged_record() {
             on_disk.len()
         );
     }
-    assert!(total_acked > 1000, "the load was too light to mean anything: {total_acked}");
+    assert!(
+        total_acked > 1000,
+        "the load was too light to mean anything: {total_acked}"
+    );
 }

@@ -16,7 +16,10 @@ use base64::Engine as _;
 use common::Daemon;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn python() -> PathBuf {
@@ -36,13 +39,32 @@ fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl is needed to make the TLS test certificate");
-    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (cert, key)
 }
 
@@ -50,18 +72,32 @@ fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
 fn boto3_and_aws_cli() {
     let python = python();
     let aws = python.parent().unwrap().join("aws");
-    assert!(aws.exists(), "the aws cli is missing from the venv: {}", aws.display());
+    assert!(
+        aws.exists(),
+        "the aws cli is missing from the venv: {}",
+        aws.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("plain");
     let plain = Daemon::start(&data, &[]);
     let signed = Daemon::start(
         &tmp.path().join("signed"),
-        &["--access-key-id", "AKIDPYTHON", "--secret-access-key", "py-secret"],
+        &[
+            "--access-key-id",
+            "AKIDPYTHON",
+            "--secret-access-key",
+            "py-secret",
+        ],
     );
     let (cert, key) = make_cert(tmp.path());
     let tls = Daemon::start(
         &tmp.path().join("tls"),
-        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
     );
     let expect_file = tmp.path().join("expected.json");
     let out = Command::new(&python)
@@ -71,7 +107,10 @@ fn boto3_and_aws_cli() {
         .env("HYDRANT_SIGV4_ENDPOINT", signed.endpoint())
         .env("HYDRANT_KEY_ID", "AKIDPYTHON")
         .env("HYDRANT_SECRET", "py-secret")
-        .env("HYDRANT_TLS_ENDPOINT", format!("https://127.0.0.1:{}", tls.addr.port()))
+        .env(
+            "HYDRANT_TLS_ENDPOINT",
+            format!("https://127.0.0.1:{}", tls.addr.port()),
+        )
         .env("HYDRANT_TLS_CA", &cert)
         .env("HYDRANT_AWS_CLI", &aws)
         .env("HYDRANT_EXPECT_FILE", &expect_file)
@@ -80,7 +119,10 @@ fn boto3_and_aws_cli() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the Python client tests failed:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "the Python client tests failed:\n{stdout}"
+    );
     drop(plain);
     drop(signed);
     drop(tls);
@@ -94,7 +136,9 @@ fn boto3_and_aws_cli() {
             common::wal_records(&data, &stream).into_iter().collect();
         for (id, b64) in records {
             let (_, lsn) = hydrant_engine::record_id::decode(&id).unwrap();
-            let want = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+            let want = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
             assert_eq!(on_disk.get(&lsn.0), Some(&want), "{stream} record {id}");
             checked += 1;
         }

@@ -33,7 +33,9 @@ fn s3_config(bucket: &str) -> ExtendedS3DestinationConfiguration {
         .unwrap()
 }
 
-fn code<E, R>(r: Result<R, aws_sdk_firehose::error::SdkError<E, aws_smithy_runtime_api::http::Response>>) -> String
+fn code<E, R>(
+    r: Result<R, aws_sdk_firehose::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+) -> String
 where
     E: aws_sdk_firehose::error::ProvideErrorMetadata + std::fmt::Debug,
     R: std::fmt::Debug,
@@ -41,7 +43,10 @@ where
     let e = r.expect_err("the call must fail");
     e.as_service_error()
         .and_then(|s| s.code().map(str::to_string))
-        .or_else(|| e.raw_response().map(|r| format!("HTTP {}", r.status().as_u16())))
+        .or_else(|| {
+            e.raw_response()
+                .map(|r| format!("HTTP {}", r.status().as_u16()))
+        })
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
@@ -92,7 +97,12 @@ async fn every_operation_without_auth() {
         .send()
         .await
         .unwrap();
-    let status = desc.delivery_stream_description().unwrap().delivery_stream_status().as_str().to_string();
+    let status = desc
+        .delivery_stream_description()
+        .unwrap()
+        .delivery_stream_status()
+        .as_str()
+        .to_string();
     assert!(status == "CREATING" || status == "ACTIVE", "{status}");
     wait_active(&c, "s1").await;
     let desc = c
@@ -110,7 +120,10 @@ async fn every_operation_without_auth() {
     assert_eq!(ext.bucket_arn(), "arn:aws:s3:::bucket-1");
     assert_eq!(ext.compression_format(), &CompressionFormat::Uncompressed);
     assert_eq!(ext.buffering_hints().unwrap().size_in_mbs(), Some(5));
-    assert_eq!(ext.buffering_hints().unwrap().interval_in_seconds(), Some(300));
+    assert_eq!(
+        ext.buffering_hints().unwrap().interval_in_seconds(),
+        Some(300)
+    );
 
     // Create again: ResourceInUseException.
     let r = c
@@ -149,7 +162,12 @@ async fn every_operation_without_auth() {
     let r = c
         .put_record()
         .delivery_stream_name("s1")
-        .record(Record::builder().data(Blob::new(b"hello\n".to_vec())).build().unwrap())
+        .record(
+            Record::builder()
+                .data(Blob::new(b"hello\n".to_vec()))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -183,7 +201,12 @@ async fn every_operation_without_auth() {
     assert_eq!(ids.len(), 500, "record ids are unique");
     // 501 records: InvalidArgumentException.
     let records: Vec<Record> = (0..501)
-        .map(|_| Record::builder().data(Blob::new(b"x".to_vec())).build().unwrap())
+        .map(|_| {
+            Record::builder()
+                .data(Blob::new(b"x".to_vec()))
+                .build()
+                .unwrap()
+        })
         .collect();
     let r = c
         .put_record_batch()
@@ -196,7 +219,12 @@ async fn every_operation_without_auth() {
     let r = c
         .put_record()
         .delivery_stream_name("s1")
-        .record(Record::builder().data(Blob::new(vec![b'x'; 1_024_001])).build().unwrap())
+        .record(
+            Record::builder()
+                .data(Blob::new(vec![b'x'; 1_024_001]))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await;
     assert_eq!(code(r), "InvalidArgumentException");
@@ -204,11 +232,20 @@ async fn every_operation_without_auth() {
     let r = c
         .put_record()
         .delivery_stream_name("nope")
-        .record(Record::builder().data(Blob::new(b"x".to_vec())).build().unwrap())
+        .record(
+            Record::builder()
+                .data(Blob::new(b"x".to_vec()))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await;
     assert_eq!(code(r), "ResourceNotFoundException");
-    let r = c.describe_delivery_stream().delivery_stream_name("nope").send().await;
+    let r = c
+        .describe_delivery_stream()
+        .delivery_stream_name("nope")
+        .send()
+        .await;
     assert_eq!(code(r), "ResourceNotFoundException");
 
     // UpdateDestination: merge, version check.
@@ -219,18 +256,34 @@ async fn every_operation_without_auth() {
         .extended_s3_destination_update(
             ExtendedS3DestinationUpdate::builder()
                 .compression_format(CompressionFormat::Gzip)
-                .buffering_hints(BufferingHints::builder().size_in_mbs(64).interval_in_seconds(60).build())
+                .buffering_hints(
+                    BufferingHints::builder()
+                        .size_in_mbs(64)
+                        .interval_in_seconds(60)
+                        .build(),
+                )
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    let desc = c.describe_delivery_stream().delivery_stream_name("s1").send().await.unwrap();
+    let desc = c
+        .describe_delivery_stream()
+        .delivery_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
     let desc = desc.delivery_stream_description().unwrap();
     assert_eq!(desc.version_id(), "2");
-    let ext = desc.destinations()[0].extended_s3_destination_description().unwrap();
+    let ext = desc.destinations()[0]
+        .extended_s3_destination_description()
+        .unwrap();
     assert_eq!(ext.compression_format(), &CompressionFormat::Gzip);
-    assert_eq!(ext.bucket_arn(), "arn:aws:s3:::bucket-1", "merged, not replaced");
+    assert_eq!(
+        ext.bucket_arn(),
+        "arn:aws:s3:::bucket-1",
+        "merged, not replaced"
+    );
     assert_eq!(ext.buffering_hints().unwrap().size_in_mbs(), Some(64));
     let r = c
         .update_destination()
@@ -246,11 +299,22 @@ async fn every_operation_without_auth() {
     c.tag_delivery_stream()
         .delivery_stream_name("s1")
         .tags(Tag::builder().key("env").value("test").build().unwrap())
-        .tags(Tag::builder().key("team").value("platform").build().unwrap())
+        .tags(
+            Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    let t = c.list_tags_for_delivery_stream().delivery_stream_name("s1").send().await.unwrap();
+    let t = c
+        .list_tags_for_delivery_stream()
+        .delivery_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
     let tags: Vec<(String, String)> = t
         .tags()
         .iter()
@@ -258,7 +322,10 @@ async fn every_operation_without_auth() {
         .collect();
     assert_eq!(
         tags,
-        vec![("env".into(), "test".into()), ("team".into(), "platform".into())]
+        vec![
+            ("env".into(), "test".into()),
+            ("team".into(), "platform".into())
+        ]
     );
     assert!(!t.has_more_tags());
     let t = c
@@ -275,10 +342,21 @@ async fn every_operation_without_auth() {
         .send()
         .await
         .unwrap();
-    let t = c.list_tags_for_delivery_stream().delivery_stream_name("s1").send().await.unwrap();
+    let t = c
+        .list_tags_for_delivery_stream()
+        .delivery_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(t.tags().len(), 1);
     let many: Vec<Tag> = (0..51)
-        .map(|i| Tag::builder().key(format!("k{i}")).value("v").build().unwrap())
+        .map(|i| {
+            Tag::builder()
+                .key(format!("k{i}"))
+                .value("v")
+                .build()
+                .unwrap()
+        })
         .collect();
     let r = c
         .tag_delivery_stream()
@@ -314,14 +392,30 @@ async fn every_operation_without_auth() {
     let before = c
         .put_record()
         .delivery_stream_name("s2")
-        .record(Record::builder().data(Blob::new(b"a".to_vec())).build().unwrap())
+        .record(
+            Record::builder()
+                .data(Blob::new(b"a".to_vec()))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    c.delete_delivery_stream().delivery_stream_name("s2").send().await.unwrap();
-    let r = c.delete_delivery_stream().delivery_stream_name("s2").send().await;
+    c.delete_delivery_stream()
+        .delivery_stream_name("s2")
+        .send()
+        .await
+        .unwrap();
+    let r = c
+        .delete_delivery_stream()
+        .delivery_stream_name("s2")
+        .send()
+        .await;
     assert_eq!(code(r), "ResourceNotFoundException");
-    assert!(!data.join("streams/s2").exists(), "the stream directory is removed");
+    assert!(
+        !data.join("streams/s2").exists(),
+        "the stream directory is removed"
+    );
     c.create_delivery_stream()
         .delivery_stream_name("s2")
         .extended_s3_destination_configuration(s3_config("b"))
@@ -332,19 +426,41 @@ async fn every_operation_without_auth() {
     let after = c
         .put_record()
         .delivery_stream_name("s2")
-        .record(Record::builder().data(Blob::new(b"a".to_vec())).build().unwrap())
+        .record(
+            Record::builder()
+                .data(Blob::new(b"a".to_vec()))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
-    assert_ne!(before.record_id(), after.record_id(), "unique across re-creation");
+    assert_ne!(
+        before.record_id(),
+        after.record_id(),
+        "unique across re-creation"
+    );
 
     // Restart: definitions, versions and tags survive; records are in the WAL.
     assert!(d.terminate().success(), "SIGTERM exits 0");
     let d = Daemon::start(&data, &[]);
     let c = client(&d, "any", "thing");
-    let desc = c.describe_delivery_stream().delivery_stream_name("s1").send().await.unwrap();
-    assert_eq!(desc.delivery_stream_description().unwrap().version_id(), "2");
-    let t = c.list_tags_for_delivery_stream().delivery_stream_name("s1").send().await.unwrap();
+    let desc = c
+        .describe_delivery_stream()
+        .delivery_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        desc.delivery_stream_description().unwrap().version_id(),
+        "2"
+    );
+    let t = c
+        .list_tags_for_delivery_stream()
+        .delivery_stream_name("s1")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(t.tags().len(), 1);
     drop(d);
     let recs = common::wal_records(&data, "s1");
@@ -358,7 +474,12 @@ async fn sigv4_on() {
     let tmp = tempfile::tempdir().unwrap();
     let d = Daemon::start(
         &tmp.path().join("data"),
-        &["--access-key-id", "AKIDHYDRANT", "--secret-access-key", "s3cr3t"],
+        &[
+            "--access-key-id",
+            "AKIDHYDRANT",
+            "--secret-access-key",
+            "s3cr3t",
+        ],
     );
     let good = client(&d, "AKIDHYDRANT", "s3cr3t");
     let l = good.list_delivery_streams().send().await.unwrap();
@@ -366,7 +487,12 @@ async fn sigv4_on() {
     let r = good
         .put_record_batch()
         .delivery_stream_name("default")
-        .records(Record::builder().data(Blob::new(b"signed\n".to_vec())).build().unwrap())
+        .records(
+            Record::builder()
+                .data(Blob::new(b"signed\n".to_vec()))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();

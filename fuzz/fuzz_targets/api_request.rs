@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     let body: &[u8];
     if usize::from(selector) < Operation::ALL.len() {
         // A real operation: the fuzzer spends its time on the body.
-        target = format!("{TARGET_PREFIX}{}", Operation::ALL[usize::from(selector)].name()).into_bytes();
+        target = format!(
+            "{TARGET_PREFIX}{}",
+            Operation::ALL[usize::from(selector)].name()
+        )
+        .into_bytes();
         body = rest;
     } else {
         // An arbitrary target: the first line of the rest.

@@ -269,7 +269,7 @@ class AwsCli(unittest.TestCase):
         # awscli v1 sends blob arguments as given and base64-encodes them itself.
         r = self.cli("put-record", "--delivery-stream-name", "py-cli", "--record", "Data=from-cli")
         expect("py-cli", r["RecordId"], b"from-cli")
-        r = self.cli("put-record-batch", "--delivery-stream-name", "py-cli", "--records", "Data=cli-a", "Data=cli-b")
+        r = self.cli("put-record-batch", "--delivery-stream-name", "py-cli", "--records", json.dumps([{"Data": "cli-a"}, {"Data": "cli-b"}]))
         self.assertEqual(r["FailedPutCount"], 0)
         for data, resp in zip((b"cli-a", b"cli-b"), r["RequestResponses"]):
             expect("py-cli", resp["RecordId"], data)

@@ -370,7 +370,12 @@ fn check_content_type(content_type: Option<&[u8]>) -> Result<(), ApiError> {
         return Ok(());
     };
     let ct = std::str::from_utf8(ct).unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-amz-json-1.1" | "application/x-amz-json-1.0" | "application/json" => Ok(()),
         _ => Err(ApiError::serialization(format!(
@@ -498,7 +503,10 @@ fn tags_ok(tags: Vec<Tag>) -> Result<Vec<(String, String)>, ApiError> {
     if tags.len() > TAGS_MAX {
         return Err(ApiError::new(
             ErrorCode::LimitExceeded,
-            format!("a stream has at most {TAGS_MAX} tags; the request has {}", tags.len()),
+            format!(
+                "a stream has at most {TAGS_MAX} tags; the request has {}",
+                tags.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(tags.len());
@@ -532,7 +540,10 @@ fn create(i: CreateDeliveryStreamInput) -> Result<Request, ApiError> {
             i.kinesis_stream_source_configuration.is_some(),
             "KinesisStreamSourceConfiguration",
         ),
-        (i.msk_source_configuration.is_some(), "MSKSourceConfiguration"),
+        (
+            i.msk_source_configuration.is_some(),
+            "MSKSourceConfiguration",
+        ),
         (
             i.database_source_configuration.is_some(),
             "DatabaseSourceConfiguration",
@@ -549,7 +560,9 @@ fn create(i: CreateDeliveryStreamInput) -> Result<Request, ApiError> {
         }
     }
     if let Some(d) = &i.direct_put_source_configuration {
-        let hint = d.get("ThroughputHintInMBs").and_then(serde_json::Value::as_i64);
+        let hint = d
+            .get("ThroughputHintInMBs")
+            .and_then(serde_json::Value::as_i64);
         if !matches!(hint, Some(1..=100)) {
             return Err(ApiError::invalid(
                 "DirectPutSourceConfiguration.ThroughputHintInMBs must be between 1 and 100",
@@ -641,23 +654,84 @@ mod tests {
     #[test]
     fn error_table() {
         use ErrorCode::*;
-        let cases: &[(Option<&[u8]>, Option<&[u8]>, &str, ErrorCode)] = &[
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a str, ErrorCode);
+        let cases: &[Case<'_>] = &[
             (None, Some(CT), "{}", UnknownOperation),
-            (Some(b"Firehose_20150804.Nope"), Some(CT), "{}", UnknownOperation),
-            (Some(b"Kinesis_20131202.PutRecord"), Some(CT), "{}", UnknownOperation),
+            (
+                Some(b"Firehose_20150804.Nope"),
+                Some(CT),
+                "{}",
+                UnknownOperation,
+            ),
+            (
+                Some(b"Kinesis_20131202.PutRecord"),
+                Some(CT),
+                "{}",
+                UnknownOperation,
+            ),
             (Some(T), Some(b"text/plain"), "{}", Serialization),
             (Some(T), Some(CT), "{", Serialization),
             (Some(T), Some(CT), "[]", Serialization),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": 5}"#, Serialization),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": "x"}"#, Serialization),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": [{"Data": "!!"}]}"#, Serialization),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": [{"Data": 1}]}"#, Serialization),
-            (Some(T), Some(CT), r#"{"Records": [{"Data": "AA=="}]}"#, InvalidArgument),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s"}"#, InvalidArgument),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": []}"#, InvalidArgument),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "s", "Records": [{}]}"#, InvalidArgument),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "a/b", "Records": [{"Data": "AA=="}]}"#, InvalidArgument),
-            (Some(T), Some(CT), r#"{"DeliveryStreamName": "", "Records": [{"Data": "AA=="}]}"#, InvalidArgument),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": 5}"#,
+                Serialization,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "s", "Records": "x"}"#,
+                Serialization,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "s", "Records": [{"Data": "!!"}]}"#,
+                Serialization,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "s", "Records": [{"Data": 1}]}"#,
+                Serialization,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"Records": [{"Data": "AA=="}]}"#,
+                InvalidArgument,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "s"}"#,
+                InvalidArgument,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "s", "Records": []}"#,
+                InvalidArgument,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "s", "Records": [{}]}"#,
+                InvalidArgument,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "a/b", "Records": [{"Data": "AA=="}]}"#,
+                InvalidArgument,
+            ),
+            (
+                Some(T),
+                Some(CT),
+                r#"{"DeliveryStreamName": "", "Records": [{"Data": "AA=="}]}"#,
+                InvalidArgument,
+            ),
         ];
         for (i, (t, ct, body, want)) in cases.iter().enumerate() {
             let got = code(decode_request(*t, *ct, body.as_bytes()));
@@ -672,7 +746,10 @@ mod tests {
             r#"{{"DeliveryStreamName":"s","Records":[{}]}}"#,
             vec![rec; 501].join(",")
         );
-        assert_eq!(code(decode_request(Some(T), Some(CT), body.as_bytes())), ErrorCode::InvalidArgument);
+        assert_eq!(
+            code(decode_request(Some(T), Some(CT), body.as_bytes())),
+            ErrorCode::InvalidArgument
+        );
         let body = format!(
             r#"{{"DeliveryStreamName":"s","Records":[{}]}}"#,
             vec![rec; 500].join(",")
@@ -680,11 +757,17 @@ mod tests {
         assert!(decode_request(Some(T), Some(CT), body.as_bytes()).is_ok());
         let big = base64_engine().encode(vec![7u8; RECORD_BYTES_MAX + 1]);
         let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{{"Data":"{big}"}}]}}"#);
-        assert_eq!(code(decode_request(Some(T), Some(CT), body.as_bytes())), ErrorCode::InvalidArgument);
+        assert_eq!(
+            code(decode_request(Some(T), Some(CT), body.as_bytes())),
+            ErrorCode::InvalidArgument
+        );
         let max = base64_engine().encode(vec![7u8; RECORD_BYTES_MAX]);
         let five = vec![format!(r#"{{"Data":"{max}"}}"#); 5].join(",");
         let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{five}]}}"#);
-        assert_eq!(code(decode_request(Some(T), Some(CT), body.as_bytes())), ErrorCode::InvalidArgument);
+        assert_eq!(
+            code(decode_request(Some(T), Some(CT), body.as_bytes())),
+            ErrorCode::InvalidArgument
+        );
         let four = vec![format!(r#"{{"Data":"{max}"}}"#); 4].join(",");
         let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{four}]}}"#);
         assert!(decode_request(Some(T), Some(CT), body.as_bytes()).is_ok());

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::errors::ApiError;
-use super::model::{BufferingHints, CreateDeliveryStreamInput, ExtendedS3Config, UpdateDestinationInput};
+use super::model::{
+    BufferingHints, CreateDeliveryStreamInput, ExtendedS3Config, UpdateDestinationInput,
+};
 use super::validate;
 
 /// The id of a stream's one destination (Firehose's own value).
@@ -35,26 +37,40 @@ pub enum DestinationUpdate {
 fn unsupported_create(i: &CreateDeliveryStreamInput) -> Vec<&'static str> {
     let mut v = Vec::new();
     for (present, name) in [
-        (i.redshift_destination_configuration.is_some(), "RedshiftDestinationConfiguration"),
+        (
+            i.redshift_destination_configuration.is_some(),
+            "RedshiftDestinationConfiguration",
+        ),
         (
             i.elasticsearch_destination_configuration.is_some(),
             "ElasticsearchDestinationConfiguration",
         ),
         (
-            i.amazonopensearchservice_destination_configuration.is_some(),
+            i.amazonopensearchservice_destination_configuration
+                .is_some(),
             "AmazonopensearchserviceDestinationConfiguration",
         ),
         (
-            i.amazon_open_search_serverless_destination_configuration.is_some(),
+            i.amazon_open_search_serverless_destination_configuration
+                .is_some(),
             "AmazonOpenSearchServerlessDestinationConfiguration",
         ),
-        (i.splunk_destination_configuration.is_some(), "SplunkDestinationConfiguration"),
+        (
+            i.splunk_destination_configuration.is_some(),
+            "SplunkDestinationConfiguration",
+        ),
         (
             i.http_endpoint_destination_configuration.is_some(),
             "HttpEndpointDestinationConfiguration",
         ),
-        (i.snowflake_destination_configuration.is_some(), "SnowflakeDestinationConfiguration"),
-        (i.iceberg_destination_configuration.is_some(), "IcebergDestinationConfiguration"),
+        (
+            i.snowflake_destination_configuration.is_some(),
+            "SnowflakeDestinationConfiguration",
+        ),
+        (
+            i.iceberg_destination_configuration.is_some(),
+            "IcebergDestinationConfiguration",
+        ),
     ] {
         if present {
             v.push(name);
@@ -97,7 +113,9 @@ impl Destination {
             return Err(not_yet(name));
         }
         let Some(config) = s3.into_iter().flatten().next() else {
-            return Err(ApiError::invalid("exactly one destination configuration is required"));
+            return Err(ApiError::invalid(
+                "exactly one destination configuration is required",
+            ));
         };
         if config.s3_backup_update.is_some() {
             return Err(ApiError::invalid(
@@ -199,14 +217,23 @@ impl Destination {
                 );
                 ext.insert(
                     "S3BackupMode".into(),
-                    json!(c.s3_backup_mode.clone().unwrap_or_else(|| "Disabled".into())),
+                    json!(c
+                        .s3_backup_mode
+                        .clone()
+                        .unwrap_or_else(|| "Disabled".into())),
                 );
                 if let Some(b) = &c.s3_backup_configuration {
                     ext.insert("S3BackupDescription".into(), backup_description(b));
                 }
                 for (k, v) in [
-                    ("DataFormatConversionConfiguration", &c.data_format_conversion_configuration),
-                    ("DynamicPartitioningConfiguration", &c.dynamic_partitioning_configuration),
+                    (
+                        "DataFormatConversionConfiguration",
+                        &c.data_format_conversion_configuration,
+                    ),
+                    (
+                        "DynamicPartitioningConfiguration",
+                        &c.dynamic_partitioning_configuration,
+                    ),
                 ] {
                     if let Some(v) = v {
                         ext.insert(k.into(), v.clone());
@@ -236,7 +263,8 @@ fn backup_description(b: &Value) -> Value {
     let mut d = b.as_object().cloned().unwrap_or_default();
     d.entry("BufferingHints")
         .or_insert(json!({"SizeInMBs": 5, "IntervalInSeconds": 300}));
-    d.entry("CompressionFormat").or_insert(json!("UNCOMPRESSED"));
+    d.entry("CompressionFormat")
+        .or_insert(json!("UNCOMPRESSED"));
     d.entry("EncryptionConfiguration")
         .or_insert(json!({"NoEncryptionConfig": "NoEncryption"}));
     d.entry("CloudWatchLoggingOptions")
@@ -252,8 +280,14 @@ impl DestinationUpdate {
     pub fn from_update(i: &UpdateDestinationInput) -> Result<DestinationUpdate, ApiError> {
         let mut others = Vec::new();
         for (present, name) in [
-            (i.redshift_destination_update.is_some(), "RedshiftDestinationUpdate"),
-            (i.elasticsearch_destination_update.is_some(), "ElasticsearchDestinationUpdate"),
+            (
+                i.redshift_destination_update.is_some(),
+                "RedshiftDestinationUpdate",
+            ),
+            (
+                i.elasticsearch_destination_update.is_some(),
+                "ElasticsearchDestinationUpdate",
+            ),
             (
                 i.amazonopensearchservice_destination_update.is_some(),
                 "AmazonopensearchserviceDestinationUpdate",
@@ -262,10 +296,22 @@ impl DestinationUpdate {
                 i.amazon_open_search_serverless_destination_update.is_some(),
                 "AmazonOpenSearchServerlessDestinationUpdate",
             ),
-            (i.splunk_destination_update.is_some(), "SplunkDestinationUpdate"),
-            (i.http_endpoint_destination_update.is_some(), "HttpEndpointDestinationUpdate"),
-            (i.snowflake_destination_update.is_some(), "SnowflakeDestinationUpdate"),
-            (i.iceberg_destination_update.is_some(), "IcebergDestinationUpdate"),
+            (
+                i.splunk_destination_update.is_some(),
+                "SplunkDestinationUpdate",
+            ),
+            (
+                i.http_endpoint_destination_update.is_some(),
+                "HttpEndpointDestinationUpdate",
+            ),
+            (
+                i.snowflake_destination_update.is_some(),
+                "SnowflakeDestinationUpdate",
+            ),
+            (
+                i.iceberg_destination_update.is_some(),
+                "IcebergDestinationUpdate",
+            ),
         ] {
             if present {
                 others.push(name);
@@ -293,7 +339,9 @@ impl DestinationUpdate {
                 }
                 Ok(DestinationUpdate::ExtendedS3(u.clone()))
             }
-            None => Err(ApiError::invalid("exactly one destination update is required")),
+            None => Err(ApiError::invalid(
+                "exactly one destination update is required",
+            )),
         }
     }
 }
@@ -349,9 +397,14 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
     if let Some(h) = c.buffering_hints {
         hints_ok(h)?;
     }
-    for (name, p) in [("Prefix", &c.prefix), ("ErrorOutputPrefix", &c.error_output_prefix)] {
+    for (name, p) in [
+        ("Prefix", &c.prefix),
+        ("ErrorOutputPrefix", &c.error_output_prefix),
+    ] {
         if p.as_ref().is_some_and(|p| p.len() > 1024) {
-            return Err(ApiError::invalid(format!("{name} is longer than 1024 characters")));
+            return Err(ApiError::invalid(format!(
+                "{name} is longer than 1024 characters"
+            )));
         }
     }
     if let Some(p) = &c.prefix {
@@ -386,8 +439,14 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
         }
     }
     if let Some(z) = &c.custom_time_zone {
-        if z.len() > 50 || !z.bytes().all(|b| b.is_ascii_alphabetic() || b == b'/' || b == b'_') {
-            return Err(ApiError::invalid(format!("CustomTimeZone {z:?} is not valid")));
+        if z.len() > 50
+            || !z
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'/' || b == b'_')
+        {
+            return Err(ApiError::invalid(format!(
+                "CustomTimeZone {z:?} is not valid"
+            )));
         }
     }
     for (name, v) in [
@@ -395,11 +454,19 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
         ("CloudWatchLoggingOptions", &c.cloud_watch_logging_options),
         ("ProcessingConfiguration", &c.processing_configuration),
         ("S3BackupConfiguration", &c.s3_backup_configuration),
-        ("DataFormatConversionConfiguration", &c.data_format_conversion_configuration),
-        ("DynamicPartitioningConfiguration", &c.dynamic_partitioning_configuration),
+        (
+            "DataFormatConversionConfiguration",
+            &c.data_format_conversion_configuration,
+        ),
+        (
+            "DynamicPartitioningConfiguration",
+            &c.dynamic_partitioning_configuration,
+        ),
     ] {
         if v.as_ref().is_some_and(|v| !v.is_object()) {
-            return Err(ApiError::serialization(format!("{name} must be a structure")));
+            return Err(ApiError::serialization(format!(
+                "{name} must be a structure"
+            )));
         }
     }
     Ok(())
@@ -409,7 +476,9 @@ fn hints_ok(h: BufferingHints) -> Result<(), ApiError> {
     match (h.size_in_mbs, h.interval_in_seconds) {
         (Some(s), Some(i)) => {
             if !(1..=128).contains(&s) {
-                return Err(ApiError::invalid("BufferingHints.SizeInMBs must be 1 to 128"));
+                return Err(ApiError::invalid(
+                    "BufferingHints.SizeInMBs must be 1 to 128",
+                ));
             }
             if i > 900 {
                 return Err(ApiError::invalid(
@@ -474,7 +543,10 @@ mod tests {
         let e = &d["ExtendedS3DestinationDescription"];
         assert_eq!(e["BufferingHints"]["SizeInMBs"], 5);
         assert_eq!(e["CompressionFormat"], "UNCOMPRESSED");
-        assert_eq!(e["EncryptionConfiguration"]["NoEncryptionConfig"], "NoEncryption");
+        assert_eq!(
+            e["EncryptionConfiguration"]["NoEncryptionConfig"],
+            "NoEncryption"
+        );
         assert_eq!(e["S3BackupMode"], "Disabled");
         assert_eq!(d["S3DestinationDescription"]["BucketARN"], "arn:aws:s3:::b");
     }

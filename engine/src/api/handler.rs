@@ -1,19 +1,4 @@
-//! The Firehose JSON 1.1 API and the operational endpoints, on one port.
-//!
-//! - `POST /` with `X-Amz-Target: Firehose_20150804.<Operation>`: the Firehose operations.
-//! - `GET /health/live`: 200 while the process serves HTTP.
-//! - `GET /health/ready`: 200 once start-up recovery finished, 503 before and while stopping.
-//! - `GET /metrics`: Prometheus text format (see [`crate::metrics`]).
-//!
-//! Replies are compact JSON with `Content-Type: application/x-amz-json-1.1` and an
-//! `x-amzn-RequestId` header. A rejected request writes nothing: decoding and validation
-//! ([`decode`]) finish before anything reaches the WAL.
-
-pub mod decode;
-pub mod destination;
-pub mod errors;
-pub mod model;
-pub mod validate;
+//! The HTTP handler: routing, body limits, SigV4, dispatch to the engine.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -24,14 +9,12 @@ use http::{header, HeaderValue, Method, Request as HttpRequest, Response, Status
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::Value;
 
+use super::decode::{self, Operation, Request, BODY_BYTES_MAX};
+use super::errors::{ApiError, ErrorCode};
+use super::CONTENT_TYPE;
 use crate::auth::{SignedRequest, Verifier};
 use crate::metrics::{Metrics, OperationLabel, RequestLabel};
 use crate::streams::Engine;
-use decode::{Operation, Request, BODY_BYTES_MAX};
-use errors::{ApiError, ErrorCode};
-
-/// Content type of every Firehose reply.
-pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
 /// What the HTTP handler shares.
 #[derive(Debug)]
@@ -72,7 +55,14 @@ fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>)
 fn request_id() -> String {
     let b: [u8; 16] = rand::random();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn error_reply(e: &ApiError) -> Reply {
@@ -81,7 +71,10 @@ fn error_reply(e: &ApiError) -> Reply {
 }
 
 /// Handles one HTTP request. Never fails: every problem is a Firehose error reply.
-pub async fn handle<B>(state: Arc<AppState>, req: HttpRequest<B>) -> Result<Reply, std::convert::Infallible>
+pub async fn handle<B>(
+    state: Arc<AppState>,
+    req: HttpRequest<B>,
+) -> Result<Reply, std::convert::Infallible>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -124,7 +117,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let started = Instant::now();
-    let op = Operation::from_target(req.headers().get("x-amz-target").map(HeaderValue::as_bytes)).ok();
+    let op =
+        Operation::from_target(req.headers().get("x-amz-target").map(HeaderValue::as_bytes)).ok();
     let op_name = op.map_or("unknown", Operation::name);
     let result = api_inner(state, req).await;
     let code = match &result {
@@ -177,7 +171,9 @@ where
         .and_then(|v| v.parse::<u64>().ok())
     {
         if len > BODY_BYTES_MAX as u64 {
-            return Err(decode::body_too_large(usize::try_from(len).unwrap_or(usize::MAX)));
+            return Err(decode::body_too_large(
+                usize::try_from(len).unwrap_or(usize::MAX),
+            ));
         }
     }
     let body = Limited::new(body, BODY_BYTES_MAX)
@@ -210,7 +206,10 @@ where
     }
     let request = decode::decode_request(
         parts.headers.get("x-amz-target").map(HeaderValue::as_bytes),
-        parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes),
+        parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(HeaderValue::as_bytes),
         &body,
     )?;
     let Some(engine) = state.engine.get() else {
@@ -252,7 +251,11 @@ async fn blocking<T: Send + 'static>(
 ///
 /// # Errors
 /// The operation's Firehose error.
-pub async fn dispatch(engine: Arc<Engine>, request: Request, hint: Option<u32>) -> Result<Vec<u8>, ApiError> {
+pub async fn dispatch(
+    engine: Arc<Engine>,
+    request: Request,
+    hint: Option<u32>,
+) -> Result<Vec<u8>, ApiError> {
     match request {
         Request::PutRecordBatch { name, records } => {
             to_json(&engine.put_record_batch(&name, &records).await?)

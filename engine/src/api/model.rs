@@ -125,7 +125,10 @@ pub struct CreateDeliveryStreamInput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kinesis_stream_source_configuration: Option<Value>,
     /// Not supported (no MSK source).
-    #[serde(rename = "MSKSourceConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MSKSourceConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub msk_source_configuration: Option<Value>,
     /// Not supported (no database source).
     #[serde(skip_serializing_if = "Option::is_none")]

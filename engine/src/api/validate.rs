@@ -66,7 +66,8 @@ pub fn role_arn_ok(arn: &str) -> bool {
         && account.bytes().all(|b| b.is_ascii_digit())
         && !role.is_empty()
         && role.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-' | b'/')
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-' | b'/')
         })
 }
 
@@ -85,7 +86,8 @@ pub fn file_extension_ok(ext: &str) -> bool {
 }
 
 /// Firehose's CompressionFormat values (note the mixed-case `Snappy`).
-pub const COMPRESSION_FORMATS: [&str; 5] = ["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"];
+pub const COMPRESSION_FORMATS: [&str; 5] =
+    ["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"];
 
 #[cfg(test)]
 mod tests {

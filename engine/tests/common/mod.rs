@@ -61,7 +61,8 @@ impl Daemon {
                 data_dir: data_dir.to_path_buf(),
                 log,
             };
-            if d.wait_ready(Duration::from_secs(60)) {
+            let tls = args.contains(&"--tls-cert");
+            if d.wait_ready(Duration::from_secs(60), tls) {
                 return d;
             }
             let text = std::fs::read_to_string(&d.log).unwrap_or_default();
@@ -77,7 +78,8 @@ impl Daemon {
         format!("http://{}", self.addr)
     }
 
-    fn wait_ready(&mut self, limit: Duration) -> bool {
+    /// Waits for /health/ready (plain HTTP) or, over TLS, for the log line announcing readiness.
+    fn wait_ready(&mut self, limit: Duration, tls: bool) -> bool {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {
@@ -85,7 +87,11 @@ impl Daemon {
                     return false;
                 }
             }
-            if let Ok((200, _)) = get(self.addr, "/health/ready") {
+            if tls {
+                if self.log_text().contains("recovery finished; ready") {
+                    return true;
+                }
+            } else if let Ok((200, _)) = get(self.addr, "/health/ready") {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -168,7 +174,12 @@ pub fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
 }
 
 /// POST / with an X-Amz-Target and Content-Type (when given) and a body.
-pub fn post(addr: SocketAddr, target: Option<&str>, content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+pub fn post(
+    addr: SocketAddr,
+    target: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
     try_post(addr, target, content_type, body).unwrap()
 }
 
@@ -179,7 +190,10 @@ pub fn try_post(
     content_type: Option<&str>,
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
-    let mut req = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if let Some(t) = target {
         req.push_str(&format!("X-Amz-Target: {t}\r\n"));
     }
@@ -225,7 +239,11 @@ pub fn create_stream(addr: SocketAddr, name: &str) {
 pub fn wait_active(addr: SocketAddr, name: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (st, v) = call(addr, "DescribeDeliveryStream", &format!(r#"{{"DeliveryStreamName":"{name}"}}"#));
+        let (st, v) = call(
+            addr,
+            "DescribeDeliveryStream",
+            &format!(r#"{{"DeliveryStreamName":"{name}"}}"#),
+        );
         if st == 200 && v["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE" {
             return;
         }
