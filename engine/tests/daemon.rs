@@ -272,3 +272,54 @@ fn startup_reconciles_registry_and_directories() {
     drop(d);
     assert_eq!(common::wal_records(&data, "keep"), vec![(0, b"k".to_vec())]);
 }
+
+#[test]
+fn systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let tmp = tempfile::tempdir().unwrap();
+    let sock_path = tmp.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let port = common::free_port();
+    // systemd sets WATCHDOG_PID to the main process: `exec` keeps the shell's pid.
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("export WATCHDOG_PID=$$; exec \"$0\" \"$@\"")
+        .arg(BIN)
+        .arg("--data-dir")
+        .arg(tmp.path().join("data"))
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    clear_hydrant_env(&mut cmd);
+    cmd.env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000");
+    let mut child = cmd.spawn().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.iter().any(|m: &String| m.contains("READY=1"))
+        && seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() >= 2)
+    {
+        let n = sock.recv(&mut buf).expect("a notification within 60 s");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // READY=1 comes only after recovery: the API is ready by then.
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert_eq!(get(addr, "/health/ready").unwrap().0, 200);
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    loop {
+        let n = sock.recv(&mut buf).expect("STOPPING=1 after SIGTERM");
+        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+}
