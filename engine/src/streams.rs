@@ -92,6 +92,29 @@ pub struct OpenStream {
     /// The log.
     pub wal: Wal,
     label: StreamLabel,
+    /// Set once the WAL is closed (deletion, shutdown): an append that slipped in just before
+    /// the close must not wait for a sync that will never run.
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
+impl OpenStream {
+    fn new(name: &str, incarnation: u64, wal: Wal) -> OpenStream {
+        OpenStream {
+            name: name.to_string(),
+            incarnation,
+            wal,
+            label: StreamLabel {
+                stream: name.to_string(),
+            },
+            closed: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    fn close(&self) -> Result<(), hydrant_wal::Error> {
+        let r = self.wal.close();
+        self.closed.send_replace(true);
+        r
+    }
 }
 
 #[derive(Debug)]
@@ -286,14 +309,7 @@ impl Engine {
     }
 
     fn install(&self, rec: StreamRecord, wal: Wal) {
-        let open = Arc::new(OpenStream {
-            name: rec.name.clone(),
-            incarnation: rec.incarnation,
-            wal,
-            label: StreamLabel {
-                stream: rec.name.clone(),
-            },
-        });
+        let open = Arc::new(OpenStream::new(&rec.name, rec.incarnation, wal));
         self.write_streams().insert(
             rec.name.clone(),
             Slot {
@@ -346,7 +362,7 @@ impl Engine {
             .filter_map(|s| s.open.clone())
             .collect();
         for s in streams {
-            if let Err(e) = s.wal.close() {
+            if let Err(e) = s.close() {
                 tracing::error!(stream = %s.name, error = %e, "closing the WAL failed");
             }
         }
@@ -459,14 +475,7 @@ impl Engine {
                     return;
                 }
                 slot.record = rec.clone();
-                slot.open = Some(Arc::new(OpenStream {
-                    name: rec.name.clone(),
-                    incarnation: rec.incarnation,
-                    wal,
-                    label: StreamLabel {
-                        stream: rec.name.clone(),
-                    },
-                }));
+                slot.open = Some(Arc::new(OpenStream::new(&rec.name, rec.incarnation, wal)));
                 tracing::info!(stream = %name, "stream ACTIVE");
             }
             Err(e) => {
@@ -502,7 +511,7 @@ impl Engine {
             }
         };
         if let Some(s) = open {
-            if let Err(e) = s.wal.close() {
+            if let Err(e) = s.close() {
                 tracing::warn!(stream = %name, error = %e, "closing the WAL of a deleted stream");
             }
         }
@@ -765,7 +774,13 @@ impl Engine {
             Ok(t) => t,
             Err(e) => return Err(self.append_error(e, stream, throttled)),
         };
-        let range = match ticket.await {
+        let mut closed = stream.closed.subscribe();
+        let waited = tokio::select! {
+            biased;
+            r = ticket => r,
+            _ = closed.wait_for(|c| *c) => Err(hydrant_wal::Error::Closed),
+        };
+        let range = match waited {
             Ok(r) => r,
             Err(e) => return Err(self.append_error(e, stream, throttled)),
         };
