@@ -57,6 +57,13 @@ pub struct BenchWalArgs {
     /// Print the results as one JSON document (progress still goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Analysis: run each shape with this many appender threads instead of its own.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Analysis: wait this long after opening the WAL before measuring (lets the background
+    /// thread finish preparing the spare segment; the steady state includes that work).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    warmup_seconds: f64,
 }
 
 /// `--shape`.
@@ -196,6 +203,9 @@ struct Report {
     machine: Machine,
     dir: PathBuf,
     seconds_per_phase: f64,
+    warmup_seconds: f64,
+    load_average_before: String,
+    load_average_after: String,
     segment_bytes: u64,
     shapes: Vec<ShapeResult>,
 }
@@ -276,7 +286,13 @@ fn appender(wal: &Wal, batch: &[Vec<u8>], duration: Duration) -> hydrant_wal::Re
     }
 }
 
-fn run_wal(shape: &Shape, dir: &Path, segment_bytes: u64, duration: Duration) -> Result<Measured> {
+fn run_wal(
+    shape: &Shape,
+    dir: &Path,
+    segment_bytes: u64,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Measured> {
     let wal_dir = dir.join(format!("{}-wal", shape.name.to_lowercase()));
     let tally = Arc::new(SyncTally::default());
     let options = WalOptions {
@@ -285,6 +301,7 @@ fn run_wal(shape: &Shape, dir: &Path, segment_bytes: u64, duration: Duration) ->
         ..WalOptions::default()
     };
     let (wal, _) = Wal::open(&wal_dir, options)?;
+    std::thread::sleep(warmup);
     let batch = shape.batch();
     let barrier = Barrier::new(shape.threads + 1);
     host::reset_peak_rss();
@@ -526,13 +543,27 @@ pub fn run(args: &BenchWalArgs, out: &mut dyn Write) -> Result<()> {
     }
     let segment_bytes = args.segment_mib << 20;
     let duration = Duration::from_secs_f64(args.seconds);
-    let shapes: Vec<&Shape> = SHAPES
+    if args.threads.is_some_and(|t| !(1..=1024).contains(&t)) {
+        return Err(CliError::InvalidArgument(
+            "--threads must be in 1..=1024".into(),
+        ));
+    }
+    if !(args.warmup_seconds.is_finite() && (0.0..=600.0).contains(&args.warmup_seconds)) {
+        return Err(CliError::InvalidArgument(
+            "--warmup-seconds must be in [0, 600]".into(),
+        ));
+    }
+    let shapes: Vec<Shape> = SHAPES
         .iter()
         .filter(|s| match args.shape {
             ShapeArg::All => true,
             ShapeArg::S1 => s.name == "S1",
             ShapeArg::S2 => s.name == "S2",
             ShapeArg::S3 => s.name == "S3",
+        })
+        .map(|s| Shape {
+            threads: args.threads.unwrap_or(s.threads),
+            ..*s
         })
         .collect();
 
@@ -555,19 +586,21 @@ pub fn run(args: &BenchWalArgs, out: &mut dyn Write) -> Result<()> {
 
 fn run_in(
     args: &BenchWalArgs,
-    shapes: &[&Shape],
+    shapes: &[Shape],
     dir: &Path,
     segment_bytes: u64,
     duration: Duration,
     out: &mut dyn Write,
 ) -> Result<()> {
     let machine = Machine::describe(dir);
+    let load_average_before = host::load_average();
     if !args.json {
         writeln!(
             out,
             "hydrant bench wal  {}  {} CPUs ({})  {}",
             machine.date, machine.nproc, machine.cpu, machine.kernel
         )?;
+        writeln!(out, "load average {load_average_before}")?;
         writeln!(
             out,
             "dir {} ({}); WAL: durability sync, {} MiB segments, background prepare; \
@@ -595,7 +628,8 @@ fn run_in(
             duration.as_secs_f64(),
             duration.as_secs_f64()
         );
-        let hydrant = run_wal(shape, dir, segment_bytes, duration)?;
+        let warmup = Duration::from_secs_f64(args.warmup_seconds);
+        let hydrant = run_wal(shape, dir, segment_bytes, warmup, duration)?;
         let disk = run_baseline(shape, dir, segment_bytes, duration)?;
         let result = compare(shape, hydrant, disk);
         if !args.json {
@@ -604,11 +638,17 @@ fn run_in(
         }
         results.push(result);
     }
+    if !args.json {
+        writeln!(out, "load average at the end {}", host::load_average())?;
+    }
     if args.json {
         let report = Report {
             machine,
             dir: dir.to_path_buf(),
             seconds_per_phase: duration.as_secs_f64(),
+            warmup_seconds: args.warmup_seconds,
+            load_average_before,
+            load_average_after: host::load_average(),
             segment_bytes,
             shapes: results,
         };

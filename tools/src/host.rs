@@ -92,3 +92,14 @@ pub fn peak_rss_kib() -> Option<u64> {
 pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` prints them. Benchmarks print it
+/// because on a machine this small, other processes' CPU use moves every figure (a thread woken
+/// by a finished `fdatasync` waits for a CPU, up to a scheduler tick).
+#[must_use]
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
