@@ -1,1 +1,325 @@
-//! hydrant-sinks: delivery destinations. Not built yet: see the delivery issue.
+//! hydrant-sinks: the places a delivery stream delivers to.
+//!
+//! This crate knows nothing of the write-ahead log or of the engine. The engine's delivery worker hands
+//! a [`Sink`] one [`Batch`] at a time; the sink writes it and answers with a [`Delivered`] receipt or a
+//! [`SinkError`] that says whether trying again can help ([`SinkError::is_retryable`]) and which
+//! Firehose-style error code to log and count ([`SinkError::error_code`]).
+//!
+//! # Exactly-once by idempotent writes
+//!
+//! Every batch carries a deterministic [`BatchIdentity`]: (stream, stream incarnation, destination id,
+//! first LSN, last LSN). A sink derives everything it writes from that identity and from the oldest
+//! record's arrival time, never from the clock or a random source, so a batch re-sent after a crash
+//! lands on the very same object key (or document ids, or request id) and overwrites instead of
+//! duplicating:
+//!
+//! ```text
+//!   object key = evaluated Prefix (arrival time, random-strings derived from the identity)
+//!              + <stream>-<version>-YYYY-MM-DD-HH-MM-SS-<object id><extension>
+//!                                   (arrival time)       (hash of the identity)
+//! ```
+//!
+//! The engine records the key ([`Sink::target`]) in its intent before it calls [`Sink::deliver`].
+//!
+//! # Modules
+//!
+//! - [`keys`]: Prefix / ErrorOutputPrefix templates (`!{timestamp:...}`, `!{firehose:...}`), Firehose's
+//!   validation rules, the object-key suffix and the deterministic object id.
+//! - [`compress`]: UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY and ZSTD, both ways.
+//! - [`store`]: the [`ObjectStore`] seam, with [`LocalStore`] (the embedded default: files under the
+//!   data directory, temp + fsync + rename + directory fsync) and [`S3Store`] (any S3-compatible
+//!   endpoint through aws-sdk-s3, multipart above a threshold).
+//! - [`object`]: [`ObjectSink`], the S3 / ExtendedS3 destination: keys + codec + store.
+//! - [`failed`]: Firehose's failed-record JSON for the error output.
+//! - [`error`]: the [`SinkError`] type.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+
+pub mod compress;
+pub mod error;
+pub mod failed;
+pub mod keys;
+pub mod local;
+pub mod object;
+pub mod s3;
+pub mod store;
+
+pub use compress::{CodecError, Compression};
+pub use error::{ErrorClass, SinkError};
+pub use failed::{FailedRecord, FailureDetail};
+pub use keys::{ErrorOutputType, KeyError, S3Prefixes};
+pub use local::LocalStore;
+pub use object::{ObjectSink, ObjectSinkConfig};
+pub use s3::{S3Config, S3Credentials, S3Store};
+pub use store::{ObjectStore, PutObject};
+
+/// A boxed, sendable future: what the object-safe async methods of [`Sink`] and [`ObjectStore`]
+/// return, so the engine can hold them as `Arc<dyn Sink>`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The deterministic identity of one delivery batch.
+///
+/// Everything a sink writes for a batch is a pure function of this identity (and the oldest
+/// record's arrival time), so re-sending the same batch after a crash overwrites what the first
+/// attempt may have written.
+///
+/// # Invariants
+/// `first_lsn <= last_lsn`. The engine builds batches on LSN boundaries that it records in its intent
+/// before the first attempt, so a retry always carries the same boundaries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BatchIdentity {
+    /// The delivery stream's name (`DeliveryStreamName`).
+    pub stream: String,
+    /// The stream's incarnation: a random id fixed when the stream was created, so a stream deleted
+    /// and created again under the same name never reuses an old object key.
+    pub incarnation: String,
+    /// The destination's id within the stream (`destinationId-000000000001`). A second output of the
+    /// same batch (an S3 backup copy, say) uses a distinct destination id so its keys differ.
+    pub destination_id: String,
+    /// The LSN of the first record in the batch.
+    pub first_lsn: u64,
+    /// The LSN of the last record in the batch (inclusive).
+    pub last_lsn: u64,
+}
+
+impl BatchIdentity {
+    /// A digest of the identity, separated by `domain` so different uses of the same identity (the
+    /// object id, the n-th random-string, an error object) never collide.
+    ///
+    /// Every field is length-prefixed, so `("ab", "c")` and `("a", "bc")` hash differently.
+    pub(crate) fn digest(&self, domain: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        // Bumping this tag changes every key: only ever do it together with a format version change.
+        hasher.update(b"hydrant.batch-identity.v1");
+        for field in [
+            domain.as_bytes(),
+            self.stream.as_bytes(),
+            self.incarnation.as_bytes(),
+            self.destination_id.as_bytes(),
+        ] {
+            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(field);
+        }
+        hasher.update(self.first_lsn.to_le_bytes());
+        hasher.update(self.last_lsn.to_le_bytes());
+        hasher.finalize().into()
+    }
+
+    /// The object id that ends a data object's key: a UUID (version 8, "custom", RFC 9562) made from
+    /// the identity's digest, shaped like the random UUID Firehose puts there.
+    pub fn object_id(&self) -> String {
+        uuid_from_digest(&self.digest("object"))
+    }
+
+    /// The object id of this batch's error-output object of the given type: differs from
+    /// [`BatchIdentity::object_id`] so that a batch split between delivered and failed records keeps
+    /// both objects even when Prefix and ErrorOutputPrefix evaluate to the same path.
+    pub fn error_object_id(&self, error_type: ErrorOutputType) -> String {
+        uuid_from_digest(&self.digest(&format!("error-object/{}", error_type.as_str())))
+    }
+
+    /// A request id for sinks without object keys (the HTTP endpoint's
+    /// `X-Amz-Firehose-Request-Id`): the same UUID as [`BatchIdentity::object_id`].
+    pub fn request_id(&self) -> String {
+        self.object_id()
+    }
+}
+
+impl fmt::Display for BatchIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}#{}/{}[{}..={}]",
+            self.stream, self.incarnation, self.destination_id, self.first_lsn, self.last_lsn
+        )
+    }
+}
+
+/// Formats the first 16 bytes of a digest as a version-8 UUID (`xxxxxxxx-xxxx-8xxx-yxxx-xxxxxxxxxxxx`).
+fn uuid_from_digest(digest: &[u8; 32]) -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80; // version 8: custom
+    b[8] = (b[8] & 0x3f) | 0x80; // variant 10: RFC 9562
+    let hex = hex_lower(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+/// One record as the sink receives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The record's LSN in its stream's log (document ids of the OpenSearch sink derive from it).
+    pub lsn: u64,
+    /// When the record arrived (Unix epoch milliseconds), as stamped on its WAL frame.
+    pub arrival_ms: u64,
+    /// The record's bytes, exactly as the producer sent them (or as the transform returned them).
+    /// Firehose adds no delimiter between records, and neither does hydrant.
+    pub data: Bytes,
+}
+
+/// One batch to deliver.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// The batch's deterministic identity.
+    pub identity: BatchIdentity,
+    /// The stream's configuration version (`VersionId`, starts at 1): part of an object key's suffix.
+    pub stream_version: u64,
+    /// The arrival time (Unix epoch milliseconds) of the oldest record in the batch. Firehose
+    /// evaluates `!{timestamp:...}` and the key suffix at this instant, which makes the key a pure
+    /// function of the batch, unlike the wall clock.
+    pub oldest_arrival_ms: u64,
+    /// The records, in LSN order.
+    pub records: Vec<Record>,
+}
+
+impl Batch {
+    /// The total size of the records' data in bytes (before any encoding or compression).
+    pub fn data_bytes(&self) -> u64 {
+        self.records.iter().map(|r| r.data.len() as u64).sum()
+    }
+}
+
+/// What a successful delivery reports back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// Where the batch went: the object key for object sinks, the request id for request sinks.
+    /// Equal to [`Sink::target`] for the same batch.
+    pub target: String,
+    /// A human-readable location for logs (`s3://bucket/key`, a file path).
+    pub location: String,
+    /// Records delivered.
+    pub records: u64,
+    /// Bytes of record data delivered (before encoding and compression): Firehose's
+    /// `DeliveryToS3.Bytes` counts these.
+    pub data_bytes: u64,
+    /// Bytes actually written or sent (after encoding and compression).
+    pub wire_bytes: u64,
+}
+
+/// A delivery destination.
+///
+/// Object-safe so the engine can hold `Arc<dyn Sink>`; the async method returns a [`BoxFuture`].
+///
+/// # Contract
+/// - `deliver` is idempotent per [`BatchIdentity`]: delivering the same batch again (same identity,
+///   same records, same arrival time and version) writes the same key or ids and replaces what the
+///   earlier attempt wrote; it never adds a second copy.
+/// - On `Ok`, the batch is durable at the destination (fsynced file, completed S3 PUT).
+/// - On `Err`, the destination may hold the batch or not, but never a partial object under the
+///   final key.
+pub trait Sink: Send + Sync + fmt::Debug {
+    /// A short name of the destination kind for logs and metric labels (`"local"`, `"s3"`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Where `batch` will go (the object key, or the request id), without writing anything: the
+    /// engine records this in the batch's intent before the first attempt.
+    ///
+    /// # Errors
+    /// [`SinkError::Key`] when the key cannot be evaluated (a permanent error).
+    fn target(&self, batch: &Batch) -> Result<String, SinkError>;
+
+    /// Delivers `batch`.
+    ///
+    /// # Errors
+    /// A [`SinkError`]; [`SinkError::is_retryable`] tells whether the same call may succeed later.
+    fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Delivered, SinkError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> BatchIdentity {
+        BatchIdentity {
+            stream: "orders".into(),
+            incarnation: "4f1c".into(),
+            destination_id: "destinationId-000000000001".into(),
+            first_lsn: 10,
+            last_lsn: 19,
+        }
+    }
+
+    #[test]
+    fn object_id_is_a_pure_function_of_the_identity() {
+        let a = identity();
+        assert_eq!(a.object_id(), identity().object_id());
+        let id = a.object_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'8', "version nibble: {id}");
+        assert!(
+            matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'),
+            "variant: {id}"
+        );
+        for (i, c) in id.char_indices() {
+            if [8, 13, 18, 23].contains(&i) {
+                assert_eq!(c, '-');
+            } else {
+                assert!(c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+            }
+        }
+    }
+
+    #[test]
+    fn every_identity_field_changes_the_id() {
+        let base = identity().object_id();
+        let mut v = identity();
+        v.stream.push('x');
+        assert_ne!(v.object_id(), base);
+        let mut v = identity();
+        v.incarnation.push('x');
+        assert_ne!(v.object_id(), base);
+        let mut v = identity();
+        v.destination_id.push('x');
+        assert_ne!(v.object_id(), base);
+        let mut v = identity();
+        v.first_lsn += 1;
+        assert_ne!(v.object_id(), base);
+        let mut v = identity();
+        v.last_lsn += 1;
+        assert_ne!(v.object_id(), base);
+        // Length prefixes keep field boundaries apart.
+        let mut a = identity();
+        a.stream = "ab".into();
+        a.incarnation = "c".into();
+        let mut b = identity();
+        b.stream = "a".into();
+        b.incarnation = "bc".into();
+        assert_ne!(a.object_id(), b.object_id());
+    }
+
+    #[test]
+    fn error_object_ids_differ_from_the_data_object_id_and_by_type() {
+        let id = identity();
+        let processing = id.error_object_id(ErrorOutputType::ProcessingFailed);
+        let http = id.error_object_id(ErrorOutputType::HttpEndpointFailed);
+        assert_ne!(processing, id.object_id());
+        assert_ne!(processing, http);
+        assert_eq!(
+            processing,
+            identity().error_object_id(ErrorOutputType::ProcessingFailed)
+        );
+    }
+}

@@ -1,0 +1,1408 @@
+//! Object keys as Firehose makes them.
+//!
+//! A delivered object's key is `<evaluated prefix><suffix>` with
+//!
+//! ```text
+//!   suffix = <stream>-<version>-YYYY-MM-DD-HH-MM-SS-<object id><extension>
+//!   e.g.     orders-1-2018-08-27-10-30-07-3b1f0c9e-5a1d-8c44-9f3e-2b7d81c0a6e4.gz
+//! ```
+//!
+//! where the time is the arrival time of the batch's oldest record (UTC) and the object id is a
+//! pure function of the [`BatchIdentity`] (Firehose puts a random UUID there; hydrant must not,
+//! or a re-sent batch would be stored twice).
+//!
+//! # Templates
+//!
+//! `Prefix` and `ErrorOutputPrefix` are templates with `!{namespace:value}` expressions:
+//!
+//! - `!{timestamp:<pattern>}`: the oldest record's arrival time, formatted with a Java
+//!   `DateTimeFormatter` pattern. Supported letters: `y u` (year; `yy` is two digits), `M L`
+//!   (month: `M`, `MM`, `MMM` = `Aug`, `MMMM` = `August`, `MMMMM` = `A`), `d`, `D` (day of
+//!   year), `H k K h` (hours), `m`, `s`, `S` (fraction), `a` (AM/PM), `E` (day of week). Text
+//!   in single quotes is literal (`''` is a quote), `[` `]` (optional sections) are accepted and
+//!   always printed, as Java prints them when every field is available. Other letters are
+//!   refused rather than printed wrong. Every occurrence in a template is the same instant.
+//! - `!{firehose:random-string}`: 11 lowercase hex characters. Firehose draws them at random;
+//!   hydrant derives them from the batch identity, the template (Prefix or ErrorOutputPrefix) and
+//!   the occurrence's index, so each occurrence differs yet a re-sent batch gets the same key.
+//! - `!{firehose:error-output-type}`: `processing-failed`, `http-endpoint-failed`, ... (only in
+//!   ErrorOutputPrefix).
+//! - `!{partitionKeyFromQuery:...}`, `!{partitionKeyFromLambda:...}`: dynamic partitioning, which
+//!   hydrant does not implement: refused with [`KeyError::DynamicPartitioningUnsupported`].
+//!
+//! # Validation rules (Firehose developer guide, "Custom prefixes for Amazon S3 objects")
+//!
+//! 1. A Prefix without a `timestamp` expression gets `!{timestamp:yyyy/MM/dd/HH/}` appended
+//!    (an unset Prefix is the empty one: `YYYY/MM/dd/HH/`). No slash is inserted: the guide's rule
+//!    text reads `<specified-prefix>YYYY/MM/DD/HH/`, and "if a prefix ends with a slash, it
+//!    appears as a folder", so `logs` gives `logs2018/08/27/10/`.
+//! 2. `!{` may only start an expression ([`KeyError::StrayExpressionStart`]); unknown namespaces
+//!    and values are refused.
+//! 3. If Prefix contains expressions, ErrorOutputPrefix must be set
+//!    ([`KeyError::ErrorOutputPrefixRequired`]); a set ErrorOutputPrefix must contain
+//!    `!{firehose:error-output-type}` at least once ([`KeyError::ErrorOutputTypeMissing`]).
+//! 4. Prefix must not contain `!{firehose:error-output-type}` ([`KeyError::ErrorOutputTypeInPrefix`]).
+//! 5. A Prefix without expressions and no ErrorOutputPrefix: failed records go to
+//!    `<prefix><error-output-type>/yyyy/MM/dd/HH/`.
+//! 6. Redshift ([`S3Prefixes::for_redshift`]): Prefix without expressions, ErrorOutputPrefix unset.
+//! 7. (The console's default ErrorOutputPrefix `!{firehose:error-output-type}/` is a console
+//!    convenience, not an API rule: the engine's config layer may offer it.)
+//!
+//! Both templates are at most [`TEMPLATE_CHARS_MAX`] characters, and each may evaluate to at most
+//! [`EVALUATED_PREFIX_CHARS_MAX`] characters, not counting the timestamp appended by rule 1
+//! (Firehose accepts a literal 512-character prefix). The bound is checked when the templates are
+//! validated, with the widest value of every expression, so a valid template cannot fail at
+//! delivery time. An empty ErrorOutputPrefix is treated as unset.
+//!
+//! All validation errors are [`KeyError`]s; the engine maps them to `InvalidArgumentException`.
+//! Time zones other than UTC (`CustomTimeZone`) are not implemented.
+
+use std::fmt::{self, Write as _};
+
+use crate::compress::Compression;
+use crate::{hex_lower, BatchIdentity};
+
+/// The longest Prefix or ErrorOutputPrefix template accepted (characters), as the API model says.
+pub const TEMPLATE_CHARS_MAX: usize = 1024;
+/// The longest an evaluated Prefix or ErrorOutputPrefix may be (characters), excluding the
+/// timestamp that rule 1 appends.
+pub const EVALUATED_PREFIX_CHARS_MAX: usize = 512;
+/// The length of `!{firehose:random-string}`.
+pub const RANDOM_STRING_CHARS: usize = 11;
+/// The longest `FileExtension` (characters).
+pub const FILE_EXTENSION_CHARS_MAX: usize = 128;
+/// The timestamp pattern rule 1 appends to a Prefix without one.
+pub const DEFAULT_TIMESTAMP_PATTERN: &str = "yyyy/MM/dd/HH/";
+/// The longest `BucketARN` (characters), as the API model says.
+pub const BUCKET_ARN_CHARS_MAX: usize = 2048;
+
+/// Which template a [`KeyError`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PrefixField {
+    /// `Prefix`.
+    Prefix,
+    /// `ErrorOutputPrefix`.
+    ErrorOutputPrefix,
+}
+
+impl PrefixField {
+    /// The API field name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrefixField::Prefix => "Prefix",
+            PrefixField::ErrorOutputPrefix => "ErrorOutputPrefix",
+        }
+    }
+}
+
+impl fmt::Display for PrefixField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The value of `!{firehose:error-output-type}`: why records went to the error output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorOutputType {
+    /// The Lambda transform failed for the record (or for its whole batch).
+    ProcessingFailed,
+    /// The HTTP endpoint destination did not accept the record within the retry duration.
+    HttpEndpointFailed,
+    /// The OpenSearch destination did not index the record.
+    AmazonOpenSearchServiceFailed,
+    /// The legacy Elasticsearch destination did not index the record.
+    ElasticsearchFailed,
+    /// The Splunk destination did not accept the record.
+    SplunkFailed,
+    /// Record format conversion failed.
+    FormatConversionFailed,
+    /// Source decompression (CloudWatch Logs) failed.
+    DecompressionFailed,
+}
+
+impl ErrorOutputType {
+    /// Every type, for tests and for the validation bound.
+    pub const ALL: [ErrorOutputType; 7] = [
+        ErrorOutputType::ProcessingFailed,
+        ErrorOutputType::HttpEndpointFailed,
+        ErrorOutputType::AmazonOpenSearchServiceFailed,
+        ErrorOutputType::ElasticsearchFailed,
+        ErrorOutputType::SplunkFailed,
+        ErrorOutputType::FormatConversionFailed,
+        ErrorOutputType::DecompressionFailed,
+    ];
+
+    /// The string Firehose writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorOutputType::ProcessingFailed => "processing-failed",
+            ErrorOutputType::HttpEndpointFailed => "http-endpoint-failed",
+            ErrorOutputType::AmazonOpenSearchServiceFailed => "AmazonOpenSearchService-failed",
+            ErrorOutputType::ElasticsearchFailed => "elasticsearch-failed",
+            ErrorOutputType::SplunkFailed => "splunk-failed",
+            ErrorOutputType::FormatConversionFailed => "format-conversion-failed",
+            ErrorOutputType::DecompressionFailed => "decompression-failed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorOutputType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A Prefix / ErrorOutputPrefix / FileExtension / BucketARN that Firehose would refuse. The engine
+/// answers all of them with `InvalidArgumentException` and the message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The template is longer than [`TEMPLATE_CHARS_MAX`].
+    #[error("{field} is {chars} characters long; at most {max} are allowed")]
+    TooLong {
+        /// Which template.
+        field: PrefixField,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// `!{` that does not start a complete `!{namespace:value}` expression (rule 2).
+    #[error("{field}: the sequence !{{ at character {offset} must start a !{{namespace:value}} expression")]
+    StrayExpressionStart {
+        /// Which template.
+        field: PrefixField,
+        /// Character offset of the `!{`.
+        offset: usize,
+    },
+    /// An expression with an unknown namespace or value.
+    #[error("{field}: unknown expression !{{{expression}}}")]
+    UnknownExpression {
+        /// Which template.
+        field: PrefixField,
+        /// The text between `!{` and `}`.
+        expression: String,
+    },
+    /// `partitionKeyFromQuery` / `partitionKeyFromLambda`: dynamic partitioning is not implemented.
+    #[error(
+        "{field}: !{{{expression}}} needs dynamic partitioning, which hydrant does not support"
+    )]
+    DynamicPartitioningUnsupported {
+        /// Which template.
+        field: PrefixField,
+        /// The text between `!{` and `}`.
+        expression: String,
+    },
+    /// A `!{timestamp:...}` pattern that is not a (supported) Java `DateTimeFormatter` pattern.
+    #[error("{field}: invalid timestamp pattern {pattern:?}: {reason}")]
+    InvalidTimestampPattern {
+        /// Which template.
+        field: PrefixField,
+        /// The pattern.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Prefix has expressions but ErrorOutputPrefix is unset (rule 3).
+    #[error("ErrorOutputPrefix can't be null when Prefix contains expressions")]
+    ErrorOutputPrefixRequired,
+    /// ErrorOutputPrefix lacks `!{firehose:error-output-type}` (rule 3).
+    #[error("ErrorOutputPrefix must contain !{{firehose:error-output-type}} at least once")]
+    ErrorOutputTypeMissing,
+    /// Prefix contains `!{firehose:error-output-type}` (rule 4).
+    #[error("Prefix can't contain !{{firehose:error-output-type}}")]
+    ErrorOutputTypeInPrefix,
+    /// A Redshift destination's Prefix contains expressions (rule 6).
+    #[error("Prefix must not contain expressions when the destination is Amazon Redshift")]
+    RedshiftPrefixExpressions,
+    /// A Redshift destination has an ErrorOutputPrefix (rule 6).
+    #[error("ErrorOutputPrefix must be null when the destination is Amazon Redshift")]
+    RedshiftErrorOutputPrefix,
+    /// The template can evaluate to more than [`EVALUATED_PREFIX_CHARS_MAX`] characters.
+    #[error("{field} can evaluate to {chars} characters; at most {max} are allowed")]
+    EvaluatedTooLong {
+        /// Which template.
+        field: PrefixField,
+        /// The (widest) evaluated length.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A FileExtension that does not match `^$|\.[0-9a-z!\-_.*'()]+` or is too long.
+    #[error("invalid FileExtension {0:?}: must start with '.', use only 0-9 a-z ! - _ . * ' ( ) and be at most 128 characters")]
+    InvalidFileExtension(String),
+    /// A BucketARN that does not match `arn:.*:s3:::[\w.-]{1,255}`.
+    #[error("invalid BucketARN {0:?}: expected arn:<partition>:s3:::<bucket>")]
+    InvalidBucketArn(String),
+}
+
+/// One field of a timestamp pattern: a pattern letter and how many times it was repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct TimestampField {
+    letter: u8,
+    count: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum TimestampItem {
+    Literal(String),
+    Field(TimestampField),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Part {
+    Literal(String),
+    Timestamp(Vec<TimestampItem>),
+    RandomString,
+    ErrorOutputType,
+}
+
+/// A parsed template: the parts to evaluate, plus the facts the validation rules need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Template {
+    field: PrefixField,
+    parts: Vec<Part>,
+}
+
+impl Template {
+    fn parse(field: PrefixField, source: &str) -> Result<Template, KeyError> {
+        let chars = source.chars().count();
+        if chars > TEMPLATE_CHARS_MAX {
+            return Err(KeyError::TooLong {
+                field,
+                chars,
+                max: TEMPLATE_CHARS_MAX,
+            });
+        }
+        let mut parts = Vec::new();
+        let mut rest = source;
+        let mut consumed_chars = 0;
+        while let Some(start) = rest.find("!{") {
+            if start > 0 {
+                parts.push(Part::Literal(rest[..start].to_string()));
+            }
+            let offset = consumed_chars + rest[..start].chars().count();
+            let body_start = start + 2;
+            let Some(body_len) = rest[body_start..].find('}') else {
+                return Err(KeyError::StrayExpressionStart { field, offset });
+            };
+            let body = &rest[body_start..body_start + body_len];
+            if body.contains("!{") {
+                return Err(KeyError::StrayExpressionStart { field, offset });
+            }
+            parts.push(parse_expression(field, body)?);
+            let end = body_start + body_len + 1;
+            consumed_chars += rest[..end].chars().count();
+            rest = &rest[end..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Literal(rest.to_string()));
+        }
+        Ok(Template { field, parts })
+    }
+
+    fn has_expressions(&self) -> bool {
+        self.parts.iter().any(|p| !matches!(p, Part::Literal(_)))
+    }
+
+    fn has_timestamp(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Timestamp(_)))
+    }
+
+    fn has_error_output_type(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| matches!(p, Part::ErrorOutputType))
+    }
+
+    /// The longest this template can evaluate to, in characters.
+    fn evaluated_chars_max(&self) -> usize {
+        let error_type_max = ErrorOutputType::ALL
+            .iter()
+            .map(|t| t.as_str().len())
+            .max()
+            .unwrap_or(0);
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Literal(text) => text.chars().count(),
+                Part::Timestamp(items) => items.iter().map(timestamp_item_chars_max).sum(),
+                Part::RandomString => RANDOM_STRING_CHARS,
+                Part::ErrorOutputType => error_type_max,
+            })
+            .sum()
+    }
+
+    fn evaluate(
+        &self,
+        out: &mut String,
+        identity: &BatchIdentity,
+        time: &UtcTime,
+        error_type: Option<ErrorOutputType>,
+    ) {
+        let mut random_index = 0usize;
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Timestamp(items) => format_timestamp(out, items, time),
+                Part::RandomString => {
+                    out.push_str(&random_string(identity, self.field, random_index));
+                    random_index += 1;
+                }
+                Part::ErrorOutputType => {
+                    // Only error templates contain this part (rule 4 keeps it out of Prefix), and
+                    // they are only evaluated with an error type.
+                    debug_assert!(error_type.is_some());
+                    if let Some(error_type) = error_type {
+                        out.push_str(error_type.as_str());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The n-th `!{firehose:random-string}` of a template, for a batch: 11 hex characters of a digest
+/// of the identity, the template and n.
+fn random_string(identity: &BatchIdentity, field: PrefixField, index: usize) -> String {
+    let digest = identity.digest(&format!("random-string/{}/{index}", field.as_str()));
+    let mut hex = hex_lower(&digest[..RANDOM_STRING_CHARS.div_ceil(2)]);
+    hex.truncate(RANDOM_STRING_CHARS);
+    hex
+}
+
+fn parse_expression(field: PrefixField, body: &str) -> Result<Part, KeyError> {
+    let unknown = || KeyError::UnknownExpression {
+        field,
+        expression: body.to_string(),
+    };
+    let Some((namespace, value)) = body.split_once(':') else {
+        return Err(unknown());
+    };
+    match namespace {
+        "timestamp" => Ok(Part::Timestamp(parse_timestamp_pattern(field, value)?)),
+        "firehose" => match value {
+            "random-string" => Ok(Part::RandomString),
+            "error-output-type" => Ok(Part::ErrorOutputType),
+            _ => Err(unknown()),
+        },
+        "partitionKeyFromQuery" | "partitionKeyFromLambda" => {
+            Err(KeyError::DynamicPartitioningUnsupported {
+                field,
+                expression: body.to_string(),
+            })
+        }
+        _ => Err(unknown()),
+    }
+}
+
+/// The most times each supported letter may repeat, as Java's `DateTimeFormatterBuilder` allows.
+fn pattern_letter_count_max(letter: u8) -> Option<usize> {
+    match letter {
+        b'y' | b'u' => Some(19),
+        b'M' | b'L' | b'E' => Some(5),
+        b'D' => Some(3),
+        b'd' | b'H' | b'h' | b'K' | b'k' | b'm' | b's' => Some(2),
+        b'S' => Some(9),
+        b'a' => Some(1),
+        _ => None,
+    }
+}
+
+fn parse_timestamp_pattern(
+    field: PrefixField,
+    pattern: &str,
+) -> Result<Vec<TimestampItem>, KeyError> {
+    let invalid = |reason: String| KeyError::InvalidTimestampPattern {
+        field,
+        pattern: pattern.to_string(),
+        reason,
+    };
+    let mut items = Vec::new();
+    let mut literal = String::new();
+    let mut optional_depth = 0usize;
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            'A'..='Z' | 'a'..='z' => {
+                let mut count = 1;
+                while chars.peek() == Some(&c) {
+                    chars.next();
+                    count += 1;
+                }
+                // Pattern letters are ASCII, so the cast is exact.
+                let letter = c as u8;
+                let Some(max) = pattern_letter_count_max(letter) else {
+                    return Err(invalid(format!("pattern letter '{c}' is not supported")));
+                };
+                if count > max {
+                    return Err(invalid(format!("too many pattern letters: '{c}' x{count}")));
+                }
+                if !literal.is_empty() {
+                    items.push(TimestampItem::Literal(std::mem::take(&mut literal)));
+                }
+                items.push(TimestampItem::Field(TimestampField { letter, count }));
+            }
+            '\'' => {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    literal.push('\'');
+                    continue;
+                }
+                loop {
+                    match chars.next() {
+                        None => {
+                            return Err(invalid("incomplete quoted literal".to_string()));
+                        }
+                        Some('\'') if chars.peek() == Some(&'\'') => {
+                            chars.next();
+                            literal.push('\'');
+                        }
+                        Some('\'') => break,
+                        Some(other) => literal.push(other),
+                    }
+                }
+            }
+            // Optional sections print whenever their fields are available, and an instant in a
+            // zone has every field: so they are transparent here.
+            '[' => optional_depth += 1,
+            ']' => {
+                if optional_depth == 0 {
+                    return Err(invalid("']' without a previous '['".to_string()));
+                }
+                optional_depth -= 1;
+            }
+            '{' | '}' | '#' => {
+                return Err(invalid(format!("'{c}' is reserved")));
+            }
+            other => literal.push(other),
+        }
+    }
+    if !literal.is_empty() {
+        items.push(TimestampItem::Literal(literal));
+    }
+    Ok(items)
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// The widest output of one timestamp item, for years up to 9999.
+fn timestamp_item_chars_max(item: &TimestampItem) -> usize {
+    match item {
+        TimestampItem::Literal(text) => text.chars().count(),
+        TimestampItem::Field(TimestampField { letter, count }) => match (letter, count) {
+            (b'y' | b'u', 2) => 2,
+            (b'y' | b'u', n) => (*n).max(4),
+            (b'M' | b'L', 4) => 9,
+            (b'E', 4) => 9,
+            (b'M' | b'L' | b'E', 3) => 3,
+            (b'M' | b'L' | b'E', 5) => 1,
+            (b'D', _) => 3,
+            (b'S', n) => *n,
+            (b'E', _) => 3,
+            (_, _) => 2,
+        },
+    }
+}
+
+/// A UTC instant broken into the fields the patterns print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UtcTime {
+    pub(crate) year: i64,
+    pub(crate) month: u32,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
+    pub(crate) millis: u32,
+    /// 1 ..= 366.
+    pub(crate) day_of_year: u32,
+    /// 1 = Monday ..= 7 = Sunday, as `java.time.DayOfWeek`.
+    pub(crate) weekday: u32,
+}
+
+const MS_PER_DAY: u64 = 86_400_000;
+
+impl UtcTime {
+    pub(crate) fn from_epoch_ms(ms: u64) -> UtcTime {
+        // u64 milliseconds / a day's worth is below 2^38, so it fits an i64.
+        let days = (ms / MS_PER_DAY) as i64;
+        let ms_of_day = ms % MS_PER_DAY;
+        let (year, month, day) = civil_from_days(days);
+        let day_of_year = u32::try_from(days - days_from_civil(year, 1, 1) + 1).unwrap_or(1);
+        // 1970-01-01 was a Thursday (4).
+        let weekday = u32::try_from((days + 3).rem_euclid(7) + 1).unwrap_or(1);
+        // The remainders below are bounded by a day's milliseconds, so the casts are exact.
+        UtcTime {
+            year,
+            month,
+            day,
+            hour: (ms_of_day / 3_600_000) as u32,
+            minute: (ms_of_day / 60_000 % 60) as u32,
+            second: (ms_of_day / 1000 % 60) as u32,
+            millis: (ms_of_day % 1000) as u32,
+            day_of_year,
+            weekday,
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    // Month and day are 1..=12 and 1..=31 by construction.
+    (year, month as u32, day as u32)
+}
+
+/// (year, month, day) to days since 1970-01-01, the inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn push_padded(out: &mut String, value: i64, width: usize) {
+    // Writing into a String cannot fail.
+    let _ = write!(out, "{value:0width$}");
+}
+
+fn format_timestamp(out: &mut String, items: &[TimestampItem], t: &UtcTime) {
+    for item in items {
+        let TimestampItem::Field(TimestampField { letter, count }) = item else {
+            if let TimestampItem::Literal(text) = item {
+                out.push_str(text);
+            }
+            continue;
+        };
+        let count = *count;
+        let month_name = MONTHS[(t.month as usize).saturating_sub(1) % 12];
+        let weekday_name = WEEKDAYS[(t.weekday as usize).saturating_sub(1) % 7];
+        match (letter, count) {
+            (b'y' | b'u', 2) => push_padded(out, t.year.rem_euclid(100), 2),
+            (b'y' | b'u', 3) => push_padded(out, t.year, 3),
+            (b'y' | b'u', n) => push_padded(out, t.year, if n == 1 { 1 } else { n }),
+            (b'M' | b'L', 1 | 2) => push_padded(out, i64::from(t.month), count),
+            (b'M' | b'L', 3) => out.push_str(&month_name[..3]),
+            (b'M' | b'L', 4) => out.push_str(month_name),
+            (b'M' | b'L', _) => out.push_str(&month_name[..1]),
+            (b'E', 4) => out.push_str(weekday_name),
+            (b'E', 5) => out.push_str(&weekday_name[..1]),
+            (b'E', _) => out.push_str(&weekday_name[..3]),
+            (b'd', _) => push_padded(out, i64::from(t.day), count),
+            (b'D', _) => push_padded(out, i64::from(t.day_of_year), count),
+            (b'H', _) => push_padded(out, i64::from(t.hour), count),
+            (b'k', _) => {
+                let hour = if t.hour == 0 { 24 } else { t.hour };
+                push_padded(out, i64::from(hour), count);
+            }
+            (b'K', _) => push_padded(out, i64::from(t.hour % 12), count),
+            (b'h', _) => {
+                let hour = match t.hour % 12 {
+                    0 => 12,
+                    hour => hour,
+                };
+                push_padded(out, i64::from(hour), count);
+            }
+            (b'm', _) => push_padded(out, i64::from(t.minute), count),
+            (b's', _) => push_padded(out, i64::from(t.second), count),
+            (b'S', n) => {
+                // Nanoseconds of the second, truncated to n digits; arrival times are in ms.
+                let nanos = format!("{:09}", u64::from(t.millis) * 1_000_000);
+                out.push_str(&nanos[..n.min(9)]);
+            }
+            (b'a', _) => out.push_str(if t.hour < 12 { "AM" } else { "PM" }),
+            // The parser admits no other letter.
+            _ => debug_assert!(false, "unsupported pattern letter {letter}"),
+        }
+    }
+}
+
+/// A validated pair of Prefix and ErrorOutputPrefix templates: the key naming of one S3 (or
+/// local) destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Prefixes {
+    /// Prefix with rule 1 applied (a timestamp appended if it had none).
+    prefix: Template,
+    /// ErrorOutputPrefix as given, or the rule-5 default.
+    error_prefix: Template,
+}
+
+impl S3Prefixes {
+    /// Validates Prefix and ErrorOutputPrefix as Firehose does for S3 and ExtendedS3 destinations
+    /// (rules 1 to 5, the length limits). `None` and `Some("")` both mean unset for
+    /// ErrorOutputPrefix; for Prefix they evaluate the same way.
+    ///
+    /// # Errors
+    /// The first rule the pair breaks, as a [`KeyError`].
+    pub fn new(
+        prefix: Option<&str>,
+        error_output_prefix: Option<&str>,
+    ) -> Result<S3Prefixes, KeyError> {
+        let prefix_source = prefix.unwrap_or("");
+        let mut prefix = Template::parse(PrefixField::Prefix, prefix_source)?;
+        let error_output_prefix = error_output_prefix.filter(|s| !s.is_empty());
+        let error_prefix = match error_output_prefix {
+            Some(source) => Some(Template::parse(PrefixField::ErrorOutputPrefix, source)?),
+            None => None,
+        };
+        if prefix.has_error_output_type() {
+            return Err(KeyError::ErrorOutputTypeInPrefix);
+        }
+        if prefix.has_expressions() && error_prefix.is_none() {
+            return Err(KeyError::ErrorOutputPrefixRequired);
+        }
+        if let Some(error_prefix) = &error_prefix {
+            if !error_prefix.has_error_output_type() {
+                return Err(KeyError::ErrorOutputTypeMissing);
+            }
+        }
+        // The evaluated-length bound excludes the timestamp rule 1 appends, so check it first.
+        check_evaluated_length(&prefix)?;
+        if let Some(error_prefix) = &error_prefix {
+            check_evaluated_length(error_prefix)?;
+        }
+        let default_timestamp = || {
+            // The default pattern is a constant known to parse.
+            parse_timestamp_pattern(PrefixField::Prefix, DEFAULT_TIMESTAMP_PATTERN)
+                .map(Part::Timestamp)
+        };
+        let error_prefix = match error_prefix {
+            Some(error_prefix) => error_prefix,
+            None => {
+                // Rule 5: Prefix has no expressions here (rule 3), only literal text.
+                let mut parts = prefix.parts.clone();
+                parts.push(Part::ErrorOutputType);
+                parts.push(Part::Literal("/".to_string()));
+                parts.push(default_timestamp()?);
+                Template {
+                    field: PrefixField::ErrorOutputPrefix,
+                    parts,
+                }
+            }
+        };
+        if !prefix.has_timestamp() {
+            prefix.parts.push(default_timestamp()?);
+        }
+        Ok(S3Prefixes {
+            prefix,
+            error_prefix,
+        })
+    }
+
+    /// Validates the templates of a Redshift destination's intermediate S3 configuration: rule 6
+    /// (Prefix without expressions, ErrorOutputPrefix unset), then as [`S3Prefixes::new`].
+    ///
+    /// # Errors
+    /// [`KeyError::RedshiftPrefixExpressions`], [`KeyError::RedshiftErrorOutputPrefix`], or any
+    /// error of [`S3Prefixes::new`].
+    pub fn for_redshift(
+        prefix: Option<&str>,
+        error_output_prefix: Option<&str>,
+    ) -> Result<S3Prefixes, KeyError> {
+        if error_output_prefix.is_some_and(|s| !s.is_empty()) {
+            return Err(KeyError::RedshiftErrorOutputPrefix);
+        }
+        let parsed = Template::parse(PrefixField::Prefix, prefix.unwrap_or(""))?;
+        if parsed.has_expressions() {
+            return Err(KeyError::RedshiftPrefixExpressions);
+        }
+        S3Prefixes::new(prefix, None)
+    }
+
+    /// The evaluated Prefix for a batch whose oldest record arrived at `arrival_ms`.
+    pub fn evaluate_prefix(&self, identity: &BatchIdentity, arrival_ms: u64) -> String {
+        let mut out = String::new();
+        self.prefix.evaluate(
+            &mut out,
+            identity,
+            &UtcTime::from_epoch_ms(arrival_ms),
+            None,
+        );
+        out
+    }
+
+    /// The evaluated ErrorOutputPrefix for a batch's records of the given error type.
+    pub fn evaluate_error_prefix(
+        &self,
+        identity: &BatchIdentity,
+        error_type: ErrorOutputType,
+        arrival_ms: u64,
+    ) -> String {
+        let mut out = String::new();
+        let time = UtcTime::from_epoch_ms(arrival_ms);
+        self.error_prefix
+            .evaluate(&mut out, identity, &time, Some(error_type));
+        out
+    }
+
+    /// The key of a batch's data object: evaluated Prefix + suffix.
+    pub fn data_key(
+        &self,
+        identity: &BatchIdentity,
+        stream_version: u64,
+        arrival_ms: u64,
+        extension: &str,
+    ) -> String {
+        let mut key = self.evaluate_prefix(identity, arrival_ms);
+        push_suffix(
+            &mut key,
+            identity,
+            stream_version,
+            arrival_ms,
+            &identity.object_id(),
+            extension,
+        );
+        key
+    }
+
+    /// The key of a batch's error-output object of the given type: evaluated ErrorOutputPrefix +
+    /// suffix (with the error object id, so it never collides with the data object).
+    pub fn error_key(
+        &self,
+        identity: &BatchIdentity,
+        error_type: ErrorOutputType,
+        stream_version: u64,
+        arrival_ms: u64,
+        extension: &str,
+    ) -> String {
+        let mut key = self.evaluate_error_prefix(identity, error_type, arrival_ms);
+        let id = identity.error_object_id(error_type);
+        push_suffix(
+            &mut key,
+            identity,
+            stream_version,
+            arrival_ms,
+            &id,
+            extension,
+        );
+        key
+    }
+}
+
+fn check_evaluated_length(template: &Template) -> Result<(), KeyError> {
+    let chars = template.evaluated_chars_max();
+    if chars > EVALUATED_PREFIX_CHARS_MAX {
+        return Err(KeyError::EvaluatedTooLong {
+            field: template.field,
+            chars,
+            max: EVALUATED_PREFIX_CHARS_MAX,
+        });
+    }
+    Ok(())
+}
+
+/// Appends `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id><extension>`.
+fn push_suffix(
+    key: &mut String,
+    identity: &BatchIdentity,
+    stream_version: u64,
+    arrival_ms: u64,
+    id: &str,
+    extension: &str,
+) {
+    let t = UtcTime::from_epoch_ms(arrival_ms);
+    // Writing into a String cannot fail.
+    let _ = write!(
+        key,
+        "{}-{}-{:04}-{:02}-{:02}-{:02}-{:02}-{:02}-{}{}",
+        identity.stream,
+        stream_version,
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        id,
+        extension
+    );
+}
+
+/// Checks a `FileExtension` against Firehose's pattern `^$|\.[0-9a-z!\-_.*'()]+` and its
+/// 128-character limit.
+///
+/// # Errors
+/// [`KeyError::InvalidFileExtension`].
+pub fn validate_file_extension(extension: &str) -> Result<(), KeyError> {
+    if extension.is_empty() {
+        return Ok(());
+    }
+    let allowed = |c: char| c.is_ascii_digit() || c.is_ascii_lowercase() || "!-_.*'()".contains(c);
+    let valid = extension.len() >= 2
+        && extension.len() <= FILE_EXTENSION_CHARS_MAX
+        && extension.starts_with('.')
+        && extension[1..].chars().all(allowed);
+    if valid {
+        Ok(())
+    } else {
+        Err(KeyError::InvalidFileExtension(extension.to_string()))
+    }
+}
+
+/// The extension an object gets: `FileExtension` when set and not empty (an explicit empty one
+/// restores the default, as Firehose does), else the codec's.
+///
+/// # Errors
+/// [`KeyError::InvalidFileExtension`] for an extension Firehose would refuse.
+pub fn resolve_extension(
+    file_extension: Option<&str>,
+    compression: Compression,
+) -> Result<String, KeyError> {
+    match file_extension.filter(|e| !e.is_empty()) {
+        Some(extension) => {
+            validate_file_extension(extension)?;
+            Ok(extension.to_string())
+        }
+        None => Ok(compression.default_extension().to_string()),
+    }
+}
+
+/// The bucket named by a `BucketARN` (`arn:aws:s3:::my-bucket` gives `my-bucket`).
+///
+/// # Errors
+/// [`KeyError::InvalidBucketArn`] when the ARN does not match `arn:.*:s3:::[\w.-]{1,255}`.
+pub fn bucket_from_arn(arn: &str) -> Result<&str, KeyError> {
+    let invalid = || KeyError::InvalidBucketArn(arn.to_string());
+    if arn.len() > BUCKET_ARN_CHARS_MAX || !arn.starts_with("arn:") {
+        return Err(invalid());
+    }
+    // The partition (`.*` in the pattern) may be anything; the bucket follows the last `:s3:::`.
+    let Some(at) = arn.rfind(":s3:::") else {
+        return Err(invalid());
+    };
+    let bucket = &arn[at + ":s3:::".len()..];
+    let valid = !bucket.is_empty()
+        && bucket.len() <= 255
+        && bucket.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        // `.` and `..` would name the objects directory or its parent in the local store.
+        && bucket != "."
+        && bucket != "..";
+    if valid {
+        Ok(bucket)
+    } else {
+        Err(invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2018-08-27T10:30:07.123Z, the instant of the developer guide's examples.
+    const AUG_27_2018_1030: u64 = 1_535_365_807_123;
+
+    fn identity() -> BatchIdentity {
+        BatchIdentity {
+            stream: "my-delivery-stream".into(),
+            incarnation: "00000000000000000000000000000001".into(),
+            destination_id: "destinationId-000000000001".into(),
+            first_lsn: 1,
+            last_lsn: 100,
+        }
+    }
+
+    fn prefixes(prefix: Option<&str>, error: Option<&str>) -> S3Prefixes {
+        match S3Prefixes::new(prefix, error) {
+            Ok(p) => p,
+            Err(e) => panic!("{prefix:?} / {error:?}: {e}"),
+        }
+    }
+
+    fn eval(prefix: Option<&str>, error: Option<&str>) -> (String, String) {
+        let p = prefixes(prefix, error);
+        (
+            p.evaluate_prefix(&identity(), AUG_27_2018_1030),
+            p.evaluate_error_prefix(
+                &identity(),
+                ErrorOutputType::ProcessingFailed,
+                AUG_27_2018_1030,
+            ),
+        )
+    }
+
+    #[test]
+    fn utc_fields() {
+        let t = UtcTime::from_epoch_ms(AUG_27_2018_1030);
+        assert_eq!((t.year, t.month, t.day), (2018, 8, 27));
+        assert_eq!((t.hour, t.minute, t.second, t.millis), (10, 30, 7, 123));
+        assert_eq!(t.weekday, 1, "2018-08-27 was a Monday");
+        assert_eq!(t.day_of_year, 239);
+        let epoch = UtcTime::from_epoch_ms(0);
+        assert_eq!(
+            (epoch.year, epoch.month, epoch.day, epoch.weekday),
+            (1970, 1, 1, 4)
+        );
+        // 2024-02-29 23:59:59.999, a leap day.
+        let leap = UtcTime::from_epoch_ms(1_709_251_199_999);
+        assert_eq!(
+            (leap.year, leap.month, leap.day, leap.day_of_year),
+            (2024, 2, 29, 60)
+        );
+        assert_eq!(
+            (leap.hour, leap.minute, leap.second, leap.millis),
+            (23, 59, 59, 999)
+        );
+        for days in [-800_000i64, -1, 0, 1, 59, 365, 10_956, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn guide_example_unspecified_prefix() {
+        let (prefix, error) = eval(
+            None,
+            Some("myFirehoseFailures/!{firehose:error-output-type}/"),
+        );
+        assert_eq!(prefix, "2018/08/27/10/");
+        assert_eq!(error, "myFirehoseFailures/processing-failed/");
+    }
+
+    #[test]
+    fn guide_example_expressions_need_an_error_prefix() {
+        assert_eq!(
+            S3Prefixes::new(Some("!{timestamp:yyyy/MM/dd}"), None),
+            Err(KeyError::ErrorOutputPrefixRequired)
+        );
+        assert_eq!(
+            S3Prefixes::new(Some("!{timestamp:yyyy/MM/dd}"), Some("")),
+            Err(KeyError::ErrorOutputPrefixRequired)
+        );
+    }
+
+    #[test]
+    fn guide_example_random_string_and_anymonth() {
+        let (prefix, error) = eval(
+            Some("myFirehose/DeliveredYear=!{timestamp:yyyy}/anyMonth/rand=!{firehose:random-string}"),
+            Some("myFirehoseFailures/!{firehose:error-output-type}/!{timestamp:yyyy}/anyMonth/!{timestamp:dd}"),
+        );
+        let random = prefix
+            .strip_prefix("myFirehose/DeliveredYear=2018/anyMonth/rand=")
+            .unwrap_or("");
+        assert_eq!(random.len(), RANDOM_STRING_CHARS, "{prefix}");
+        assert!(random
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_eq!(
+            error,
+            "myFirehoseFailures/processing-failed/2018/anyMonth/27"
+        );
+    }
+
+    #[test]
+    fn guide_example_quoted_literals() {
+        let (prefix, error) = eval(
+            Some("myPrefix/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"),
+            Some("myErrorPrefix/!{timestamp:'year='yyyy'/month='MM'/day='dd'/hour='HH}/!{firehose:error-output-type}"),
+        );
+        assert_eq!(prefix, "myPrefix/year=2018/month=08/day=27/hour=10/");
+        assert_eq!(
+            error,
+            "myErrorPrefix/year=2018/month=08/day=27/hour=10/processing-failed"
+        );
+    }
+
+    #[test]
+    fn guide_example_literal_prefix_without_error_prefix() {
+        // Rule 5. The guide's table shows a slash after the prefix, its rule text does not; the
+        // rule text (and "a prefix ending with a slash appears as a folder") wins.
+        let (prefix, error) = eval(Some("myFirehosePrefix"), None);
+        assert_eq!(prefix, "myFirehosePrefix2018/08/27/10/");
+        assert_eq!(error, "myFirehosePrefixprocessing-failed/2018/08/27/10/");
+        let (prefix, error) = eval(Some("myFirehosePrefix/"), None);
+        assert_eq!(prefix, "myFirehosePrefix/2018/08/27/10/");
+        assert_eq!(error, "myFirehosePrefix/processing-failed/2018/08/27/10/");
+        let (prefix, error) = eval(None, None);
+        assert_eq!(prefix, "2018/08/27/10/");
+        assert_eq!(error, "processing-failed/2018/08/27/10/");
+    }
+
+    #[test]
+    fn rule_1_appends_a_timestamp_only_when_there_is_none() {
+        let (prefix, _) = eval(
+            Some("logs/!{firehose:random-string}/"),
+            Some("e/!{firehose:error-output-type}/"),
+        );
+        assert!(prefix.starts_with("logs/"));
+        assert!(prefix.ends_with("/2018/08/27/10/"), "{prefix}");
+        let (prefix, _) = eval(
+            Some("logs/!{timestamp:yyyy}/"),
+            Some("e/!{firehose:error-output-type}/"),
+        );
+        assert_eq!(prefix, "logs/2018/");
+        // ErrorOutputPrefix gets nothing appended.
+        let (_, error) = eval(Some("logs/"), Some("e/!{firehose:error-output-type}"));
+        assert_eq!(error, "e/processing-failed");
+    }
+
+    #[test]
+    fn rule_2_stray_expression_start() {
+        assert_eq!(
+            S3Prefixes::new(Some("a/!{timestamp:yyyy"), None),
+            Err(KeyError::StrayExpressionStart {
+                field: PrefixField::Prefix,
+                offset: 2
+            })
+        );
+        assert_eq!(
+            S3Prefixes::new(Some("a/!{firehose:!{x}"), None),
+            Err(KeyError::StrayExpressionStart {
+                field: PrefixField::Prefix,
+                offset: 2
+            })
+        );
+        assert!(matches!(
+            S3Prefixes::new(Some("x"), Some("!{firehose:error-output-type}/!{")),
+            Err(KeyError::StrayExpressionStart {
+                field: PrefixField::ErrorOutputPrefix,
+                ..
+            })
+        ));
+        // A lone `{`, `}` or `!` is fine.
+        let (prefix, _) = eval(Some("a{b}!c/"), None);
+        assert_eq!(prefix, "a{b}!c/2018/08/27/10/");
+    }
+
+    #[test]
+    fn rule_2_unknown_and_unsupported_expressions() {
+        let error = "!{firehose:error-output-type}";
+        for bad in ["!{foo:bar}", "!{firehose:uuid}", "!{timestamp}", "!{}"] {
+            assert!(
+                matches!(
+                    S3Prefixes::new(Some(bad), Some(error)),
+                    Err(KeyError::UnknownExpression { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            S3Prefixes::new(Some("!{partitionKeyFromQuery:id}/"), Some(error)),
+            Err(KeyError::DynamicPartitioningUnsupported { .. })
+        ));
+        assert!(matches!(
+            S3Prefixes::new(Some("!{partitionKeyFromLambda:id}/"), Some(error)),
+            Err(KeyError::DynamicPartitioningUnsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn rule_3_error_prefix_must_name_the_error_type() {
+        assert_eq!(
+            S3Prefixes::new(Some("a/!{timestamp:yyyy}/"), Some("errors/")),
+            Err(KeyError::ErrorOutputTypeMissing)
+        );
+        assert_eq!(
+            S3Prefixes::new(Some("a/"), Some("errors/!{timestamp:yyyy}/")),
+            Err(KeyError::ErrorOutputTypeMissing)
+        );
+        assert!(S3Prefixes::new(
+            Some("a/!{timestamp:yyyy}/"),
+            Some("e/!{firehose:error-output-type}")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn rule_4_prefix_must_not_name_the_error_type() {
+        assert_eq!(
+            S3Prefixes::new(
+                Some("a/!{firehose:error-output-type}/"),
+                Some("!{firehose:error-output-type}")
+            ),
+            Err(KeyError::ErrorOutputTypeInPrefix)
+        );
+    }
+
+    #[test]
+    fn rule_6_redshift() {
+        assert_eq!(
+            S3Prefixes::for_redshift(Some("a/!{timestamp:yyyy}/"), None),
+            Err(KeyError::RedshiftPrefixExpressions)
+        );
+        assert_eq!(
+            S3Prefixes::for_redshift(Some("a/"), Some("!{firehose:error-output-type}")),
+            Err(KeyError::RedshiftErrorOutputPrefix)
+        );
+        let p = S3Prefixes::for_redshift(Some("copy/"), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            p.evaluate_prefix(&identity(), AUG_27_2018_1030),
+            "copy/2018/08/27/10/"
+        );
+    }
+
+    #[test]
+    fn rule_7_console_default_error_prefix_is_valid() {
+        let (_, error) = eval(
+            Some("!{timestamp:yyyy}/"),
+            Some("!{firehose:error-output-type}/"),
+        );
+        assert_eq!(error, "processing-failed/");
+    }
+
+    #[test]
+    fn length_limits() {
+        let long = "a".repeat(TEMPLATE_CHARS_MAX + 1);
+        assert!(matches!(
+            S3Prefixes::new(Some(&long), None),
+            Err(KeyError::TooLong { .. })
+        ));
+        // A literal prefix of exactly 512 characters is accepted even though the appended
+        // timestamp makes it longer.
+        let literal = "a".repeat(EVALUATED_PREFIX_CHARS_MAX);
+        let p = prefixes(Some(&literal), None);
+        assert_eq!(
+            p.evaluate_prefix(&identity(), 0).len(),
+            EVALUATED_PREFIX_CHARS_MAX + 14
+        );
+        let literal = "a".repeat(EVALUATED_PREFIX_CHARS_MAX + 1);
+        assert!(matches!(
+            S3Prefixes::new(Some(&literal), None),
+            Err(KeyError::EvaluatedTooLong { .. })
+        ));
+        // Expressions count at their widest: 500 + 11 random characters + a 4-digit year.
+        let near = format!(
+            "{}!{{firehose:random-string}}!{{timestamp:yyyy}}",
+            "a".repeat(500)
+        );
+        assert!(matches!(
+            S3Prefixes::new(Some(&near), Some("!{firehose:error-output-type}")),
+            Err(KeyError::EvaluatedTooLong { chars: 515, .. })
+        ));
+        let fits = format!("{}!{{firehose:random-string}}", "a".repeat(501));
+        assert!(S3Prefixes::new(Some(&fits), Some("!{firehose:error-output-type}")).is_ok());
+        // The widest error type is AmazonOpenSearchService-failed (30 characters).
+        let error = format!("{}!{{firehose:error-output-type}}", "e".repeat(483));
+        assert!(matches!(
+            S3Prefixes::new(None, Some(&error)),
+            Err(KeyError::EvaluatedTooLong { .. })
+        ));
+    }
+
+    fn format_at(pattern: &str, ms: u64) -> Result<String, KeyError> {
+        let items = parse_timestamp_pattern(PrefixField::Prefix, pattern)?;
+        let mut out = String::new();
+        format_timestamp(&mut out, &items, &UtcTime::from_epoch_ms(ms));
+        Ok(out)
+    }
+
+    #[test]
+    fn java_date_time_formatter_subset() {
+        let at = |p: &str| format_at(p, AUG_27_2018_1030).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert_eq!(at("yyyy/MM/dd/HH/"), "2018/08/27/10/");
+        assert_eq!(at("yyyy-MM-dd'T'HH:mm:ss.SSS"), "2018-08-27T10:30:07.123");
+        assert_eq!(at("yy y yyy yyyyy uuuu"), "18 2018 2018 02018 2018");
+        assert_eq!(at("M MM MMM MMMM MMMMM LLL"), "8 08 Aug August A Aug");
+        assert_eq!(at("d dd D DD DDD"), "27 27 239 239 239");
+        assert_eq!(at("H HH k K h hh a"), "10 10 10 10 10 10 AM");
+        assert_eq!(at("m mm s ss S SS SSSSSS"), "30 30 7 07 1 12 123000");
+        assert_eq!(at("E EEE EEEE EEEEE"), "Mon Mon Monday M");
+        assert_eq!(at("'year='yyyy"), "year=2018");
+        assert_eq!(at("'it''s' ''yyyy''"), "it's '2018'");
+        assert_eq!(at("[yyyy][-MM]"), "2018-08");
+        assert_eq!(at("yyyy年MM月"), "2018年08月");
+        let early = |p: &str| format_at(p, 3_600_000 * 13 + 60_000 * 5).unwrap_or_default();
+        assert_eq!(early("H h K k a d D"), "13 1 1 13 PM 1 1");
+        assert_eq!(early("DD DDD"), "01 001");
+        let midnight = |p: &str| format_at(p, 0).unwrap_or_default();
+        assert_eq!(midnight("H k h K a"), "0 24 12 0 AM");
+    }
+
+    #[test]
+    fn java_pattern_errors() {
+        for bad in [
+            "ddd",
+            "HHH",
+            "mmm",
+            "MMMMMM",
+            "aa",
+            "DDDD",
+            "SSSSSSSSSS",
+            "'open",
+            "]",
+            "#",
+            "{",
+        ] {
+            assert!(
+                matches!(
+                    format_at(bad, 0),
+                    Err(KeyError::InvalidTimestampPattern { .. })
+                ),
+                "{bad}"
+            );
+        }
+        for unsupported in [
+            "G", "Q", "w", "W", "Y", "z", "Z", "X", "x", "V", "n", "N", "A", "e", "c", "O",
+        ] {
+            assert!(
+                matches!(
+                    format_at(unsupported, 0),
+                    Err(KeyError::InvalidTimestampPattern { .. })
+                ),
+                "{unsupported}"
+            );
+        }
+        assert!(matches!(
+            S3Prefixes::new(
+                Some("!{timestamp:yyyy-ww}"),
+                Some("!{firehose:error-output-type}")
+            ),
+            Err(KeyError::InvalidTimestampPattern {
+                field: PrefixField::Prefix,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn keys_have_firehose_shape_and_are_deterministic() {
+        let p = prefixes(None, None);
+        let key = p.data_key(&identity(), 3, AUG_27_2018_1030, ".gz");
+        let expected_prefix = "2018/08/27/10/my-delivery-stream-3-2018-08-27-10-30-07-";
+        assert!(key.starts_with(expected_prefix), "{key}");
+        let id = &key[expected_prefix.len()..key.len() - 3];
+        assert_eq!(id, identity().object_id());
+        assert!(key.ends_with(".gz"));
+        assert_eq!(key, p.data_key(&identity(), 3, AUG_27_2018_1030, ".gz"));
+        let mut other = identity();
+        other.first_lsn = 101;
+        other.last_lsn = 200;
+        assert_ne!(key, p.data_key(&other, 3, AUG_27_2018_1030, ".gz"));
+
+        let error_key = p.error_key(
+            &identity(),
+            ErrorOutputType::HttpEndpointFailed,
+            3,
+            AUG_27_2018_1030,
+            "",
+        );
+        assert!(
+            error_key.starts_with(
+                "http-endpoint-failed/2018/08/27/10/my-delivery-stream-3-2018-08-27-10-30-07-"
+            ),
+            "{error_key}"
+        );
+        assert!(
+            error_key.ends_with(&identity().error_object_id(ErrorOutputType::HttpEndpointFailed))
+        );
+    }
+
+    #[test]
+    fn random_strings_differ_per_occurrence_and_repeat_per_batch() {
+        let p = prefixes(
+            Some("!{firehose:random-string}/!{firehose:random-string}/"),
+            Some("!{firehose:random-string}/!{firehose:error-output-type}/"),
+        );
+        let prefix = p.evaluate_prefix(&identity(), AUG_27_2018_1030);
+        let parts: Vec<&str> = prefix.split('/').collect();
+        assert_ne!(parts[0], parts[1]);
+        assert_eq!(prefix, p.evaluate_prefix(&identity(), AUG_27_2018_1030 + 1));
+        let error = p.evaluate_error_prefix(&identity(), ErrorOutputType::ProcessingFailed, 0);
+        assert_ne!(error.split('/').next(), Some(parts[0]));
+        let mut other = identity();
+        other.first_lsn = 2;
+        assert_ne!(prefix, p.evaluate_prefix(&other, AUG_27_2018_1030));
+    }
+
+    #[test]
+    fn file_extensions() {
+        for good in ["", ".gz", ".json.gz", ".a-b_c.d*e'f(g)h!", ".0"] {
+            assert_eq!(validate_file_extension(good), Ok(()), "{good}");
+        }
+        for bad in [
+            ".",
+            "gz",
+            ".GZ",
+            ".a/b",
+            ". x",
+            &format!(".{}", "a".repeat(128)),
+        ] {
+            assert!(validate_file_extension(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            resolve_extension(None, Compression::Gzip),
+            Ok(".gz".to_string())
+        );
+        assert_eq!(
+            resolve_extension(Some(""), Compression::Gzip),
+            Ok(".gz".to_string())
+        );
+        assert_eq!(
+            resolve_extension(Some(".json.gz"), Compression::Gzip),
+            Ok(".json.gz".to_string())
+        );
+        assert_eq!(
+            resolve_extension(None, Compression::Uncompressed),
+            Ok(String::new())
+        );
+    }
+
+    #[test]
+    fn bucket_arns() {
+        assert_eq!(bucket_from_arn("arn:aws:s3:::my-bucket"), Ok("my-bucket"));
+        assert_eq!(bucket_from_arn("arn:aws-cn:s3:::a.b_c-d"), Ok("a.b_c-d"));
+        for bad in [
+            "my-bucket",
+            "arn:aws:s3:::",
+            "arn:aws:s3:::a/b",
+            "arn:aws:s3:::..",
+            "s3://x",
+            "arn:aws:sqs:::x",
+        ] {
+            assert!(bucket_from_arn(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Validation never panics, and every valid pair evaluates within the advertised bound.
+        #[test]
+        fn any_template_validates_or_errors(
+            prefix in "[a-z/!{}:'=_-]{0,40}(!\\{(timestamp:[yMdHms/'-]{0,12}|firehose:random-string)\\})?[a-z/]{0,10}",
+            error in proptest::option::of("[a-z/]{0,20}!\\{firehose:error-output-type\\}[a-z/!{}]{0,20}"),
+            ms in 0u64..4_102_444_800_000,
+        ) {
+            if let Ok(p) = S3Prefixes::new(Some(&prefix), error.as_deref()) {
+                let id = identity();
+                let evaluated = p.evaluate_prefix(&id, ms);
+                proptest::prop_assert!(evaluated.chars().count() <= EVALUATED_PREFIX_CHARS_MAX + 14);
+                for t in ErrorOutputType::ALL {
+                    let e = p.evaluate_error_prefix(&id, t, ms);
+                    proptest::prop_assert!(e.contains(t.as_str()));
+                }
+                proptest::prop_assert_eq!(p.data_key(&id, 1, ms, ""), p.data_key(&id, 1, ms, ""));
+            }
+        }
+    }
+}

@@ -1,0 +1,635 @@
+//! [`LocalStore`]: objects as files under a directory, the embedded default destination.
+//!
+//! An S3 or ExtendedS3 destination without an S3 endpoint writes here: object `key` of bucket
+//! `b` is the file `DIR/objects/b/key` ([`LocalStore::for_bucket`]), so the tree looks like what
+//! `aws s3 sync` would download.
+//!
+//! # Durability protocol (one object)
+//!
+//! 1. Create the missing directories of the key one level at a time; after creating one, fsync its
+//!    parent so the new entry survives a power loss. A directory that already existed is fsynced
+//!    into its parent too, once per process, because the writer that created it may have crashed
+//!    (or still be running) between its mkdir and its fsync.
+//! 2. Write the body to `.hydrant-tmp.<pid>.<n>` in the object's directory (created exclusively),
+//!    and fsync it.
+//! 3. Rename it over the final name: atomic, so a reader sees the old object or the new one,
+//!    never a part; the same key written again is replaced (an idempotent retry).
+//! 4. fsync the directory, so the rename itself is durable before `put_object` returns.
+//!
+//! If any step fails, the temporary file is removed and the final name is untouched. A crash
+//! can leave a temporary file behind: [`LocalStore::sweep_temp_files`] removes them at start-up,
+//! and listings never show them. Keys that would leave the directory (`..`, a leading `/`) or use
+//! the temporary names are refused ([`SinkError::InvalidKey`]); empty path segments (`a//b`)
+//! collapse as the file system collapses them.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use crate::error::LocalStep;
+use crate::store::{ObjectStore, PutObject};
+use crate::{BoxFuture, SinkError};
+
+/// Names starting with this are temporary files, never objects.
+pub const TEMP_FILE_PREFIX: &str = ".hydrant-tmp.";
+/// After this many remembered directories the memory of fsynced directories is dropped (and
+/// rebuilt, one extra fsync per directory): a bound on memory for stores with many prefixes.
+const DURABLE_DIRS_MAX: usize = 100_000;
+
+/// A distinct temporary name per write in this process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Objects as files under `root`.
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    /// Directories known to be durably linked into their parents by this process.
+    durable_dirs: Arc<Mutex<HashSet<PathBuf>>>,
+    /// A step to fail at, for tests of the failure paths.
+    #[cfg(test)]
+    fail_at: Option<LocalStep>,
+}
+
+fn local_io(step: LocalStep, path: &Path) -> impl FnOnce(io::Error) -> SinkError + '_ {
+    move |source| SinkError::LocalIo {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn fsync_dir(dir: &Path) -> Result<(), SinkError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(local_io(LocalStep::SyncDir, dir))
+}
+
+impl LocalStore {
+    /// A store whose objects live under `root` (object `k` is `root/k`). Creates `root`, durably,
+    /// if it is missing.
+    ///
+    /// # Errors
+    /// [`SinkError::LocalIo`] if `root` cannot be created.
+    pub fn new(root: impl Into<PathBuf>) -> Result<LocalStore, SinkError> {
+        let root = root.into();
+        create_root_durably(&root)?;
+        Ok(LocalStore {
+            root,
+            durable_dirs: Arc::new(Mutex::new(HashSet::new())),
+            #[cfg(test)]
+            fail_at: None,
+        })
+    }
+
+    /// The store of `bucket` in hydrant's data directory: `data_dir/objects/<bucket>`.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidKey`] for a bucket name that is not one path segment, or
+    /// [`SinkError::LocalIo`].
+    pub fn for_bucket(data_dir: &Path, bucket: &str) -> Result<LocalStore, SinkError> {
+        if bucket.is_empty() || bucket == "." || bucket == ".." || bucket.contains(['/', '\0']) {
+            return Err(SinkError::InvalidKey {
+                key: bucket.to_string(),
+                reason: "a bucket name must be one path segment",
+            });
+        }
+        LocalStore::new(data_dir.join("objects").join(bucket))
+    }
+
+    /// The directory objects live under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds (or will hold) `key`.
+    ///
+    /// # Errors
+    /// [`SinkError::InvalidKey`] for keys this store refuses.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, SinkError> {
+        let mut path = self.root.clone();
+        for segment in key_segments(key)? {
+            path.push(segment);
+        }
+        Ok(path)
+    }
+
+    /// Removes temporary files left by writes that a crash interrupted. Call it at start-up,
+    /// before deliveries begin (a write in progress would lose its temporary file).
+    ///
+    /// # Errors
+    /// [`SinkError::LocalIo`] if the tree cannot be walked or a file removed.
+    pub fn sweep_temp_files(&self) -> Result<usize, SinkError> {
+        let mut removed = 0;
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = fs::read_dir(&dir).map_err(local_io(LocalStep::List, &dir))?;
+            for entry in entries {
+                let entry = entry.map_err(local_io(LocalStep::List, &dir))?;
+                let path = entry.path();
+                let file_type = entry
+                    .file_type()
+                    .map_err(local_io(LocalStep::List, &path))?;
+                if file_type.is_dir() {
+                    stack.push(path);
+                } else if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(TEMP_FILE_PREFIX)
+                {
+                    fs::remove_file(&path).map_err(local_io(LocalStep::Write, &path))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Makes the next write fail at `step` (tests of the failure paths).
+    #[cfg(test)]
+    fn failing_at(mut self, step: LocalStep) -> LocalStore {
+        self.fail_at = Some(step);
+        self
+    }
+
+    /// Returns an injected failure at `step`, in tests; nothing otherwise.
+    fn fault(&self, step: LocalStep, path: &Path) -> Result<(), SinkError> {
+        #[cfg(test)]
+        if self.fail_at == Some(step) {
+            return Err(SinkError::LocalIo {
+                step,
+                path: path.to_path_buf(),
+                source: io::Error::other("injected failure"),
+            });
+        }
+        let _ = (step, path);
+        Ok(())
+    }
+
+    /// Creates the directories from the root to `segments` (the key without its file name),
+    /// each durably linked into its parent; returns the deepest.
+    fn ensure_dirs(&self, segments: &[&str]) -> Result<PathBuf, SinkError> {
+        let mut dir = self.root.clone();
+        for segment in segments {
+            let parent = dir.clone();
+            dir.push(segment);
+            let created = match fs::create_dir(&dir) {
+                Ok(()) => true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+                Err(e) => return Err(local_io(LocalStep::CreateDir, &dir)(e)),
+            };
+            self.fault(LocalStep::CreateDir, &dir)?;
+            let known = self
+                .durable_dirs
+                .lock()
+                .map(|set| set.contains(&dir))
+                .unwrap_or(false);
+            if created || !known {
+                fsync_dir(&parent)?;
+                self.fault(LocalStep::SyncDir, &parent)?;
+                if let Ok(mut set) = self.durable_dirs.lock() {
+                    if set.len() >= DURABLE_DIRS_MAX {
+                        set.clear();
+                    }
+                    set.insert(dir.clone());
+                }
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The durability protocol of the module docs, blocking.
+    fn put_blocking(&self, key: &str, body: &[u8]) -> Result<(), SinkError> {
+        let segments = key_segments(key)?;
+        let Some((file_name, dirs)) = segments.split_last() else {
+            return Err(SinkError::InvalidKey {
+                key: key.to_string(),
+                reason: "empty key",
+            });
+        };
+        let dir = self.ensure_dirs(dirs)?;
+        let final_path = dir.join(file_name);
+        let temp_path = dir.join(format!(
+            "{TEMP_FILE_PREFIX}{}.{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let result = self.write_temp_and_rename(&temp_path, &final_path, body);
+        if result.is_err() {
+            // Leave nothing behind: the final name was never touched unless the rename succeeded,
+            // in which case the temporary name no longer exists and this is a no-op.
+            let _ = fs::remove_file(&temp_path);
+        }
+        result?;
+        fsync_dir(&dir)?;
+        self.fault(LocalStep::SyncDir, &dir)
+    }
+
+    fn write_temp_and_rename(
+        &self,
+        temp_path: &Path,
+        final_path: &Path,
+        body: &[u8],
+    ) -> Result<(), SinkError> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(temp_path)
+            .map_err(local_io(LocalStep::Write, temp_path))?;
+        file.write_all(body)
+            .map_err(local_io(LocalStep::Write, temp_path))?;
+        self.fault(LocalStep::Write, temp_path)?;
+        file.sync_all()
+            .map_err(local_io(LocalStep::SyncFile, temp_path))?;
+        self.fault(LocalStep::SyncFile, temp_path)?;
+        drop(file);
+        self.fault(LocalStep::Rename, final_path)?;
+        fs::rename(temp_path, final_path).map_err(local_io(LocalStep::Rename, final_path))
+    }
+
+    fn get_blocking(&self, key: &str) -> Result<Bytes, SinkError> {
+        let path = self.path_of(key)?;
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(SinkError::NotFound {
+                key: key.to_string(),
+            }),
+            Err(e) => Err(local_io(LocalStep::Read, &path)(e)),
+        }
+    }
+
+    fn list_blocking(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        // Walk only below the deepest directory the prefix names in full.
+        let (dir_part, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let mut start = self.root.clone();
+        let mut start_key = String::new();
+        for segment in dir_part.split('/').filter(|s| !s.is_empty()) {
+            if segment == "." || segment == ".." {
+                return Ok(Vec::new());
+            }
+            start.push(segment);
+            start_key.push_str(segment);
+            start_key.push('/');
+        }
+        let mut keys = Vec::new();
+        let mut stack = vec![(start, start_key)];
+        while let Some((dir, dir_key)) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(local_io(LocalStep::List, &dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(local_io(LocalStep::List, &dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(TEMP_FILE_PREFIX) {
+                    continue;
+                }
+                let key = format!("{dir_key}{name}");
+                let file_type = entry.file_type().map_err(local_io(LocalStep::List, &dir))?;
+                if file_type.is_dir() {
+                    stack.push((entry.path(), format!("{key}/")));
+                } else if key.starts_with(prefix) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Creates `root` and its missing ancestors, fsyncing each new directory into its parent.
+fn create_root_durably(root: &Path) -> Result<(), SinkError> {
+    let mut missing = Vec::new();
+    let mut probe = root;
+    while !probe.exists() {
+        missing.push(probe.to_path_buf());
+        match probe.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => probe = parent,
+            _ => break,
+        }
+    }
+    for dir in missing.iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(local_io(LocalStep::CreateDir, dir)(e)),
+        }
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsync_dir(parent)?;
+        }
+    }
+    if !root.is_dir() {
+        return Err(local_io(LocalStep::CreateDir, root)(io::Error::from(
+            io::ErrorKind::NotADirectory,
+        )));
+    }
+    Ok(())
+}
+
+/// Splits a key into path segments, refusing keys that would escape the root or hit the
+/// temporary names.
+fn key_segments(key: &str) -> Result<Vec<&str>, SinkError> {
+    let invalid = |reason| {
+        Err(SinkError::InvalidKey {
+            key: key.to_string(),
+            reason,
+        })
+    };
+    if key.is_empty() {
+        return invalid("empty key");
+    }
+    if key.starts_with('/') {
+        return invalid("a key must not start with '/'");
+    }
+    if key.ends_with('/') {
+        return invalid("a key must not end with '/'");
+    }
+    if key.contains('\0') {
+        return invalid("a key must not contain NUL");
+    }
+    let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    for segment in &segments {
+        if *segment == "." || *segment == ".." {
+            return invalid("'.' and '..' segments would leave the store's directory");
+        }
+        if segment.starts_with(TEMP_FILE_PREFIX) {
+            return invalid("names starting with .hydrant-tmp. are reserved");
+        }
+    }
+    Ok(segments)
+}
+
+fn task_error(e: tokio::task::JoinError) -> SinkError {
+    SinkError::Task(e.to_string())
+}
+
+impl ObjectStore for LocalStore {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.root.join(key).display().to_string()
+    }
+
+    fn put_object<'a>(
+        &'a self,
+        key: &'a str,
+        object: PutObject,
+    ) -> BoxFuture<'a, Result<(), SinkError>> {
+        let store = self.clone();
+        let key = key.to_string();
+        Box::pin(async move {
+            // fsync blocks for as long as the disk takes: keep it off the async workers.
+            tokio::task::spawn_blocking(move || store.put_blocking(&key, &object.body))
+                .await
+                .map_err(task_error)?
+        })
+    }
+
+    fn get_object<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Bytes, SinkError>> {
+        let store = self.clone();
+        let key = key.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.get_blocking(&key))
+                .await
+                .map_err(task_error)?
+        })
+    }
+
+    fn list_keys<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<Vec<String>, SinkError>> {
+        let store = self.clone();
+        let prefix = prefix.to_string();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.list_blocking(&prefix))
+                .await
+                .map_err(task_error)?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(store: &LocalStore, key: &str, body: &'static [u8]) -> Result<(), SinkError> {
+        store.put_blocking(key, body)
+    }
+
+    fn temp_files(root: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(TEMP_FILE_PREFIX)
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    fn store() -> (tempfile::TempDir, LocalStore) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store =
+            LocalStore::for_bucket(dir.path(), "my-bucket").unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    #[test]
+    fn objects_land_under_objects_bucket_key() {
+        let (dir, store) = store();
+        assert_eq!(store.root(), dir.path().join("objects/my-bucket"));
+        put(
+            &store,
+            "2018/08/27/10/s-1-2018-08-27-10-30-07-id.gz",
+            b"payload",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let path = dir
+            .path()
+            .join("objects/my-bucket/2018/08/27/10/s-1-2018-08-27-10-30-07-id.gz");
+        assert_eq!(fs::read(&path).ok().as_deref(), Some(&b"payload"[..]));
+        assert!(temp_files(dir.path()).is_empty());
+        // Every directory on the way was fsynced into its parent once, and is remembered.
+        let durable = store.durable_dirs.lock().map(|s| s.len()).unwrap_or(0);
+        assert_eq!(durable, 4);
+    }
+
+    #[test]
+    fn the_same_key_is_overwritten_not_duplicated() {
+        let (dir, store) = store();
+        put(&store, "a/k", b"first attempt").unwrap_or_else(|e| panic!("{e}"));
+        put(&store, "a/k", b"second").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.get_blocking("a/k").ok().as_deref(),
+            Some(&b"second"[..])
+        );
+        let listed = store.list_blocking("").unwrap_or_default();
+        assert_eq!(listed, vec!["a/k".to_string()]);
+        assert!(temp_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failure_at_any_step_leaves_no_partial_object() {
+        for step in [
+            LocalStep::CreateDir,
+            LocalStep::Write,
+            LocalStep::SyncFile,
+            LocalStep::Rename,
+        ] {
+            let (dir, store) = store();
+            let failing = store.clone().failing_at(step);
+            let result = failing.put_blocking("x/y/k", b"new content");
+            assert!(result.is_err(), "{step}");
+            assert!(
+                !dir.path().join("objects/my-bucket/x/y/k").exists(),
+                "{step}"
+            );
+            assert!(temp_files(dir.path()).is_empty(), "{step}");
+            // An existing object is kept whole when a replacement fails.
+            put(&store, "x/y/k", b"old content").unwrap_or_else(|e| panic!("{e}"));
+            assert!(failing.put_blocking("x/y/k", b"new content").is_err());
+            assert_eq!(
+                store.get_blocking("x/y/k").ok().as_deref(),
+                Some(&b"old content"[..]),
+                "{step}"
+            );
+            assert!(temp_files(dir.path()).is_empty(), "{step}");
+        }
+    }
+
+    #[test]
+    fn a_failed_directory_fsync_fails_the_put() {
+        let (_dir, store) = store();
+        let failing = store.failing_at(LocalStep::SyncDir);
+        let result = failing.put_blocking("k", b"x");
+        assert!(matches!(
+            result,
+            Err(SinkError::LocalIo {
+                step: LocalStep::SyncDir,
+                ..
+            })
+        ));
+        assert!(result.is_err_and(|e| e.is_retryable()));
+    }
+
+    #[test]
+    fn keys_that_escape_or_collide_are_refused() {
+        let (dir, store) = store();
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a/",
+            "a\0b",
+            "a/.hydrant-tmp.1.2",
+        ] {
+            let result = put(&store, bad, b"x");
+            assert!(
+                matches!(result, Err(SinkError::InvalidKey { .. })),
+                "{bad:?}"
+            );
+            assert!(!result.is_err_and(|e| e.is_retryable()));
+        }
+        assert!(!dir.path().join("objects/x").exists());
+        // Empty segments collapse.
+        put(&store, "a//b", b"x").unwrap_or_else(|e| panic!("{e}"));
+        assert!(dir.path().join("objects/my-bucket/a/b").is_file());
+        assert!(LocalStore::for_bucket(dir.path(), "..").is_err());
+        assert!(LocalStore::for_bucket(dir.path(), "a/b").is_err());
+    }
+
+    #[test]
+    fn a_file_in_the_way_is_a_permanent_error() {
+        let (_dir, store) = store();
+        put(&store, "a", b"x").unwrap_or_else(|e| panic!("{e}"));
+        let result = put(&store, "a/b", b"y");
+        assert!(
+            matches!(result, Err(SinkError::LocalIo { .. })),
+            "{result:?}"
+        );
+        assert!(!result.is_err_and(|e| e.is_retryable()));
+    }
+
+    #[test]
+    fn listing_and_reading() {
+        let (_dir, store) = store();
+        for key in [
+            "2018/08/27/10/a",
+            "2018/08/27/11/b",
+            "2018/09/01/00/c",
+            "other/d",
+        ] {
+            put(&store, key, b"x").unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(
+            store.list_blocking("2018/08/").unwrap_or_default(),
+            vec!["2018/08/27/10/a", "2018/08/27/11/b"]
+        );
+        assert_eq!(store.list_blocking("2018/0").unwrap_or_default().len(), 3);
+        assert_eq!(
+            store
+                .list_blocking("2018/08/27/1")
+                .unwrap_or_default()
+                .len(),
+            2
+        );
+        assert_eq!(
+            store.list_blocking("ot").unwrap_or_default(),
+            vec!["other/d"]
+        );
+        assert!(store.list_blocking("nope/").unwrap_or_default().is_empty());
+        assert!(matches!(
+            store.get_blocking("2018/zz"),
+            Err(SinkError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept_and_never_listed() {
+        let (dir, store) = store();
+        put(&store, "a/k", b"x").unwrap_or_else(|e| panic!("{e}"));
+        let stale = dir.path().join("objects/my-bucket/a/.hydrant-tmp.999.0");
+        fs::write(&stale, b"half").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.list_blocking("").unwrap_or_default(), vec!["a/k"]);
+        assert_eq!(store.sweep_temp_files().ok(), Some(1));
+        assert!(!stale.exists());
+        assert_eq!(store.sweep_temp_files().ok(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn through_the_object_store_trait() {
+        let (_dir, store) = store();
+        let store: Arc<dyn ObjectStore> = Arc::new(store);
+        let object = PutObject {
+            body: Bytes::from_static(b"async"),
+            content_encoding: None,
+        };
+        store
+            .put_object("p/k", object)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.get_object("p/k").await.ok().as_deref(),
+            Some(&b"async"[..])
+        );
+        assert_eq!(store.list_keys("p/").await.unwrap_or_default(), vec!["p/k"]);
+        assert!(store.location("p/k").ends_with("objects/my-bucket/p/k"));
+    }
+}

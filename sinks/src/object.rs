@@ -1,0 +1,453 @@
+//! [`ObjectSink`]: the S3 / ExtendedS3 destination, on any [`ObjectStore`].
+//!
+//! A batch becomes one object: its records concatenated as they came (Firehose adds no
+//! delimiter), compressed with the destination's codec, stored under
+//! `<evaluated Prefix><stream>-<version>-<time>-<object id><extension>` (see [`crate::keys`]).
+//! Failed records become error-output objects under the evaluated ErrorOutputPrefix, one per error
+//! type, holding Firehose's failed-record JSON ([`crate::failed`]).
+//!
+//! Both object kinds have keys that are pure functions of the batch, so a retry after a crash
+//! overwrites what the first attempt wrote.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::compress::{Compression, Encoder, ZipEntry};
+use crate::failed::{encode_failed_records, FailedRecord};
+use crate::keys::{resolve_extension, ErrorOutputType, S3Prefixes};
+use crate::store::{ObjectStore, PutObject};
+use crate::{Batch, BatchIdentity, BoxFuture, Delivered, Sink, SinkError};
+
+/// The naming and encoding settings of an S3-style destination, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectSinkConfig {
+    /// Prefix and ErrorOutputPrefix.
+    pub prefixes: S3Prefixes,
+    /// The codec.
+    pub compression: Compression,
+    /// The extension every object gets (the codec's, unless `FileExtension` overrides it).
+    pub extension: String,
+}
+
+impl ObjectSinkConfig {
+    /// Validates the Firehose fields of an S3 / ExtendedS3 destination (`Prefix`,
+    /// `ErrorOutputPrefix`, `CompressionFormat`, `FileExtension`; `None` = not given).
+    ///
+    /// # Errors
+    /// [`SinkError::Key`] or [`SinkError::Codec`] with the rule broken; the engine answers
+    /// `InvalidArgumentException` with its message.
+    pub fn from_firehose(
+        prefix: Option<&str>,
+        error_output_prefix: Option<&str>,
+        compression_format: Option<&str>,
+        file_extension: Option<&str>,
+    ) -> Result<ObjectSinkConfig, SinkError> {
+        let prefixes = S3Prefixes::new(prefix, error_output_prefix)?;
+        let compression = match compression_format {
+            Some(name) => Compression::from_firehose(name)?,
+            None => Compression::Uncompressed,
+        };
+        let extension = resolve_extension(file_extension, compression)?;
+        Ok(ObjectSinkConfig {
+            prefixes,
+            compression,
+            extension,
+        })
+    }
+
+    /// The same settings with another codec's default extension (no `FileExtension`).
+    pub fn with_compression(prefixes: S3Prefixes, compression: Compression) -> ObjectSinkConfig {
+        let extension = compression.default_extension().to_string();
+        ObjectSinkConfig {
+            prefixes,
+            compression,
+            extension,
+        }
+    }
+}
+
+/// An S3-style destination: keys, codec and a store.
+#[derive(Clone, Debug)]
+pub struct ObjectSink {
+    store: Arc<dyn ObjectStore>,
+    config: ObjectSinkConfig,
+}
+
+impl ObjectSink {
+    /// A sink writing to `store` with `config`.
+    pub fn new(store: Arc<dyn ObjectStore>, config: ObjectSinkConfig) -> ObjectSink {
+        ObjectSink { store, config }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ObjectSinkConfig {
+        &self.config
+    }
+
+    /// The key of `batch`'s data object.
+    pub fn data_key(&self, batch: &Batch) -> String {
+        self.config.prefixes.data_key(
+            &batch.identity,
+            batch.stream_version,
+            batch.oldest_arrival_ms,
+            &self.config.extension,
+        )
+    }
+
+    /// The key of the error-output object of `error_type` for a batch.
+    pub fn error_key(
+        &self,
+        identity: &BatchIdentity,
+        error_type: ErrorOutputType,
+        stream_version: u64,
+        oldest_arrival_ms: u64,
+    ) -> String {
+        self.config.prefixes.error_key(
+            identity,
+            error_type,
+            stream_version,
+            oldest_arrival_ms,
+            &self.config.extension,
+        )
+    }
+
+    /// Compresses `chunks` into one object body, off the async workers.
+    async fn encode(
+        &self,
+        chunks: Vec<Bytes>,
+        zip_name: String,
+        modified_ms: u64,
+    ) -> Result<Bytes, SinkError> {
+        let compression = self.config.compression;
+        let encode = move || -> Result<Bytes, SinkError> {
+            let entry = ZipEntry {
+                name: &zip_name,
+                modified_ms,
+            };
+            let mut encoder = Encoder::new(compression, &entry)?;
+            for chunk in &chunks {
+                encoder.write(chunk)?;
+            }
+            Ok(Bytes::from(encoder.finish()?))
+        };
+        if compression == Compression::Uncompressed {
+            // Concatenation is a memcpy: not worth a thread hop.
+            return encode();
+        }
+        tokio::task::spawn_blocking(encode)
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+    }
+
+    async fn put(&self, key: &str, body: Bytes) -> Result<u64, SinkError> {
+        let wire_bytes = body.len() as u64;
+        let object = PutObject {
+            body,
+            content_encoding: self.config.compression.content_encoding(),
+        };
+        self.store.put_object(key, object).await?;
+        Ok(wire_bytes)
+    }
+
+    /// Writes failed records to the error output: one object per error type, each holding one
+    /// JSON document per record, compressed with the destination's codec, under the evaluated
+    /// ErrorOutputPrefix. Idempotent per (batch, error type) like data objects.
+    ///
+    /// `identity`, `stream_version` and `oldest_arrival_ms` are those of the batch the records
+    /// came from. No records, no objects.
+    ///
+    /// # Errors
+    /// The first [`SinkError`]; objects of other error types may have been written already (a
+    /// retry rewrites them under the same keys).
+    pub async fn put_error_output(
+        &self,
+        identity: &BatchIdentity,
+        stream_version: u64,
+        oldest_arrival_ms: u64,
+        records: &[FailedRecord],
+    ) -> Result<Vec<Delivered>, SinkError> {
+        let mut by_type: BTreeMap<&'static str, (ErrorOutputType, Vec<FailedRecord>)> =
+            BTreeMap::new();
+        for record in records {
+            let error_type = record.error_output_type();
+            by_type
+                .entry(error_type.as_str())
+                .or_insert_with(|| (error_type, Vec::new()))
+                .1
+                .push(record.clone());
+        }
+        let mut delivered = Vec::new();
+        for (error_type, group) in by_type.into_values() {
+            let key = self.error_key(identity, error_type, stream_version, oldest_arrival_ms);
+            let json = Bytes::from(encode_failed_records(&group));
+            let zip_name = identity.error_object_id(error_type);
+            let body = self.encode(vec![json], zip_name, oldest_arrival_ms).await?;
+            let wire_bytes = self.put(&key, body).await?;
+            delivered.push(Delivered {
+                location: self.store.location(&key),
+                target: key,
+                records: group.len() as u64,
+                data_bytes: group.iter().map(|r| r.raw_data.len() as u64).sum(),
+                wire_bytes,
+            });
+        }
+        Ok(delivered)
+    }
+}
+
+impl Sink for ObjectSink {
+    fn kind(&self) -> &'static str {
+        self.store.kind()
+    }
+
+    fn target(&self, batch: &Batch) -> Result<String, SinkError> {
+        Ok(self.data_key(batch))
+    }
+
+    /// Writes the batch as one object. A batch without records writes nothing (Firehose writes no
+    /// empty objects) and reports zero bytes.
+    fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Delivered, SinkError>> {
+        Box::pin(async move {
+            let key = self.data_key(batch);
+            let data_bytes = batch.data_bytes();
+            let records = batch.records.len() as u64;
+            let location = self.store.location(&key);
+            if batch.records.is_empty() {
+                return Ok(Delivered {
+                    target: key,
+                    location,
+                    records,
+                    data_bytes,
+                    wire_bytes: 0,
+                });
+            }
+            let chunks = batch.records.iter().map(|r| r.data.clone()).collect();
+            let zip_name = batch.identity.object_id();
+            let body = self
+                .encode(chunks, zip_name, batch.oldest_arrival_ms)
+                .await?;
+            let wire_bytes = self.put(&key, body).await?;
+            Ok(Delivered {
+                target: key,
+                location,
+                records,
+                data_bytes,
+                wire_bytes,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::failed::FailureDetail;
+    use crate::keys::KeyError;
+    use crate::local::LocalStore;
+    use crate::Record;
+
+    const ARRIVAL: u64 = 1_535_365_807_123; // 2018-08-27T10:30:07.123Z
+
+    fn batch(first_lsn: u64, records: &[&'static [u8]]) -> Batch {
+        Batch {
+            identity: BatchIdentity {
+                stream: "default".into(),
+                incarnation: "inc-1".into(),
+                destination_id: "destinationId-000000000001".into(),
+                first_lsn,
+                last_lsn: first_lsn + records.len() as u64 - 1,
+            },
+            stream_version: 1,
+            oldest_arrival_ms: ARRIVAL,
+            records: records
+                .iter()
+                .zip(first_lsn..)
+                .map(|(data, lsn)| Record {
+                    lsn,
+                    arrival_ms: ARRIVAL,
+                    data: Bytes::from_static(data),
+                })
+                .collect(),
+        }
+    }
+
+    fn local_sink(dir: &std::path::Path, compression: &str) -> ObjectSink {
+        let store = LocalStore::for_bucket(dir, "bucket").unwrap_or_else(|e| panic!("{e}"));
+        let config = ObjectSinkConfig::from_firehose(None, None, Some(compression), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        ObjectSink::new(Arc::new(store), config)
+    }
+
+    #[tokio::test]
+    async fn a_batch_becomes_one_object_and_a_resend_overwrites_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sink: Arc<dyn Sink> = Arc::new(local_sink(dir.path(), "GZIP"));
+        let b = batch(1, &[b"{\"a\":1}", b"{\"b\":2}\n", b"raw"]);
+        let target = sink.target(&b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            target.starts_with("2018/08/27/10/default-1-2018-08-27-10-30-07-"),
+            "{target}"
+        );
+        assert!(target.ends_with(".gz"));
+        let first = sink.deliver(&b).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first.target, target);
+        assert_eq!((first.records, first.data_bytes), (3, 18));
+        let second = sink.deliver(&b).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(first, second);
+        let path = dir.path().join("objects/bucket").join(&target);
+        let stored = std::fs::read(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert_eq!(stored.len() as u64, first.wire_bytes);
+        let plain = Compression::Gzip
+            .decompress(&stored)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain, b"{\"a\":1}{\"b\":2}\nraw");
+        let next = batch(4, &[b"x"]);
+        let next_target = sink
+            .deliver(&next)
+            .await
+            .map(|d| d.target)
+            .unwrap_or_default();
+        assert_ne!(next_target, target);
+    }
+
+    #[tokio::test]
+    async fn every_codec_reads_back_with_its_extension() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        for codec in Compression::ALL {
+            let sink = local_sink(dir.path(), codec.firehose_name());
+            let b = batch(10, &[b"one", b"two"]);
+            let delivered = sink
+                .deliver(&b)
+                .await
+                .unwrap_or_else(|e| panic!("{codec}: {e}"));
+            assert!(delivered.target.ends_with(&format!(
+                "{}{}",
+                b.identity.object_id(),
+                codec.default_extension()
+            )));
+            let stored = sink
+                .store()
+                .get_object(&delivered.target)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                codec.decompress(&stored).ok().as_deref(),
+                Some(&b"onetwo"[..]),
+                "{codec}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_batches_write_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sink = local_sink(dir.path(), "UNCOMPRESSED");
+        let mut b = batch(1, &[b"x"]);
+        b.records.clear();
+        let delivered = sink.deliver(&b).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(delivered.wire_bytes, 0);
+        assert!(sink
+            .store()
+            .list_keys("")
+            .await
+            .unwrap_or_default()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn error_output_one_object_per_type() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::for_bucket(dir.path(), "bucket").unwrap_or_else(|e| panic!("{e}"));
+        let config = ObjectSinkConfig::from_firehose(
+            Some("data/!{timestamp:yyyy}/"),
+            Some("errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"),
+            None,
+            Some(".json"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sink = ObjectSink::new(Arc::new(store), config);
+        let failed = |detail: FailureDetail, data: &'static [u8]| FailedRecord {
+            attempts_made: 1,
+            arrival_timestamp_ms: ARRIVAL,
+            error_code: "Lambda.FunctionError".into(),
+            error_message: "boom".into(),
+            attempt_ending_timestamp_ms: ARRIVAL + 5,
+            raw_data: Bytes::from_static(data),
+            detail,
+        };
+        let processing = FailureDetail::Processing {
+            lambda_arn: "arn:aws:lambda:::f".into(),
+        };
+        let records = vec![
+            failed(processing.clone(), b"a"),
+            failed(FailureDetail::Decompression, b"b"),
+            failed(processing, b"c"),
+        ];
+        let identity = batch(1, &[b"a", b"b", b"c"]).identity;
+        let delivered = sink
+            .put_error_output(&identity, 2, ARRIVAL, &records)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let keys: Vec<&str> = delivered.iter().map(|d| d.target.as_str()).collect();
+        assert_eq!(keys.len(), 2);
+        assert!(
+            keys[0].starts_with("errors/decompression-failed/2018/08/27/default-2-"),
+            "{keys:?}"
+        );
+        assert!(
+            keys[1].starts_with("errors/processing-failed/2018/08/27/default-2-"),
+            "{keys:?}"
+        );
+        assert!(keys.iter().all(|k| k.ends_with(".json")));
+        assert_eq!(delivered[1].records, 2);
+        let body = sink.store().get_object(keys[1]).await.unwrap_or_default();
+        let lines: Vec<serde_json::Value> = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap_or_default())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["rawData"], "YQ==");
+        assert_eq!(lines[1]["rawData"], "Yw==");
+        // A retry writes the same keys.
+        let again = sink
+            .put_error_output(&identity, 2, ARRIVAL, &records)
+            .await
+            .unwrap_or_default();
+        assert_eq!(again, delivered);
+        assert_eq!(
+            sink.store()
+                .list_keys("errors/")
+                .await
+                .unwrap_or_default()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn firehose_settings_are_validated() {
+        assert!(matches!(
+            ObjectSinkConfig::from_firehose(None, None, Some("SNAPPY"), None),
+            Err(SinkError::Codec(_))
+        ));
+        assert!(matches!(
+            ObjectSinkConfig::from_firehose(None, None, None, Some("gz")),
+            Err(SinkError::Key(KeyError::InvalidFileExtension(_)))
+        ));
+        assert!(matches!(
+            ObjectSinkConfig::from_firehose(Some("!{timestamp:yyyy}"), None, None, None),
+            Err(SinkError::Key(KeyError::ErrorOutputPrefixRequired))
+        ));
+        let config = ObjectSinkConfig::from_firehose(None, None, Some("HADOOP_SNAPPY"), Some(""))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.extension, ".snappy");
+    }
+}
