@@ -187,7 +187,10 @@ pub(crate) struct State {
     waiters: Vec<(Lsn, Waker)>,
     async_wanted: bool,
     poisoned: Option<String>,
+    /// No more appends: `close` has begun.
     closed: bool,
+    /// `close` has run its final sync: a ticket not durable by now never will be.
+    shut: bool,
     bytes_since_sync: u64,
 }
 
@@ -384,6 +387,7 @@ impl Wal {
                 async_wanted: false,
                 poisoned: None,
                 closed: false,
+                shut: false,
                 bytes_since_sync: 0,
             }),
             durable_cv: Condvar::new(),
@@ -691,14 +695,18 @@ impl Wal {
     /// # Errors
     /// [`Error::Poisoned`] when the final sync failed.
     pub fn close(&self) -> Result<()> {
-        let result = self.sync().map(|_| ());
-        {
+        // Closed first, so no append slips in after the final sync; then the final sync makes
+        // every earlier append durable and completes its ticket.
+        let target = {
             let mut st = lock_state(&self.shared.state);
             st.closed = true;
-        }
+            st.written.lsn
+        };
+        let result = self.shared.sync_until(target);
+        lock_state(&self.shared.state).shut = true;
+        self.shared.wake_all();
         self.shared.syncer_cv.notify_all();
         self.shared.spare_cv.notify_all();
-        self.shared.durable_cv.notify_all();
         let threads = std::mem::take(
             &mut *self
                 .threads
@@ -763,6 +771,11 @@ impl Future for Ticket {
         }
         if st.durable.lsn >= self.range.end {
             return Poll::Ready(Ok(self.range));
+        }
+        if st.shut {
+            // Closing syncs everything written before it marked the log closed, so this is only
+            // reached if that final sync failed.
+            return Poll::Ready(Err(Error::Closed));
         }
         st.waiters.push((self.range.end, cx.waker().clone()));
         st.async_wanted = true;

@@ -430,3 +430,25 @@ fn retired_segments_are_recycled_unless_someone_may_read_them() {
     let v = hydrant_wal::verify(&StdStorage, dir).unwrap();
     assert!(v.problems.is_empty(), "{:?}", v.problems);
 }
+
+#[test]
+fn close_completes_waiting_tickets_and_refuses_later_appends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (wal, _) = Wal::open(tmp.path(), small(true)).unwrap();
+    let wal = Arc::new(wal);
+    let tickets: Vec<_> = (0..20u64)
+        .map(|i| wal.append(&[record(i)]).unwrap())
+        .collect();
+    let closer = {
+        let wal = wal.clone();
+        std::thread::spawn(move || wal.close())
+    };
+    for t in tickets {
+        // Each completes: the final sync of close() covers everything appended before it.
+        let range = block_on(t).unwrap();
+        assert!(range.end <= Lsn(20));
+    }
+    closer.join().unwrap().unwrap();
+    assert!(matches!(wal.append(&[record(99)]), Err(Error::Closed)));
+    assert_eq!(wal.durable_lsn(), Lsn(20));
+}
