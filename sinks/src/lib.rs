@@ -33,6 +33,8 @@
 //! - [`failed`]: Firehose's failed-record JSON for the error output.
 //! - [`error`]: the [`SinkError`] type.
 
+#![warn(missing_docs)]
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -213,12 +213,8 @@ impl LocalStore {
         };
         let dir = self.ensure_dirs(dirs)?;
         let final_path = dir.join(file_name);
-        let temp_path = dir.join(format!(
-            "{TEMP_FILE_PREFIX}{}.{}",
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let result = self.write_temp_and_rename(&temp_path, &final_path, body);
+        let (temp_path, file) = create_temp_file(&dir)?;
+        let result = self.write_temp_and_rename(file, &temp_path, &final_path, body);
         if result.is_err() {
             // Leave nothing behind: the final name was never touched unless the rename succeeded,
             // in which case the temporary name no longer exists and this is a no-op.
@@ -231,15 +227,11 @@ impl LocalStore {
 
     fn write_temp_and_rename(
         &self,
+        mut file: File,
         temp_path: &Path,
         final_path: &Path,
         body: &[u8],
     ) -> Result<(), SinkError> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(temp_path)
-            .map_err(local_io(LocalStep::Write, temp_path))?;
         file.write_all(body)
             .map_err(local_io(LocalStep::Write, temp_path))?;
         self.fault(LocalStep::Write, temp_path)?;
@@ -300,6 +292,28 @@ impl LocalStore {
         }
         keys.sort();
         Ok(keys)
+    }
+}
+
+/// Creates a new temporary file in `dir`. A name can already exist only if an earlier process
+/// with the same pid crashed mid-write; such a name is skipped (the sweep removes the file).
+fn create_temp_file(dir: &Path) -> Result<(PathBuf, File), SinkError> {
+    const ATTEMPTS_MAX: usize = 16;
+    let mut attempt = 0;
+    loop {
+        let name = format!(
+            "{TEMP_FILE_PREFIX}{}.{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt + 1 < ATTEMPTS_MAX => {
+                attempt += 1;
+            }
+            Err(e) => return Err(local_io(LocalStep::Write, &path)(e)),
+        }
     }
 }
 
@@ -611,6 +625,23 @@ mod tests {
         assert_eq!(store.sweep_temp_files().ok(), Some(1));
         assert!(!stale.exists());
         assert_eq!(store.sweep_temp_files().ok(), Some(0));
+    }
+
+    #[test]
+    fn a_stale_temporary_name_is_skipped() {
+        let (dir, store) = store();
+        put(&store, "a/k", b"x").unwrap_or_else(|e| panic!("{e}"));
+        // What a crashed process with our pid would have left: the next few counter values.
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        for n in next..next + 3 {
+            let stale = dir.path().join(format!(
+                "objects/my-bucket/a/{TEMP_FILE_PREFIX}{}.{n}",
+                std::process::id()
+            ));
+            fs::write(stale, b"stale").unwrap_or_else(|e| panic!("{e}"));
+        }
+        put(&store, "a/k", b"y").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.get_blocking("a/k").ok().as_deref(), Some(&b"y"[..]));
     }
 
     #[tokio::test]
