@@ -152,7 +152,7 @@ pub fn build_client(config: &S3Config) -> Result<Client, SinkError> {
             None,
             "hydrant-config",
         ),
-        S3Credentials::Environment => credentials_from_env()?,
+        S3Credentials::Environment => credentials_from_lookup(|name| std::env::var(name).ok())?,
     };
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(config.connect_timeout)
@@ -171,8 +171,12 @@ pub fn build_client(config: &S3Config) -> Result<Client, SinkError> {
     Ok(Client::from_conf(builder.build()))
 }
 
-fn credentials_from_env() -> Result<Credentials, SinkError> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+/// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, looked
+/// up through `lookup` (the process environment, or a map in tests). Empty values count as unset.
+fn credentials_from_lookup(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Credentials, SinkError> {
+    let var = |name: &str| lookup(name).filter(|v| !v.is_empty());
     match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         (Some(id), Some(secret)) => Ok(Credentials::new(
             id,
@@ -510,6 +514,47 @@ mod tests {
         assert!(text.contains("AKIDEXAMPLE"));
         assert!(!text.contains("wJalrXUtnFEMI"));
         assert!(!text.contains("token-secret"));
+    }
+
+    #[test]
+    fn environment_credentials() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let full = credentials_from_lookup(env(&[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]));
+        let full = full.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(full.access_key_id(), "AKID");
+        assert_eq!(full.secret_access_key(), "secret");
+        assert_eq!(full.session_token(), Some("token"));
+        let no_token = credentials_from_lookup(env(&[
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ]));
+        assert_eq!(
+            no_token
+                .ok()
+                .and_then(|c| c.session_token().map(str::to_string)),
+            None
+        );
+        for missing in [
+            &[("AWS_ACCESS_KEY_ID", "AKID")][..],
+            &[("AWS_ACCESS_KEY_ID", "AKID"), ("AWS_SECRET_ACCESS_KEY", "")][..],
+            &[][..],
+        ] {
+            assert!(matches!(
+                credentials_from_lookup(env(missing)),
+                Err(SinkError::Config(_))
+            ));
+        }
     }
 
     #[test]
