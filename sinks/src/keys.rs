@@ -612,8 +612,7 @@ fn format_timestamp(out: &mut String, items: &[TimestampItem], t: &UtcTime) {
         let weekday_name = WEEKDAYS[(t.weekday as usize).saturating_sub(1) % 7];
         match (letter, count) {
             (b'y' | b'u', 2) => push_padded(out, t.year.rem_euclid(100), 2),
-            (b'y' | b'u', 3) => push_padded(out, t.year, 3),
-            (b'y' | b'u', n) => push_padded(out, t.year, if n == 1 { 1 } else { n }),
+            (b'y' | b'u', n) => push_padded(out, t.year, n),
             (b'M' | b'L', 1 | 2) => push_padded(out, i64::from(t.month), count),
             (b'M' | b'L', 3) => out.push_str(&month_name[..3]),
             (b'M' | b'L', 4) => out.push_str(month_name),
