@@ -13,6 +13,7 @@
 //! - [`auth`]: SigV4 verification;
 //! - [`registry`]: stream definitions, versions, tags and incarnations in sled;
 //! - [`streams`]: the engine: one WAL per stream, lifecycle, the put path;
+//! - [`delivery`]: per-destination workers: cursor, intent, buffering, retries, error output;
 //! - [`record_id`]: record ids (incarnation + LSN);
 //! - [`metrics`]: Prometheus metrics named after Firehose's CloudWatch metrics;
 //! - [`server`]: the HTTP(S) server and graceful shutdown.
@@ -26,6 +27,8 @@ pub mod api;
 #[cfg(feature = "daemon")]
 pub mod auth;
 pub mod config;
+#[cfg(feature = "daemon")]
+pub mod delivery;
 #[cfg(feature = "daemon")]
 pub mod metrics;
 pub mod record_id;

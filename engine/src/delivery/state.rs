@@ -75,7 +75,10 @@ impl DeliveryState {
             first_attempt_ms: u64_at(40),
             attempts: u32::from_le_bytes([b[48], b[49], b[50], b[51]]),
         });
-        let state = DeliveryState { cursor: Lsn(u64_at(8)), intent };
+        let state = DeliveryState {
+            cursor: Lsn(u64_at(8)),
+            intent,
+        };
         if let Some(i) = state.intent {
             if i.first != state.cursor || i.end <= i.first {
                 return None;
@@ -102,7 +105,10 @@ mod tests {
             }),
         };
         assert_eq!(DeliveryState::decode(&s.encode()), Some(s));
-        let idle = DeliveryState { cursor: Lsn(7), intent: None };
+        let idle = DeliveryState {
+            cursor: Lsn(7),
+            intent: None,
+        };
         assert_eq!(DeliveryState::decode(&idle.encode()), Some(idle));
         let mut bad = s;
         bad.cursor = Lsn(11);

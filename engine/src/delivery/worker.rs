@@ -97,7 +97,9 @@ impl RetryPolicy {
     /// The backoff before attempt `attempt + 1`: initial × 2^(attempt-1), capped, ±20 % jitter.
     #[must_use]
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.backoff_initial.saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let exp = self
+            .backoff_initial
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let base = exp.min(self.backoff_max);
         let jitter = 0.8 + 0.4 * rand::random::<f64>();
         base.mul_f64(jitter)
@@ -182,14 +184,20 @@ impl DeliveryWorker {
     ) -> Result<DeliveryWorker, DeliveryError> {
         let stream = spec.stream.clone();
         let (checkpoint, payload) = CheckpointFile::open(&StdStorage, &spec.checkpoint_path)
-            .map_err(|source| DeliveryError::Wal { stream: stream.clone(), source })?;
+            .map_err(|source| DeliveryError::Wal {
+                stream: stream.clone(),
+                source,
+            })?;
         let state = match payload {
             Some(p) => DeliveryState::decode(&p).ok_or_else(|| DeliveryError::BadCheckpoint {
                 stream: stream.clone(),
                 path: spec.checkpoint_path.clone(),
             })?,
             // A new destination starts at the log's first record.
-            None => DeliveryState { cursor: wal.first_lsn(), intent: None },
+            None => DeliveryState {
+                cursor: wal.first_lsn(),
+                intent: None,
+            },
         };
         if state.cursor < wal.first_lsn() {
             return Err(DeliveryError::CursorBehindLog {
@@ -214,7 +222,11 @@ impl DeliveryWorker {
             .name(format!("deliver-{stream}"))
             .spawn(move || worker.run())
             .map_err(|source| DeliveryError::Spawn { stream, source })?;
-        Ok(DeliveryWorker { stop, thread: Some(thread), stats })
+        Ok(DeliveryWorker {
+            stop,
+            thread: Some(thread),
+            stats,
+        })
     }
 
     /// The worker's counters.
@@ -279,17 +291,25 @@ impl Worker {
     }
 
     fn wal_err(&self, source: hydrant_wal::Error) -> DeliveryError {
-        DeliveryError::Wal { stream: self.spec.stream.clone(), source }
+        DeliveryError::Wal {
+            stream: self.spec.stream.clone(),
+            source,
+        }
     }
 
     fn save(&mut self, state: DeliveryState) -> Result<(), DeliveryError> {
-        self.checkpoint.write(&state.encode()).map_err(|e| self.wal_err(e))?;
+        self.checkpoint
+            .write(&state.encode())
+            .map_err(|e| self.wal_err(e))?;
         self.state = state;
         Ok(())
     }
 
     fn record_intent(&mut self, intent: Intent) -> Result<(), DeliveryError> {
-        self.save(DeliveryState { cursor: self.state.cursor, intent: Some(intent) })?;
+        self.save(DeliveryState {
+            cursor: self.state.cursor,
+            intent: Some(intent),
+        })?;
         crash_point("delivery::after_intent");
         Ok(())
     }
@@ -318,7 +338,9 @@ impl Worker {
                         return Ok(Some(self.intent(cursor, end, oldest.unwrap_or(arrival))));
                     }
                     oldest.get_or_insert(arrival);
-                    self.stats.oldest_undelivered_ms.store(oldest.unwrap_or(0), Ordering::Relaxed);
+                    self.stats
+                        .oldest_undelivered_ms
+                        .store(oldest.unwrap_or(0), Ordering::Relaxed);
                     bytes += len;
                     end = lsn.plus(1);
                 }
@@ -335,12 +357,20 @@ impl Worker {
                 return Ok(None);
             }
             let wait = Duration::from_millis(due_ms.saturating_sub(now)).min(POLL);
-            let _ = self.wal.wait_durable_past(Lsn(end.0.saturating_sub(1)).max(reader.next_lsn()), wait);
+            let _ = self
+                .wal
+                .wait_durable_past(Lsn(end.0.saturating_sub(1)).max(reader.next_lsn()), wait);
         }
     }
 
     fn intent(&self, first: Lsn, end: Lsn, oldest_arrival_ms: u64) -> Intent {
-        Intent { first, end, oldest_arrival_ms, first_attempt_ms: hydrant_wal::now_ms(), attempts: 0 }
+        Intent {
+            first,
+            end,
+            oldest_arrival_ms,
+            first_attempt_ms: hydrant_wal::now_ms(),
+            attempts: 0,
+        }
     }
 
     /// Reads the intent's records back from the WAL into a batch.
@@ -353,7 +383,11 @@ impl Worker {
                 if lsn >= intent.end {
                     break 'frames;
                 }
-                records.push(Record { lsn: lsn.0, arrival_ms, data: Bytes::copy_from_slice(data) });
+                records.push(Record {
+                    lsn: lsn.0,
+                    arrival_ms,
+                    data: Bytes::copy_from_slice(data),
+                });
             }
         }
         if records.len() as u64 != intent.end.0 - intent.first.0 {
@@ -389,8 +423,12 @@ impl Worker {
                 Ok(delivered) => {
                     crash_point("delivery::after_send");
                     self.stats.attempts_ok.fetch_add(1, Ordering::Relaxed);
-                    self.stats.records.fetch_add(delivered.records, Ordering::Relaxed);
-                    self.stats.bytes.fetch_add(delivered.data_bytes, Ordering::Relaxed);
+                    self.stats
+                        .records
+                        .fetch_add(delivered.records, Ordering::Relaxed);
+                    self.stats
+                        .bytes
+                        .fetch_add(delivered.data_bytes, Ordering::Relaxed);
                     self.stats.batches.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(stream = %self.spec.stream, batch = %batch.identity,
                         location = %delivered.location, "delivered");
@@ -418,17 +456,29 @@ impl Worker {
 
     /// Writes the batch to the error output (retrying that until it succeeds or the worker
     /// stops), then moves the cursor past it.
-    fn give_up(&mut self, batch: &Batch, error: &SinkError, intent: Intent) -> Result<Outcome, DeliveryError> {
+    fn give_up(
+        &mut self,
+        batch: &Batch,
+        error: &SinkError,
+        intent: Intent,
+    ) -> Result<Outcome, DeliveryError> {
         let Some(output) = self.spec.error_output.clone() else {
             // No error output configured: keep retrying the sink rather than drop the batch.
             tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
                 "no error output: the batch stays and is retried");
-            return Ok(if self.sleep(self.spec.retry.backoff_max) { Outcome::Delivered } else { Outcome::Stopped });
+            return Ok(if self.sleep(self.spec.retry.backoff_max) {
+                Outcome::Delivered
+            } else {
+                Outcome::Stopped
+            });
         };
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.runtime.block_on(output.put_failed(batch, error, intent.attempts)) {
+            match self
+                .runtime
+                .block_on(output.put_failed(batch, error, intent.attempts))
+            {
                 Ok(()) => {
                     self.stats
                         .error_output_records
@@ -449,7 +499,10 @@ impl Worker {
 
     /// Advances the cursor past a delivered batch and applies retention.
     fn commit(&mut self, end: Lsn) -> Result<(), DeliveryError> {
-        self.save(DeliveryState { cursor: end, intent: None })?;
+        self.save(DeliveryState {
+            cursor: end,
+            intent: None,
+        })?;
         self.stats.cursor.store(end.0, Ordering::Relaxed);
         if self.wal.durable_lsn() <= end {
             self.stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
@@ -468,7 +521,11 @@ impl Worker {
         // the time window and the byte budget.
         let mut kept_bytes = 0u64;
         let mut cut: Option<Lsn> = None;
-        for s in segments.iter().rev().filter(|s| s.sealed && s.end_lsn <= cursor) {
+        for s in segments
+            .iter()
+            .rev()
+            .filter(|s| s.sealed && s.end_lsn <= cursor)
+        {
             kept_bytes += s.file_bytes;
             let recent = s.last_arrival_ms.saturating_add(window_ms) > now;
             if !(recent && kept_bytes <= self.spec.retain.bytes) {
@@ -518,4 +575,3 @@ pub fn crash_point(name: &str) {
         }
     }
 }
-
