@@ -27,15 +27,46 @@
 //! cert = "/etc/hydrant/cert.pem"
 //! key = "/etc/hydrant/key.pem"
 //!
+//! [s3]                                 # no endpoint: S3 destinations write to the local object
+//!                                      # store DIR/objects/<bucket>/<key>
+//! endpoint = "http://127.0.0.1:9000"   # HYDRANT_S3_ENDPOINT, --s3-endpoint
+//! region = "us-east-1"                 # HYDRANT_S3_REGION (signing region)
+//! force_path_style = true              # HYDRANT_S3_FORCE_PATH_STYLE (most self-hosted servers)
+//! access_key_id = "K"                  # HYDRANT_S3_ACCESS_KEY_ID; both absent: AWS_ACCESS_KEY_ID,
+//! secret_access_key = "S"              # HYDRANT_S3_SECRET_ACCESS_KEY  AWS_SECRET_ACCESS_KEY, ...
+//! max_attempts = 3                     # per request, the SDK's own retries included
+//! attempt_timeout_secs = 120
+//!
+//! [delivery]
+//! retry_seconds = 86400                # HYDRANT_DELIVERY_RETRY_SECONDS: how long a batch is
+//!                                      # retried (Firehose's 24 h for S3) before the error output
+//! backoff_initial_ms = 500             # exponential backoff with +-20 % jitter ...
+//! backoff_max_ms = 30000               # ... capped here
+//! retain_delivered_seconds = 3600      # HYDRANT_RETAIN_DELIVERED_SECONDS: replay window (time)
+//! retain_delivered_bytes = 1073741824  # HYDRANT_RETAIN_DELIVERED_BYTES: replay window (bytes)
+//!
 //! [[streams]]                          # declared streams, created at start when missing
 //! name = "default"
 //! compression = "GZIP"
+//! buffering_size_mbs = 5               # BufferingHints.SizeInMBs (1 to 128; default 5)
+//! buffering_interval_seconds = 300     # BufferingHints.IntervalInSeconds (0 to 900; default 300)
+//! error_output_prefix = "errors/!{firehose:error-output-type}/"
 //! durability = "sync"                  # optional per-stream override of [wal]
 //! budget_bytes = 1073741824            # optional per-stream override of [wal]
 //! ```
 //!
 //! With no `--config`, the streams are the embedded default: one stream `default` (gzip, into
-//! the local object store under the data directory).
+//! the local object store under the data directory, `DIR/objects/hydrant-local/`), buffering
+//! 5 MiB or **5 seconds** (not Firehose's 300 s, so that a first `put-record` shows up quickly;
+//! a declared stream without `buffering_interval_seconds` gets Firehose's 300 s).
+//!
+//! # Retention (`retain_delivered`)
+//!
+//! A WAL segment is deleted once the destination's cursor has passed all of it AND it falls out
+//! of the replay window: delivered segments are kept while their newest record is younger than
+//! `retain_delivered_seconds` (default 1 hour) and while the kept delivered segments total at
+//! most `retain_delivered_bytes` (default 1 GiB, counted in whole segment files); the oldest go
+//! first. `hydrant replay` can re-deliver what is kept. Undelivered segments are never deleted.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +81,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4573";
 pub const DEFAULT_DATA_DIR: &str = "./hydrant-data";
 /// Name of the stream the embedded default configuration declares.
 pub const DEFAULT_STREAM: &str = "default";
+/// BufferingHints.IntervalInSeconds of the embedded default stream (Firehose's default is 300).
+pub const EMBEDDED_DEFAULT_INTERVAL_SECS: u32 = 5;
 
 /// A configuration problem, found at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +232,99 @@ pub struct TlsConfig {
     pub key: Option<PathBuf>,
 }
 
+/// `[s3]`: the S3-compatible service S3 destinations deliver to. Without `endpoint`, they write
+/// to the local object store under the data directory instead.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Section {
+    /// Endpoint URL (`http://127.0.0.1:9000`); `None`: the local object store.
+    pub endpoint: Option<String>,
+    /// Signing region.
+    pub region: String,
+    /// Path-style addressing (`endpoint/bucket/key`).
+    pub force_path_style: bool,
+    /// Static access key id (with `secret_access_key`); absent: the `AWS_*` environment.
+    pub access_key_id: Option<String>,
+    /// Static secret.
+    pub secret_access_key: Option<String>,
+    /// Session token for temporary static credentials.
+    pub session_token: Option<String>,
+    /// Attempts per request, the SDK's own retries included.
+    pub max_attempts: u32,
+    /// Timeout of one attempt of one request, seconds.
+    pub attempt_timeout_secs: u64,
+    /// Connect timeout, milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for S3Section {
+    fn default() -> Self {
+        S3Section {
+            endpoint: None,
+            region: "us-east-1".to_string(),
+            force_path_style: false,
+            access_key_id: None,
+            secret_access_key: None,
+            session_token: None,
+            max_attempts: 3,
+            attempt_timeout_secs: 120,
+            connect_timeout_ms: 5000,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Section {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Section")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("force_path_style", &self.force_path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("max_attempts", &self.max_attempts)
+            .field("attempt_timeout_secs", &self.attempt_timeout_secs)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[delivery]`: retries and the replay window (see the module docs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// How long a batch is retried, from its first attempt, before it goes to the error output.
+    /// Firehose retries S3 for 24 hours; so does hydrant by default.
+    pub retry_seconds: u64,
+    /// First backoff between attempts, ms (doubling, +-20 % jitter).
+    pub backoff_initial_ms: u64,
+    /// Largest backoff, ms.
+    pub backoff_max_ms: u64,
+    /// Delivered records stay in the WAL (for `hydrant replay`) while younger than this.
+    pub retain_delivered_seconds: u64,
+    /// ... and while the delivered segments kept total at most this many bytes.
+    pub retain_delivered_bytes: u64,
+}
+
+/// Default replay window, time: 1 hour.
+pub const DEFAULT_RETAIN_DELIVERED_SECONDS: u64 = 3600;
+/// Default replay window, bytes: 1 GiB.
+pub const DEFAULT_RETAIN_DELIVERED_BYTES: u64 = 1 << 30;
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retry_seconds: 24 * 3600,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 30_000,
+            retain_delivered_seconds: DEFAULT_RETAIN_DELIVERED_SECONDS,
+            retain_delivered_bytes: DEFAULT_RETAIN_DELIVERED_BYTES,
+        }
+    }
+}
+
 /// A stream declared in the configuration. It is created at start-up when the registry does not
 /// have it; an existing stream keeps its registry definition.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -215,6 +341,15 @@ pub struct StreamConfig {
     /// Object key prefix.
     #[serde(default)]
     pub prefix: Option<String>,
+    /// ErrorOutputPrefix.
+    #[serde(default)]
+    pub error_output_prefix: Option<String>,
+    /// BufferingHints.SizeInMBs (default 5).
+    #[serde(default)]
+    pub buffering_size_mbs: Option<u32>,
+    /// BufferingHints.IntervalInSeconds (default 300).
+    #[serde(default)]
+    pub buffering_interval_seconds: Option<u32>,
     /// Overrides `[wal] durability` for this stream.
     #[serde(default)]
     pub durability: Option<DurabilityMode>,
@@ -232,6 +367,9 @@ impl StreamConfig {
             compression: Some("GZIP".to_string()),
             bucket_arn: None,
             prefix: None,
+            error_output_prefix: None,
+            buffering_size_mbs: Some(5),
+            buffering_interval_seconds: Some(EMBEDDED_DEFAULT_INTERVAL_SECS),
             durability: None,
             budget_bytes: None,
         }
@@ -264,6 +402,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// TLS.
     pub tls: TlsConfig,
+    /// The S3 service of S3 destinations.
+    pub s3: S3Section,
+    /// Delivery retries and retention.
+    pub delivery: DeliveryConfig,
     /// Declared streams.
     pub streams: Vec<StreamConfig>,
 }
@@ -282,6 +424,8 @@ impl Default for Config {
             wal: WalConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
+            s3: S3Section::default(),
+            delivery: DeliveryConfig::default(),
             streams: vec![StreamConfig::embedded_default()],
         }
     }
@@ -324,6 +468,22 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     /// `--shutdown-grace-secs` / `HYDRANT_SHUTDOWN_GRACE_SECS`.
     pub shutdown_grace_secs: Option<u64>,
+    /// `--s3-endpoint` / `HYDRANT_S3_ENDPOINT`.
+    pub s3_endpoint: Option<String>,
+    /// `--s3-region` / `HYDRANT_S3_REGION`.
+    pub s3_region: Option<String>,
+    /// `--s3-force-path-style` / `HYDRANT_S3_FORCE_PATH_STYLE`.
+    pub s3_force_path_style: Option<bool>,
+    /// `--s3-access-key-id` / `HYDRANT_S3_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// `--s3-secret-access-key` / `HYDRANT_S3_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: Option<String>,
+    /// `--delivery-retry-seconds` / `HYDRANT_DELIVERY_RETRY_SECONDS`.
+    pub delivery_retry_seconds: Option<u64>,
+    /// `--retain-delivered-seconds` / `HYDRANT_RETAIN_DELIVERED_SECONDS`.
+    pub retain_delivered_seconds: Option<u64>,
+    /// `--retain-delivered-bytes` / `HYDRANT_RETAIN_DELIVERED_BYTES`.
+    pub retain_delivered_bytes: Option<u64>,
 }
 
 impl Config {
@@ -403,6 +563,30 @@ impl Config {
         if let Some(v) = o.shutdown_grace_secs {
             self.shutdown_grace_secs = v;
         }
+        if let Some(v) = o.s3_endpoint {
+            self.s3.endpoint = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = o.s3_region {
+            self.s3.region = v;
+        }
+        if let Some(v) = o.s3_force_path_style {
+            self.s3.force_path_style = v;
+        }
+        if let Some(v) = o.s3_access_key_id {
+            self.s3.access_key_id = Some(v);
+        }
+        if let Some(v) = o.s3_secret_access_key {
+            self.s3.secret_access_key = Some(v);
+        }
+        if let Some(v) = o.delivery_retry_seconds {
+            self.delivery.retry_seconds = v;
+        }
+        if let Some(v) = o.retain_delivered_seconds {
+            self.delivery.retain_delivered_seconds = v;
+        }
+        if let Some(v) = o.retain_delivered_bytes {
+            self.delivery.retain_delivered_bytes = v;
+        }
     }
 
     /// Checks ranges and combinations.
@@ -446,6 +630,41 @@ impl Config {
             if !names.insert(s.name.as_str()) {
                 return bad(format!("stream {:?} is declared twice", s.name));
             }
+        }
+        if self.s3.access_key_id.is_some() != self.s3.secret_access_key.is_some() {
+            return bad("s3.access_key_id and s3.secret_access_key go together".to_string());
+        }
+        if self.s3.max_attempts == 0 {
+            return bad("s3.max_attempts must be at least 1".to_string());
+        }
+        if self.delivery.backoff_initial_ms == 0
+            || self.delivery.backoff_max_ms < self.delivery.backoff_initial_ms
+        {
+            return bad(
+                "delivery.backoff_initial_ms must be at least 1 and at most backoff_max_ms"
+                    .to_string(),
+            );
+        }
+        for s in &self.streams {
+            if s.buffering_size_mbs
+                .is_some_and(|v| !(1..=128).contains(&v))
+            {
+                return bad(format!(
+                    "stream {:?}: buffering_size_mbs must be 1 to 128",
+                    s.name
+                ));
+            }
+            if s.buffering_interval_seconds.is_some_and(|v| v > 900) {
+                return bad(format!(
+                    "stream {:?}: buffering_interval_seconds must be 0 to 900",
+                    s.name
+                ));
+            }
+        }
+        for s in &self.streams {
+            crate::api::destination::Destination::declared(s)
+                .validate()
+                .map_err(|e| ConfigError::Invalid(format!("stream {:?}: {}", s.name, e.message)))?;
         }
         if self.streams.len() > self.streams_max {
             return bad(format!(
@@ -502,10 +721,20 @@ impl Config {
         self.data_dir.join("registry")
     }
 
-    /// `DIR/out`: the local object store of the embedded default.
+    /// `DIR/objects`: the local object store (`DIR/objects/<bucket>/<key>`).
     #[must_use]
     pub fn local_store_dir(&self) -> PathBuf {
-        self.data_dir.join("out")
+        self.data_dir.join("objects")
+    }
+
+    /// `DIR/streams/<name>/delivery/<destination id>.ckpt`: a destination's cursor and intent
+    /// (inside the stream's directory, so deleting the stream removes it).
+    #[must_use]
+    pub fn checkpoint_path(&self, name: &str, destination_id: &str) -> PathBuf {
+        self.streams_dir()
+            .join(name)
+            .join("delivery")
+            .join(format!("{destination_id}.ckpt"))
     }
 }
 

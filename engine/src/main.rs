@@ -77,6 +77,30 @@ struct Cli {
     /// Seconds to wait for in-flight requests on SIGTERM. Default 30.
     #[arg(long, env = "HYDRANT_SHUTDOWN_GRACE_SECS")]
     shutdown_grace_secs: Option<u64>,
+    /// S3 endpoint URL of S3 destinations; unset: the local object store DIR/objects/<bucket>.
+    #[arg(long, env = "HYDRANT_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// S3 signing region. Default us-east-1.
+    #[arg(long, env = "HYDRANT_S3_REGION")]
+    s3_region: Option<String>,
+    /// S3 path-style addressing (most self-hosted servers need it).
+    #[arg(long, env = "HYDRANT_S3_FORCE_PATH_STYLE", value_parser = clap::builder::FalseyValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    s3_force_path_style: Option<bool>,
+    /// S3 access key id (with --s3-secret-access-key); unset: AWS_ACCESS_KEY_ID etc.
+    #[arg(long, env = "HYDRANT_S3_ACCESS_KEY_ID")]
+    s3_access_key_id: Option<String>,
+    /// Secret of --s3-access-key-id.
+    #[arg(long, env = "HYDRANT_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    s3_secret_access_key: Option<String>,
+    /// Seconds a batch is retried before it goes to the error output. Default 86400.
+    #[arg(long, env = "HYDRANT_DELIVERY_RETRY_SECONDS")]
+    delivery_retry_seconds: Option<u64>,
+    /// Replay window of delivered records, seconds. Default 3600.
+    #[arg(long, env = "HYDRANT_RETAIN_DELIVERED_SECONDS")]
+    retain_delivered_seconds: Option<u64>,
+    /// Replay window of delivered records, bytes. Default 1 GiB.
+    #[arg(long, env = "HYDRANT_RETAIN_DELIVERED_BYTES")]
+    retain_delivered_bytes: Option<u64>,
 }
 
 impl Cli {
@@ -91,6 +115,9 @@ impl Cli {
             None => None,
             Some(d) => Some(DurabilityMode::parse(d)?),
         };
+        if self.s3_access_key_id.is_some() != self.s3_secret_access_key.is_some() {
+            anyhow::bail!("--s3-access-key-id and --s3-secret-access-key go together");
+        }
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
             anyhow::bail!("--access-key-id and --secret-access-key go together");
         }
@@ -112,6 +139,14 @@ impl Cli {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             shutdown_grace_secs: self.shutdown_grace_secs,
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            s3_force_path_style: self.s3_force_path_style,
+            s3_access_key_id: self.s3_access_key_id.clone(),
+            s3_secret_access_key: self.s3_secret_access_key.clone(),
+            delivery_retry_seconds: self.delivery_retry_seconds,
+            retain_delivered_seconds: self.retain_delivered_seconds,
+            retain_delivered_bytes: self.retain_delivered_bytes,
         })
     }
 }

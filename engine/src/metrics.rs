@@ -16,12 +16,25 @@
 //! | `hydrant_wal_durable_lsn{stream}` / `hydrant_wal_next_lsn{stream}` | |
 //! | `hydrant_wal_segments{stream}` | |
 //! | `hydrant_streams` / `hydrant_ready` | ResourceCount / |
+//! | `hydrant_delivery_to_s3_records_total{stream,destination}` | DeliveryToS3.Records |
+//! | `hydrant_delivery_to_s3_bytes_total{stream,destination}` | DeliveryToS3.Bytes (before compression) |
+//! | `hydrant_delivery_to_s3_objects_total{stream,destination}` | (objects written) |
+//! | `hydrant_delivery_to_s3_success{stream,destination}` | DeliveryToS3.Success (successful attempts / attempts, since start; 1 before any) |
+//! | `hydrant_delivery_to_s3_attempts_total{stream,destination,result}` | (result `ok` or `failed`) |
+//! | `hydrant_delivery_to_s3_data_freshness_seconds{stream,destination}` | DeliveryToS3.DataFreshness (age of the oldest undelivered record; 0 when caught up) |
+//! | `hydrant_delivery_retries_total{stream,destination}` | (failed attempts, each followed by a retry or the error output) |
+//! | `hydrant_delivery_error_output_records_total{stream,destination}` | records written to the error output |
+//! | `hydrant_delivery_backlog_records{stream,destination}` | durable LSN - cursor |
+//! | `hydrant_delivery_cursor_lsn{stream,destination}` | every LSN below is delivered |
 //!
 //! Counters only count requests that got past decoding to a stream; gauges are refreshed from
 //! the WALs at every scrape.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::delivery::DeliveryStats;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,6 +48,26 @@ use prometheus_client::registry::Registry;
 pub struct StreamLabel {
     /// Stream name.
     pub stream: String,
+}
+
+/// Label set `{stream, destination}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabel {
+    /// Stream name.
+    pub stream: String,
+    /// Destination id.
+    pub destination: String,
+}
+
+/// Label set `{stream, destination, result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabel {
+    /// Stream name.
+    pub stream: String,
+    /// Destination id.
+    pub destination: String,
+    /// `ok` or `failed`.
+    pub result: String,
 }
 
 /// Label set `{operation, code}`.
@@ -92,6 +125,28 @@ pub struct Metrics {
     pub streams: Gauge,
     /// 1 once recovery finished.
     pub ready: Gauge,
+    /// DeliveryToS3.Records.
+    pub delivery_records: Family<DeliveryLabel, Counter>,
+    /// DeliveryToS3.Bytes.
+    pub delivery_bytes: Family<DeliveryLabel, Counter>,
+    /// Objects written.
+    pub delivery_objects: Family<DeliveryLabel, Counter>,
+    /// DeliveryToS3.Success.
+    pub delivery_success: Family<DeliveryLabel, Gauge<f64, AtomicU64>>,
+    /// Attempts by result.
+    pub delivery_attempts: Family<AttemptLabel, Counter>,
+    /// DeliveryToS3.DataFreshness.
+    pub delivery_freshness: Family<DeliveryLabel, Gauge<f64, AtomicU64>>,
+    /// Retries.
+    pub delivery_retries: Family<DeliveryLabel, Counter>,
+    /// Records in the error output.
+    pub delivery_error_records: Family<DeliveryLabel, Counter>,
+    /// Durable records not yet delivered.
+    pub delivery_backlog: Family<DeliveryLabel, Gauge>,
+    /// The cursor.
+    pub delivery_cursor: Family<DeliveryLabel, Gauge>,
+    /// Serializes the copy of worker counters into the exported counters.
+    delivery_sync: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -122,6 +177,17 @@ impl Metrics {
             wal_segments: Family::default(),
             streams: Gauge::default(),
             ready: Gauge::default(),
+            delivery_records: Family::default(),
+            delivery_bytes: Family::default(),
+            delivery_objects: Family::default(),
+            delivery_success: Family::default(),
+            delivery_attempts: Family::default(),
+            delivery_freshness: Family::default(),
+            delivery_retries: Family::default(),
+            delivery_error_records: Family::default(),
+            delivery_backlog: Family::default(),
+            delivery_cursor: Family::default(),
+            delivery_sync: std::sync::Mutex::new(()),
         };
         registry.register(
             "incoming_records",
@@ -194,7 +260,119 @@ impl Metrics {
             "1 once start-up recovery finished",
             m.ready.clone(),
         );
+        registry.register(
+            "delivery_to_s3_records",
+            "Records delivered (DeliveryToS3.Records)",
+            m.delivery_records.clone(),
+        );
+        registry.register(
+            "delivery_to_s3_bytes",
+            "Record bytes delivered, before compression (DeliveryToS3.Bytes)",
+            m.delivery_bytes.clone(),
+        );
+        registry.register(
+            "delivery_to_s3_objects",
+            "Objects (batches) delivered",
+            m.delivery_objects.clone(),
+        );
+        registry.register(
+            "delivery_to_s3_success",
+            "Successful delivery attempts / attempts since start (DeliveryToS3.Success)",
+            m.delivery_success.clone(),
+        );
+        registry.register(
+            "delivery_to_s3_attempts",
+            "Delivery attempts by result",
+            m.delivery_attempts.clone(),
+        );
+        registry.register(
+            "delivery_to_s3_data_freshness_seconds",
+            "Age of the oldest record not yet delivered (DeliveryToS3.DataFreshness)",
+            m.delivery_freshness.clone(),
+        );
+        registry.register(
+            "delivery_retries",
+            "Failed delivery attempts, each followed by a retry or the error output",
+            m.delivery_retries.clone(),
+        );
+        registry.register(
+            "delivery_error_output_records",
+            "Records written to the error output after the retry window",
+            m.delivery_error_records.clone(),
+        );
+        registry.register(
+            "delivery_backlog_records",
+            "Durable records not yet delivered (durable LSN - cursor)",
+            m.delivery_backlog.clone(),
+        );
+        registry.register(
+            "delivery_cursor_lsn",
+            "The destination's cursor: every LSN below it is delivered",
+            m.delivery_cursor.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// Copies a delivery worker's counters into the exported series (at scrape time).
+    pub fn observe_delivery(
+        &self,
+        l: &DeliveryLabel,
+        stats: &DeliveryStats,
+        durable_lsn: u64,
+        now_ms: u64,
+    ) {
+        let _g = self
+            .delivery_sync
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let catch_up = |c: &Counter, v: u64| {
+            c.inc_by(v.saturating_sub(c.get()));
+        };
+        catch_up(
+            &self.delivery_records.get_or_create(l),
+            load(&stats.records),
+        );
+        catch_up(&self.delivery_bytes.get_or_create(l), load(&stats.bytes));
+        catch_up(
+            &self.delivery_objects.get_or_create(l),
+            load(&stats.batches),
+        );
+        let ok = load(&stats.attempts_ok);
+        let failed = load(&stats.attempts_failed);
+        for (result, v) in [("ok", ok), ("failed", failed)] {
+            let a = AttemptLabel {
+                stream: l.stream.clone(),
+                destination: l.destination.clone(),
+                result: result.to_string(),
+            };
+            catch_up(&self.delivery_attempts.get_or_create(&a), v);
+        }
+        let success = if ok + failed == 0 {
+            1.0
+        } else {
+            ok as f64 / (ok + failed) as f64
+        };
+        self.delivery_success.get_or_create(l).set(success);
+        catch_up(&self.delivery_retries.get_or_create(l), failed);
+        catch_up(
+            &self.delivery_error_records.get_or_create(l),
+            load(&stats.error_output_records),
+        );
+        let oldest = load(&stats.oldest_undelivered_ms);
+        let freshness = if oldest == 0 {
+            0.0
+        } else {
+            now_ms.saturating_sub(oldest) as f64 / 1000.0
+        };
+        self.delivery_freshness.get_or_create(l).set(freshness);
+        let cursor = load(&stats.cursor);
+        self.delivery_cursor
+            .get_or_create(l)
+            .set(i64::try_from(cursor).unwrap_or(i64::MAX));
+        self.delivery_backlog
+            .get_or_create(l)
+            .set(i64::try_from(durable_lsn.saturating_sub(cursor)).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.
@@ -231,6 +409,32 @@ impl Metrics {
             &self.wal_segments,
         ] {
             f.remove(&l);
+        }
+        let d = DeliveryLabel {
+            stream: stream.to_string(),
+            destination: crate::api::destination::DESTINATION_ID.to_string(),
+        };
+        for f in [
+            &self.delivery_records,
+            &self.delivery_bytes,
+            &self.delivery_objects,
+            &self.delivery_retries,
+            &self.delivery_error_records,
+        ] {
+            f.remove(&d);
+        }
+        for f in [&self.delivery_success, &self.delivery_freshness] {
+            f.remove(&d);
+        }
+        for f in [&self.delivery_backlog, &self.delivery_cursor] {
+            f.remove(&d);
+        }
+        for result in ["ok", "failed"] {
+            self.delivery_attempts.remove(&AttemptLabel {
+                stream: stream.to_string(),
+                destination: d.destination.clone(),
+                result: result.to_string(),
+            });
         }
     }
 

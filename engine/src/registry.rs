@@ -249,7 +249,7 @@ mod tests {
             status: StreamStatus::Active,
             created_ms: 1,
             updated_ms: None,
-            destination: Destination::local("GZIP", None, None),
+            destination: Destination::declared(&crate::config::StreamConfig::embedded_default()),
             tags: vec![("k".into(), "v".into())],
             origin: Origin::Api,
             throughput_hint_mbs: None,

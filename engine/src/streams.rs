@@ -42,7 +42,8 @@ use crate::api::destination::{Destination, DESTINATION_ID};
 use crate::api::errors::{ApiError, ErrorCode};
 use crate::api::model::{PutRecordBatchEntry, PutRecordBatchOutput, PutRecordOutput};
 use crate::config::Config;
-use crate::metrics::{Metrics, StreamLabel};
+use crate::delivery::{build_spec, DeliveryStats, DeliveryWorker};
+use crate::metrics::{DeliveryLabel, Metrics, StreamLabel};
 use crate::record_id;
 use crate::registry::{Origin, Registry, RegistryError, StreamRecord, StreamStatus};
 
@@ -61,6 +62,9 @@ pub enum EngineError {
         #[source]
         source: hydrant_wal::Error,
     },
+    /// The engine was opened outside a tokio runtime (delivery workers need its handle).
+    #[error("the engine must be opened inside a tokio runtime (delivery needs one)")]
+    NoRuntime,
     /// A directory operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
@@ -89,8 +93,8 @@ pub struct OpenStream {
     pub name: String,
     /// The incarnation (in record ids).
     pub incarnation: u64,
-    /// The log.
-    pub wal: Wal,
+    /// The log, shared with the stream's delivery worker.
+    pub wal: Arc<Wal>,
     label: StreamLabel,
     /// Set once the WAL is closed (deletion, shutdown): an append that slipped in just before
     /// the close must not wait for a sync that will never run.
@@ -102,7 +106,7 @@ impl OpenStream {
         OpenStream {
             name: name.to_string(),
             incarnation,
-            wal,
+            wal: Arc::new(wal),
             label: StreamLabel {
                 stream: name.to_string(),
             },
@@ -121,6 +125,21 @@ impl OpenStream {
 struct Slot {
     record: StreamRecord,
     open: Option<Arc<OpenStream>>,
+    /// The destination's delivery worker, while the stream is ACTIVE.
+    worker: Option<DeliveryWorker>,
+    /// The destination's counters, kept across worker restarts (UpdateDestination).
+    stats: Arc<DeliveryStats>,
+}
+
+impl Slot {
+    fn new(record: StreamRecord, open: Option<Arc<OpenStream>>) -> Slot {
+        Slot {
+            record,
+            open,
+            worker: None,
+            stats: Arc::new(DeliveryStats::default()),
+        }
+    }
 }
 
 /// Everything the API operates on.
@@ -132,6 +151,8 @@ pub struct Engine {
     control: Mutex<()>,
     streams: RwLock<BTreeMap<String, Slot>>,
     closing: AtomicBool,
+    /// Where delivery workers run their sinks' futures.
+    runtime: tokio::runtime::Handle,
 }
 
 fn now_ms() -> u64 {
@@ -143,14 +164,31 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 impl Engine {
-    /// Opens the registry and every stream's WAL, reconciling the two (see the module docs).
-    /// Blocking: run it off the async runtime.
+    /// Opens the registry and every stream's WAL, reconciling the two (see the module docs), and
+    /// starts a delivery worker per ACTIVE stream. Blocking: run it off the async runtime, but
+    /// inside it (`spawn_blocking`): the workers use the runtime's handle.
     ///
     /// # Errors
     /// Any [`EngineError`]; the daemon does not start.
     pub fn open(config: Config, metrics: Arc<Metrics>) -> Result<Engine, EngineError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
         let streams_dir = config.streams_dir();
         std::fs::create_dir_all(&streams_dir).map_err(io_err("create", &streams_dir))?;
+        // Before any worker writes: temporary files of writes a crash interrupted.
+        match crate::delivery::sweep_local_store(&config) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                removed = n,
+                "swept temporary files of the local object store"
+            ),
+            Err(e) => {
+                return Err(EngineError::Io {
+                    op: "sweep temporary files of",
+                    path: config.local_store_dir(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            }
+        }
         let registry = Registry::open(&config.registry_dir())?;
         let engine = Engine {
             config,
@@ -159,10 +197,57 @@ impl Engine {
             control: Mutex::new(()),
             streams: RwLock::new(BTreeMap::new()),
             closing: AtomicBool::new(false),
+            runtime,
         };
         engine.reconcile()?;
+        let names: Vec<String> = engine.read_streams().keys().cloned().collect();
+        for name in names {
+            engine.start_worker(&name);
+        }
         engine.update_gauges();
         Ok(engine)
+    }
+
+    /// Starts the delivery worker of an ACTIVE stream (none runs yet). A failure is logged: the
+    /// stream keeps taking records into its WAL, and delivery starts with the next restart or
+    /// UpdateDestination.
+    fn start_worker(&self, name: &str) {
+        let mut streams = self.write_streams();
+        let Some(slot) = streams.get_mut(name) else {
+            return;
+        };
+        let (Some(open), StreamStatus::Active, None) =
+            (&slot.open, slot.record.status, &slot.worker)
+        else {
+            return;
+        };
+        let spawned = build_spec(&self.config, &slot.record, slot.stats.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|spec| {
+                DeliveryWorker::spawn(open.wal.clone(), spec, self.runtime.clone())
+                    .map_err(|e| e.to_string())
+            });
+        match spawned {
+            Ok(worker) => {
+                tracing::info!(stream = %name, version = slot.record.version_id, "delivery started");
+                slot.worker = Some(worker);
+            }
+            Err(e) => {
+                tracing::error!(stream = %name, error = %e, "delivery cannot start; records stay in the WAL");
+            }
+        }
+    }
+
+    /// Stops a stream's delivery worker, if one runs (an attempt in progress finishes first).
+    fn stop_worker(&self, name: &str) {
+        let worker = self
+            .write_streams()
+            .get_mut(name)
+            .and_then(|slot| slot.worker.take());
+        if let Some(w) = worker {
+            w.stop();
+            tracing::info!(stream = %name, "delivery stopped");
+        }
     }
 
     fn lock_control(&self) -> MutexGuard<'_, ()> {
@@ -230,11 +315,7 @@ impl Engine {
                 status: StreamStatus::Creating,
                 created_ms: now_ms(),
                 updated_ms: None,
-                destination: Destination::local(
-                    declared.compression.as_deref().unwrap_or("GZIP"),
-                    declared.bucket_arn.as_deref(),
-                    declared.prefix.as_deref(),
-                ),
+                destination: Destination::declared(declared),
                 tags: Vec::new(),
                 origin: Origin::Config,
                 throughput_hint_mbs: None,
@@ -310,13 +391,8 @@ impl Engine {
 
     fn install(&self, rec: StreamRecord, wal: Wal) {
         let open = Arc::new(OpenStream::new(&rec.name, rec.incarnation, wal));
-        self.write_streams().insert(
-            rec.name.clone(),
-            Slot {
-                record: rec,
-                open: Some(open),
-            },
-        );
+        self.write_streams()
+            .insert(rec.name.clone(), Slot::new(rec, Some(open)));
     }
 
     fn remove_stream_dir(&self, name: &str) -> Result<(), EngineError> {
@@ -352,10 +428,14 @@ impl Engine {
         self.closing.store(true, Ordering::SeqCst);
     }
 
-    /// Syncs and closes every WAL and the registry. Blocking.
+    /// Stops the delivery workers, then syncs and closes every WAL and the registry. Blocking.
     pub fn close(&self) {
         self.begin_shutdown();
         let _g = self.lock_control();
+        let names: Vec<String> = self.read_streams().keys().cloned().collect();
+        for name in &names {
+            self.stop_worker(name);
+        }
         let streams: Vec<Arc<OpenStream>> = self
             .read_streams()
             .values()
@@ -386,6 +466,11 @@ impl Engine {
                 .set(clamp(st.durable_lsn.0));
             m.wal_next_lsn.get_or_create(l).set(clamp(st.next_lsn.0));
             m.wal_segments.get_or_create(l).set(st.segments as i64);
+            let d = DeliveryLabel {
+                stream: s.name.clone(),
+                destination: DESTINATION_ID.to_string(),
+            };
+            m.observe_delivery(&d, &slot.stats, st.durable_lsn.0, now_ms());
         }
     }
 
@@ -442,13 +527,8 @@ impl Engine {
         };
         self.registry.put(&rec).map_err(internal)?;
         let incarnation = rec.incarnation;
-        self.write_streams().insert(
-            rec.name.clone(),
-            Slot {
-                record: rec,
-                open: None,
-            },
-        );
+        self.write_streams()
+            .insert(rec.name.clone(), Slot::new(rec, None));
         Ok((
             json!({ "DeliveryStreamARN": self.arn(&req.name) }),
             incarnation,
@@ -477,6 +557,8 @@ impl Engine {
                 slot.record = rec.clone();
                 slot.open = Some(Arc::new(OpenStream::new(&rec.name, rec.incarnation, wal)));
                 tracing::info!(stream = %name, "stream ACTIVE");
+                drop(streams);
+                self.start_worker(name);
             }
             Err(e) => {
                 tracing::error!(stream = %name, error = %e, "opening the WAL failed");
@@ -500,6 +582,8 @@ impl Engine {
         }
         rec.status = StreamStatus::Deleting;
         self.registry.put(&rec).map_err(internal)?;
+        // The worker reads the WAL: it stops before the log is closed and removed.
+        self.stop_worker(name);
         let open = {
             let mut streams = self.write_streams();
             match streams.get_mut(name) {
@@ -560,9 +644,13 @@ impl Engine {
         rec.version_id += 1;
         rec.updated_ms = Some(now_ms());
         self.registry.put(&rec).map_err(internal)?;
+        // The new settings take effect with a new worker (the old one finishes an attempt in
+        // progress; a pending intent is resent by the new one).
+        self.stop_worker(&req.name);
         if let Some(slot) = self.write_streams().get_mut(&req.name) {
             slot.record = rec;
         }
+        self.start_worker(&req.name);
         Ok(json!({}))
     }
 

@@ -87,6 +87,9 @@ pub enum FailureDetail {
         /// The event id.
         event_id: String,
     },
+    /// hydrant's own: the S3 / local object store destination did not take the batch within its
+    /// retry window (Firehose drops such data; hydrant files it): `s3-failed`, no extra field.
+    S3Delivery,
 }
 
 impl FailureDetail {
@@ -104,6 +107,7 @@ impl FailureDetail {
                 ErrorOutputType::AmazonOpenSearchServiceFailed
             }
             FailureDetail::Splunk { .. } => ErrorOutputType::SplunkFailed,
+            FailureDetail::S3Delivery => ErrorOutputType::S3DeliveryFailed,
         }
     }
 }
@@ -166,7 +170,7 @@ impl FailedRecord {
     pub fn to_json(&self) -> Vec<u8> {
         let detail = match &self.detail {
             FailureDetail::Processing { lambda_arn } => DetailFields::Processing { lambda_arn },
-            FailureDetail::Decompression => DetailFields::None {},
+            FailureDetail::Decompression | FailureDetail::S3Delivery => DetailFields::None {},
             FailureDetail::HttpEndpoint {
                 subsequence_number,
                 data_id,
@@ -323,6 +327,11 @@ mod tests {
         });
         assert_eq!(splunk.error_output_type(), ErrorOutputType::SplunkFailed);
         assert!(json(&splunk).ends_with(r#""EventId":"e-1"}"#));
+
+        let s3 = base(FailureDetail::S3Delivery);
+        assert_eq!(s3.error_output_type(), ErrorOutputType::S3DeliveryFailed);
+        assert_eq!(s3.error_output_type().as_str(), "s3-failed");
+        assert!(json(&s3).ends_with(r#""rawData":"c2FtcGxl"}"#));
 
         let decompression = base(FailureDetail::Decompression);
         assert_eq!(

@@ -118,11 +118,15 @@ pub enum ErrorOutputType {
     FormatConversionFailed,
     /// Source decompression (CloudWatch Logs) failed.
     DecompressionFailed,
+    /// hydrant's own: the S3 (or local object store) destination did not take the batch within
+    /// its retry window. Firehose drops such data after 24 hours; hydrant never drops, it files
+    /// the records here (`s3-failed`).
+    S3DeliveryFailed,
 }
 
 impl ErrorOutputType {
     /// Every type, for tests and for the validation bound.
-    pub const ALL: [ErrorOutputType; 7] = [
+    pub const ALL: [ErrorOutputType; 8] = [
         ErrorOutputType::ProcessingFailed,
         ErrorOutputType::HttpEndpointFailed,
         ErrorOutputType::AmazonOpenSearchServiceFailed,
@@ -130,6 +134,7 @@ impl ErrorOutputType {
         ErrorOutputType::SplunkFailed,
         ErrorOutputType::FormatConversionFailed,
         ErrorOutputType::DecompressionFailed,
+        ErrorOutputType::S3DeliveryFailed,
     ];
 
     /// The string Firehose writes.
@@ -142,6 +147,7 @@ impl ErrorOutputType {
             ErrorOutputType::SplunkFailed => "splunk-failed",
             ErrorOutputType::FormatConversionFailed => "format-conversion-failed",
             ErrorOutputType::DecompressionFailed => "decompression-failed",
+            ErrorOutputType::S3DeliveryFailed => "s3-failed",
         }
     }
 }

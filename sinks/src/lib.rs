@@ -32,6 +32,7 @@
 //! - [`object`]: [`ObjectSink`], the S3 / ExtendedS3 destination: keys + codec + store.
 //! - [`failed`]: Firehose's failed-record JSON for the error output.
 //! - [`error`]: the [`SinkError`] type.
+//! - [`crash`]: named crash points (`HYDRANT_CRASH_AT`) for kill tests.
 
 #![warn(missing_docs)]
 
@@ -42,6 +43,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 
 pub mod compress;
+pub mod crash;
 pub mod error;
 pub mod failed;
 pub mod keys;

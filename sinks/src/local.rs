@@ -239,6 +239,8 @@ impl LocalStore {
             .map_err(local_io(LocalStep::SyncFile, temp_path))?;
         self.fault(LocalStep::SyncFile, temp_path)?;
         drop(file);
+        // Kill tests: a crash between the durable temporary file and the rename.
+        crate::crash::crash_point("delivery::mid_upload");
         self.fault(LocalStep::Rename, final_path)?;
         fs::rename(temp_path, final_path).map_err(local_io(LocalStep::Rename, final_path))
     }

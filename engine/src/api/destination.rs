@@ -126,16 +126,42 @@ impl Destination {
         Ok(Destination::ExtendedS3(config.clone()))
     }
 
-    /// The embedded default's destination: gzip into the local object store.
+    /// The destination of a stream declared in the configuration (the embedded default is one):
+    /// gzip unless configured, into the bucket configured or `hydrant-local` (the local object
+    /// store when no S3 endpoint is configured).
     #[must_use]
-    pub fn local(compression: &str, bucket_arn: Option<&str>, prefix: Option<&str>) -> Destination {
+    pub fn declared(s: &crate::config::StreamConfig) -> Destination {
+        let buffering_hints = match (s.buffering_size_mbs, s.buffering_interval_seconds) {
+            (None, None) => None,
+            (size, interval) => Some(BufferingHints {
+                size_in_mbs: Some(size.unwrap_or(5)),
+                interval_in_seconds: Some(interval.unwrap_or(300)),
+            }),
+        };
         Destination::ExtendedS3(ExtendedS3Config {
             role_arn: Some("arn:aws:iam::000000000000:role/hydrant-local".to_string()),
-            bucket_arn: Some(bucket_arn.unwrap_or(LOCAL_BUCKET_ARN).to_string()),
-            prefix: prefix.map(str::to_string),
-            compression_format: Some(compression.to_string()),
+            bucket_arn: Some(
+                s.bucket_arn
+                    .as_deref()
+                    .unwrap_or(LOCAL_BUCKET_ARN)
+                    .to_string(),
+            ),
+            prefix: s.prefix.clone(),
+            error_output_prefix: s.error_output_prefix.clone(),
+            compression_format: Some(s.compression.as_deref().unwrap_or("GZIP").to_string()),
+            buffering_hints,
             ..ExtendedS3Config::default()
         })
+    }
+
+    /// Validates a destination (as Create and Update do).
+    ///
+    /// # Errors
+    /// InvalidArgumentException with the rule broken.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        match self {
+            Destination::ExtendedS3(c) => validate_s3(c),
+        }
     }
 
     /// Applies an update: the same type merges (members not given are kept), a different type
@@ -255,8 +281,8 @@ impl Destination {
     }
 }
 
-/// BucketARN of the local object store (the embedded default), which delivery maps to
-/// `DIR/out/`.
+/// BucketARN of the embedded default, which delivery maps (with no S3 endpoint configured) to
+/// `DIR/objects/hydrant-local/`.
 pub const LOCAL_BUCKET_ARN: &str = "arn:aws:s3:::hydrant-local";
 
 fn backup_description(b: &Value) -> Value {
@@ -386,39 +412,12 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
             "BucketARN {bucket:?} must match arn:.*:s3:::[\\w\\.\\-]{{1,255}}"
         )));
     }
-    if let Some(f) = &c.compression_format {
-        if !validate::COMPRESSION_FORMATS.contains(&f.as_str()) {
-            return Err(ApiError::invalid(format!(
-                "CompressionFormat {f:?} must be one of UNCOMPRESSED, GZIP, ZIP, Snappy, \
-                 HADOOP_SNAPPY"
-            )));
-        }
-    }
     if let Some(h) = c.buffering_hints {
         hints_ok(h)?;
     }
-    for (name, p) in [
-        ("Prefix", &c.prefix),
-        ("ErrorOutputPrefix", &c.error_output_prefix),
-    ] {
-        if p.as_ref().is_some_and(|p| p.len() > 1024) {
-            return Err(ApiError::invalid(format!(
-                "{name} is longer than 1024 characters"
-            )));
-        }
-    }
-    if let Some(p) = &c.prefix {
-        if p.contains("!{firehose:error-output-type}") {
-            return Err(ApiError::invalid(
-                "Prefix must not contain !{firehose:error-output-type}",
-            ));
-        }
-        if p.contains("!{") && c.error_output_prefix.is_none() {
-            return Err(ApiError::invalid(
-                "ErrorOutputPrefix is required when Prefix contains expressions",
-            ));
-        }
-    }
+    // Prefix, ErrorOutputPrefix, CompressionFormat, FileExtension and the bucket: the sinks
+    // crate's rules, the very ones delivery applies (one set of rules).
+    object_sink_rules(c)?;
     if let Some(m) = &c.s3_backup_mode {
         if m != "Disabled" && m != "Enabled" {
             return Err(ApiError::invalid(format!(
@@ -429,13 +428,6 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
             return Err(ApiError::invalid(
                 "S3BackupMode Enabled needs S3BackupConfiguration",
             ));
-        }
-    }
-    if let Some(e) = &c.file_extension {
-        if !validate::file_extension_ok(e) {
-            return Err(ApiError::invalid(format!(
-                "FileExtension {e:?} must match ^$|\\.[0-9a-z!\\-_.*'()]+"
-            )));
         }
     }
     if let Some(z) = &c.custom_time_zone {
@@ -469,6 +461,29 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
             )));
         }
     }
+    Ok(())
+}
+
+/// The sinks crate's validation of the object naming and encoding settings (daemon builds; the
+/// light build without the `daemon` feature, used by producers and the fuzz target to decode
+/// requests, has no sinks crate and skips these checks: it never creates destinations).
+#[cfg(feature = "daemon")]
+fn object_sink_rules(c: &ExtendedS3Config) -> Result<(), ApiError> {
+    if let Some(arn) = c.bucket_arn.as_deref() {
+        hydrant_sinks::keys::bucket_from_arn(arn).map_err(|e| ApiError::invalid(e.to_string()))?;
+    }
+    hydrant_sinks::ObjectSinkConfig::from_firehose(
+        c.prefix.as_deref(),
+        c.error_output_prefix.as_deref(),
+        c.compression_format.as_deref(),
+        c.file_extension.as_deref(),
+    )
+    .map(|_| ())
+    .map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+#[cfg(not(feature = "daemon"))]
+fn object_sink_rules(_c: &ExtendedS3Config) -> Result<(), ApiError> {
     Ok(())
 }
 
@@ -549,5 +564,46 @@ mod tests {
         );
         assert_eq!(e["S3BackupMode"], "Disabled");
         assert_eq!(d["S3DestinationDescription"]["BucketARN"], "arn:aws:s3:::b");
+    }
+
+    #[test]
+    fn naming_and_codec_rules_are_the_sinks_crates() {
+        let ok = |c: ExtendedS3Config| Destination::ExtendedS3(c).validate();
+        assert!(ok(ExtendedS3Config {
+            compression_format: Some("ZSTD".into()),
+            ..s3()
+        })
+        .is_ok());
+        let e = ok(ExtendedS3Config {
+            compression_format: Some("SNAPPY".into()),
+            ..s3()
+        })
+        .expect_err("invalid");
+        assert_eq!(e.code, crate::api::errors::ErrorCode::InvalidArgument);
+        let e = ok(ExtendedS3Config {
+            prefix: Some("p/!{timestamp:yyyy}/".into()),
+            ..s3()
+        })
+        .expect_err("invalid");
+        assert!(e.message.contains("ErrorOutputPrefix"), "{}", e.message);
+        let e = ok(ExtendedS3Config {
+            prefix: Some("p/".into()),
+            error_output_prefix: Some("e/".into()),
+            ..s3()
+        })
+        .expect_err("invalid");
+        assert!(e.message.contains("error-output-type"), "{}", e.message);
+        assert!(ok(ExtendedS3Config {
+            file_extension: Some("json".into()),
+            ..s3()
+        })
+        .is_err());
+        assert!(ok(ExtendedS3Config {
+            prefix: Some("p/!{timestamp:yyyy}/".into()),
+            error_output_prefix: Some("e/!{firehose:error-output-type}/".into()),
+            file_extension: Some(".json".into()),
+            ..s3()
+        })
+        .is_ok());
     }
 }

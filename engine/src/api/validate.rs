@@ -71,24 +71,6 @@ pub fn role_arn_ok(arn: &str) -> bool {
         })
 }
 
-/// `^$|\.[0-9a-z!\-_.*'()]+`, at most 128 characters.
-#[must_use]
-pub fn file_extension_ok(ext: &str) -> bool {
-    ext.is_empty()
-        || (ext.len() <= 128
-            && ext.len() >= 2
-            && ext.starts_with('.')
-            && ext[1..].bytes().all(|b| {
-                b.is_ascii_digit()
-                    || b.is_ascii_lowercase()
-                    || matches!(b, b'!' | b'-' | b'_' | b'.' | b'*' | b'\'' | b'(' | b')')
-            }))
-}
-
-/// Firehose's CompressionFormat values (note the mixed-case `Snappy`).
-pub const COMPRESSION_FORMATS: [&str; 5] =
-    ["UNCOMPRESSED", "GZIP", "ZIP", "Snappy", "HADOOP_SNAPPY"];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,7 +103,5 @@ mod tests {
         assert!(!bucket_arn_ok("my-bucket"));
         assert!(role_arn_ok("arn:aws:iam::123456789012:role/firehose_role"));
         assert!(!role_arn_ok("arn:aws:iam::12345:role/x"));
-        assert!(file_extension_ok(".json.gz"));
-        assert!(!file_extension_ok("json"));
     }
 }

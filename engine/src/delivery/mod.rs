@@ -28,11 +28,26 @@
 //!
 //! `HYDRANT_CRASH_AT=<point>[:<n>]` makes the daemon kill itself with SIGKILL the n-th time (default
 //! the first) it passes `<point>`: `delivery::after_intent` (between intent and send),
-//! `delivery::after_send` (between the sink's confirmation and the cursor advance). Kill tests use
-//! them; they cost one relaxed atomic load when unset.
+//! `delivery::after_send` (between the sink's confirmation and the cursor advance), and the sinks
+//! crate's `delivery::mid_upload` (the local store's temporary file written and fsynced, not yet
+//! renamed). Kill tests use them; they cost one atomic load when unset.
+//!
+//! # Shutdown and configuration changes
+//!
+//! A stopped worker (SIGTERM, DeleteDeliveryStream, UpdateDestination) finishes an attempt in
+//! progress; records still buffering are not flushed early (Firehose does not either): they stay
+//! in the WAL and are delivered after the restart, so nothing is lost and batch boundaries stay
+//! a matter of the buffering hints. UpdateDestination restarts the worker with the new settings;
+//! a batch whose intent is pending at that moment is resent under the stream version it was
+//! first sent with but with the new Prefix and codec (if its first attempt had landed under the
+//! old prefix, that object stays too: at-least-once across a destination change, the one such
+//! case).
 
+mod spec;
 mod state;
 mod worker;
+
+pub use spec::{build_spec, incarnation_id, sweep_local_store, SpecError};
 
 pub use state::{DeliveryState, Intent};
 pub use worker::{

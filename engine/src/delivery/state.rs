@@ -5,7 +5,11 @@
 //! Format (payload of a checkpoint slot, little-endian):
 //! { version u8 = 1 | flags u8 (bit 0: intent present) | reserved [u8; 6] | cursor u64 |
 //!   intent_first u64 | intent_end u64 | intent_oldest_arrival_ms u64 |
-//!   intent_first_attempt_ms u64 | intent_attempts u32 | reserved u32 }
+//!   intent_first_attempt_ms u64 | intent_attempts u32 | intent_stream_version u32 }
+//! ```
+//! `intent_stream_version` is the stream's `VersionId` the batch was first sent under (it is
+//! part of the object key); 0 (a state written before it was recorded) means "the current one".
+//! ```text
 //! ```
 //! The slot's own header carries the magic, the checkpoint format version and a CRC32.
 
@@ -28,6 +32,9 @@ pub struct Intent {
     pub first_attempt_ms: u64,
     /// Attempts made so far (for the error output's `attemptsMade`).
     pub attempts: u32,
+    /// The stream's `VersionId` the batch was first sent under: a resend after an
+    /// UpdateDestination keeps it, so it names the same object. 0: unknown (use the current).
+    pub stream_version: u32,
 }
 
 /// What the checkpoint holds.
@@ -53,6 +60,7 @@ impl DeliveryState {
             b[32..40].copy_from_slice(&i.oldest_arrival_ms.to_le_bytes());
             b[40..48].copy_from_slice(&i.first_attempt_ms.to_le_bytes());
             b[48..52].copy_from_slice(&i.attempts.to_le_bytes());
+            b[52..56].copy_from_slice(&i.stream_version.to_le_bytes());
         }
         b
     }
@@ -74,6 +82,7 @@ impl DeliveryState {
             oldest_arrival_ms: u64_at(32),
             first_attempt_ms: u64_at(40),
             attempts: u32::from_le_bytes([b[48], b[49], b[50], b[51]]),
+            stream_version: u32::from_le_bytes([b[52], b[53], b[54], b[55]]),
         });
         let state = DeliveryState {
             cursor: Lsn(u64_at(8)),
@@ -102,6 +111,7 @@ mod tests {
                 oldest_arrival_ms: 5,
                 first_attempt_ms: 6,
                 attempts: 2,
+                stream_version: 3,
             }),
         };
         assert_eq!(DeliveryState::decode(&s.encode()), Some(s));

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -140,6 +140,9 @@ pub struct DeliverySpec {
     pub checkpoint_path: PathBuf,
     /// Replay window of delivered records.
     pub retain: Retain,
+    /// The counters this worker feeds (kept by the engine across restarts of the worker, so the
+    /// exported counters stay monotonic).
+    pub stats: Arc<DeliveryStats>,
 }
 
 /// A worker's counters, read by the metrics endpoint. Names follow Firehose's CloudWatch metrics
@@ -154,8 +157,10 @@ pub struct DeliveryStats {
     pub batches: AtomicU64,
     /// Successful attempts.
     pub attempts_ok: AtomicU64,
-    /// Failed attempts (each followed by a retry or by the error output).
+    /// Failed attempts (each followed by a retry or by the error output): Firehose's retries.
     pub attempts_failed: AtomicU64,
+    /// Batches written to the error output.
+    pub error_output_batches: AtomicU64,
     /// Records written to the error output.
     pub error_output_records: AtomicU64,
     /// The cursor: every LSN below it is delivered.
@@ -206,8 +211,9 @@ impl DeliveryWorker {
                 first: wal.first_lsn(),
             });
         }
-        let stats = Arc::new(DeliveryStats::default());
+        let stats = spec.stats.clone();
         stats.cursor.store(state.cursor.0, Ordering::Relaxed);
+        stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
         let stop = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
             wal,
@@ -217,6 +223,7 @@ impl DeliveryWorker {
             state,
             stop: stop.clone(),
             stats: stats.clone(),
+            last_retain: Instant::now(),
         };
         let thread = std::thread::Builder::new()
             .name(format!("deliver-{stream}"))
@@ -253,7 +260,13 @@ struct Worker {
     state: DeliveryState,
     stop: Arc<AtomicBool>,
     stats: Arc<DeliveryStats>,
+    /// When retention last ran (it also runs while idle, so the time window is honoured
+    /// without new deliveries).
+    last_retain: Instant,
 }
+
+/// How often retention runs while the worker has nothing to deliver.
+const RETAIN_IDLE_PERIOD: Duration = Duration::from_secs(5);
 
 /// How often a waiting worker looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
@@ -323,6 +336,9 @@ impl Worker {
             if self.stopping() {
                 return Ok(None);
             }
+            if self.last_retain.elapsed() >= RETAIN_IDLE_PERIOD {
+                self.retain(cursor);
+            }
             let _ = self.wal.wait_durable_past(cursor, POLL);
         }
         let mut reader = self.wal.reader(cursor).map_err(|e| self.wal_err(e))?;
@@ -345,21 +361,21 @@ impl Worker {
                     end = lsn.plus(1);
                 }
             }
-            // Caught up with the durable end: deliver when the oldest record has waited its
-            // interval (0 delivers at once), else wait for more records or the interval.
+            // Caught up with the durable end: deliver when the buffer is full or the oldest
+            // record has waited its interval (0 delivers at once), else wait for more records
+            // or the interval.
             let oldest_ms = oldest.unwrap_or_else(hydrant_wal::now_ms);
             let due_ms = oldest_ms.saturating_add(self.spec.buffer_interval.as_millis() as u64);
             let now = hydrant_wal::now_ms();
-            if now >= due_ms && end > cursor {
+            if end > cursor && (now >= due_ms || bytes >= self.spec.buffer_bytes) {
                 return Ok(Some(self.intent(cursor, end, oldest_ms)));
             }
             if self.stopping() {
                 return Ok(None);
             }
             let wait = Duration::from_millis(due_ms.saturating_sub(now)).min(POLL);
-            let _ = self
-                .wal
-                .wait_durable_past(Lsn(end.0.saturating_sub(1)).max(reader.next_lsn()), wait);
+            // Wait until the record at `end` (the next one to read) is durable.
+            let _ = self.wal.wait_durable_past(end.max(reader.next_lsn()), wait);
         }
     }
 
@@ -370,6 +386,7 @@ impl Worker {
             oldest_arrival_ms,
             first_attempt_ms: hydrant_wal::now_ms(),
             attempts: 0,
+            stream_version: u32::try_from(self.spec.stream_version).unwrap_or(0),
         }
     }
 
@@ -404,7 +421,12 @@ impl Worker {
                 first_lsn: intent.first.0,
                 last_lsn: intent.end.0 - 1,
             },
-            stream_version: self.spec.stream_version,
+            // The version the batch was first sent under: part of its object key, so a resend
+            // after an UpdateDestination still overwrites.
+            stream_version: match intent.stream_version {
+                0 => self.spec.stream_version,
+                v => u64::from(v),
+            },
             oldest_arrival_ms: intent.oldest_arrival_ms,
             records,
         })
@@ -483,6 +505,9 @@ impl Worker {
                     self.stats
                         .error_output_records
                         .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .error_output_batches
+                        .fetch_add(1, Ordering::Relaxed);
                     self.commit(intent.end)?;
                     return Ok(Outcome::Delivered);
                 }
@@ -513,7 +538,11 @@ impl Worker {
 
     /// Deletes delivered segments past the replay window. Failure is logged, not fatal: the
     /// segments are deleted on a later commit.
-    fn retain(&self, cursor: Lsn) {
+    ///
+    /// One destination per stream: its cursor is the minimum over all cursors. A stream with
+    /// several destinations must pass the smallest cursor here.
+    fn retain(&mut self, cursor: Lsn) {
+        self.last_retain = Instant::now();
         let now = hydrant_wal::now_ms();
         let window_ms = self.spec.retain.time.as_millis() as u64;
         let segments = self.wal.segments();
@@ -553,25 +582,8 @@ impl Worker {
     }
 }
 
-/// Kills the process with SIGKILL when `HYDRANT_CRASH_AT` names this point (see the module docs).
+/// Kills the process with SIGKILL when `HYDRANT_CRASH_AT` names this point (see the module docs);
+/// the same mechanism as the sinks crate's own points (`delivery::mid_upload`).
 pub fn crash_point(name: &str) {
-    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
-    static HITS: AtomicU64 = AtomicU64::new(0);
-    let target = TARGET.get_or_init(|| {
-        let v = std::env::var("HYDRANT_CRASH_AT").ok()?;
-        let (point, n) = match v.split_once(':') {
-            Some((p, n)) => (p.to_owned(), n.parse().unwrap_or(1)),
-            None => (v, 1),
-        };
-        Some((point, n))
-    });
-    if let Some((point, n)) = target {
-        if point == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 >= *n {
-            tracing::warn!(point = name, "crash point reached: SIGKILL");
-            // SAFETY: plain syscalls on our own process.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-        }
-    }
+    hydrant_sinks::crash::crash_point(name);
 }

@@ -1,0 +1,144 @@
+//! Reading delivered objects back: walk a bucket directory (the local object store or s3s-fs's
+//! data directory), decompress, split records, and check exactly-once against acknowledged
+//! record ids.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hydrant_sinks::Compression;
+
+/// Every object file under `root` whose file name starts with `name_prefix` (temporary files
+/// and other servers' bookkeeping are skipped), with its key relative to `root`.
+pub fn object_files(root: &Path, name_prefix: &str) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if e.file_name().to_string_lossy().starts_with(name_prefix) {
+                let key = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.push((key, p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The newline-terminated records of each object (decompressed with `codec`), by key.
+pub fn object_records(
+    root: &Path,
+    name_prefix: &str,
+    codec: Compression,
+) -> BTreeMap<String, Vec<Vec<u8>>> {
+    read_objects(root, name_prefix, codec, false)
+}
+
+/// As [`object_records`], skipping objects that do not decode yet (a server that writes objects
+/// in place, such as s3s-fs, may show one half-written).
+pub fn object_records_lenient(
+    root: &Path,
+    name_prefix: &str,
+    codec: Compression,
+) -> BTreeMap<String, Vec<Vec<u8>>> {
+    read_objects(root, name_prefix, codec, true)
+}
+
+fn read_objects(
+    root: &Path,
+    name_prefix: &str,
+    codec: Compression,
+    lenient: bool,
+) -> BTreeMap<String, Vec<Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    for (key, path) in object_files(root, name_prefix) {
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        let plain = match codec.decompress(&bytes) {
+            Ok(p) => p,
+            Err(_) if lenient => continue,
+            Err(e) => panic!("{key}: cannot decompress with {codec}: {e}"),
+        };
+        if lenient && !plain.is_empty() && !plain.ends_with(b"\n") {
+            continue;
+        }
+        assert!(
+            plain.is_empty() || plain.ends_with(b"\n"),
+            "{key}: records are cut: {:?}",
+            String::from_utf8_lossy(&plain[plain.len().saturating_sub(80)..])
+        );
+        let records: Vec<Vec<u8>> = plain
+            .split_inclusive(|b| *b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        out.insert(key, records);
+    }
+    out
+}
+
+/// Checks that every acknowledged record (LSN -> bytes) is delivered exactly once, that no
+/// record appears twice anywhere, that each object holds consecutive LSNs in order and that
+/// objects do not overlap. Records delivered but not acknowledged (the ack was lost in a kill)
+/// are allowed when `unacked_ok`, once each. Returns (records checked, objects).
+pub fn check_exactly_once(
+    objects: &BTreeMap<String, Vec<Vec<u8>>>,
+    acked: &BTreeMap<u64, Vec<u8>>,
+    unacked_ok: bool,
+) -> (usize, usize) {
+    let by_bytes: BTreeMap<&[u8], u64> = acked.iter().map(|(l, b)| (b.as_slice(), *l)).collect();
+    assert_eq!(by_bytes.len(), acked.len(), "test records must be unique");
+    let mut seen: BTreeMap<Vec<u8>, &str> = BTreeMap::new();
+    let mut ranges: Vec<(u64, u64, &str)> = Vec::new();
+    for (key, records) in objects {
+        let mut lsns = Vec::new();
+        for r in records {
+            if let Some(other) = seen.insert(r.clone(), key) {
+                panic!(
+                    "record {:?} delivered twice: in {other} and {key}",
+                    String::from_utf8_lossy(r)
+                );
+            }
+            match by_bytes.get(r.as_slice()) {
+                Some(l) => lsns.push(*l),
+                None => assert!(
+                    unacked_ok,
+                    "{key}: record {:?} was never acknowledged",
+                    String::from_utf8_lossy(r)
+                ),
+            }
+        }
+        for w in lsns.windows(2) {
+            assert!(w[0] < w[1], "{key}: LSNs out of order: {lsns:?}");
+        }
+        if let (Some(first), Some(last)) = (lsns.first(), lsns.last()) {
+            ranges.push((*first, *last, key));
+        }
+    }
+    ranges.sort();
+    for w in ranges.windows(2) {
+        assert!(
+            w[0].1 < w[1].0,
+            "objects {} and {} overlap in LSNs",
+            w[0].2,
+            w[1].2
+        );
+    }
+    let missing: Vec<u64> = acked
+        .iter()
+        .filter(|(_, b)| !seen.contains_key(b.as_slice()))
+        .map(|(l, _)| *l)
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged records not delivered (first LSNs): {missing:?}"
+    );
+    (acked.len(), objects.len())
+}

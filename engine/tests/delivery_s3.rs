@@ -1,0 +1,459 @@
+//! Delivery to a real S3 server (s3s-fs 0.14.1, SigV4-checking, objects as plain files), the
+//! daemon as a process: every codec exactly once; the server down and back (puts keep being
+//! acknowledged, everything arrives once); the retry window ending in the error output
+//! (failed-record JSON, `s3-failed`); the disk budget reached while the sink is down, intake
+//! resuming once delivery and retention free the log.
+//!
+//! The s3s-fs binary comes from `$HYDRANT_S3S_FS`, else `<workspace>/target/tools/bin/s3s-fs`;
+//! a missing binary fails the tests (install: `cargo install --locked s3s-fs@0.14.1 --features
+//! binary --root target/tools`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::objects::{check_exactly_once, object_records, object_records_lenient};
+use common::{b64, call, Daemon};
+use hydrant_sinks::Compression;
+
+const KEY: &str = "hydrant-s3-key";
+const SECRET: &str = "hydrant-s3-secret";
+
+struct S3sFs {
+    child: Option<Child>,
+    port: u16,
+    data: PathBuf,
+}
+
+fn s3s_fs_binary() -> PathBuf {
+    let p = std::env::var_os("HYDRANT_S3S_FS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/s3s-fs"),
+        PathBuf::from,
+    );
+    assert!(
+        p.is_file(),
+        "s3s-fs not found at {}: install it with `cargo install --locked s3s-fs@0.14.1 \
+         --features binary --root target/tools` (from the workspace root), or point \
+         HYDRANT_S3S_FS at the binary",
+        p.display()
+    );
+    p
+}
+
+impl S3sFs {
+    fn start(data: &Path, buckets: &[&str]) -> S3sFs {
+        std::fs::create_dir_all(data).unwrap();
+        for b in buckets {
+            // s3s-fs's buckets are the data directory's subdirectories.
+            std::fs::create_dir_all(data.join(b)).unwrap();
+        }
+        let mut s = S3sFs {
+            child: None,
+            port: common::free_port(),
+            data: data.to_path_buf(),
+        };
+        s.up();
+        s
+    }
+
+    fn up(&mut self) {
+        let child = Command::new(s3s_fs_binary())
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", KEY, "--secret-key", SECRET])
+            .arg(&self.data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn config_file(dir: &Path, endpoint: &str, extra: &str) -> PathBuf {
+    let p = dir.join("hydrant.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "streams = []\n\n[s3]\nendpoint = \"{endpoint}\"\nforce_path_style = true\n\
+             access_key_id = \"{KEY}\"\nsecret_access_key = \"{SECRET}\"\nmax_attempts = 1\n\
+             attempt_timeout_secs = 5\nconnect_timeout_ms = 500\n\n[delivery]\n\
+             backoff_initial_ms = 50\nbackoff_max_ms = 300\n{extra}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn create(addr: SocketAddr, name: &str, bucket: &str, codec: &str, extra: &str) {
+    let (st, v) = call(
+        addr,
+        "CreateDeliveryStream",
+        &format!(
+            r#"{{"DeliveryStreamName":"{name}","ExtendedS3DestinationConfiguration":{{"RoleARN":"arn:aws:iam::123456789012:role/r","BucketARN":"arn:aws:s3:::{bucket}","CompressionFormat":"{codec}","BufferingHints":{{"SizeInMBs":1,"IntervalInSeconds":0}}{extra}}}}}"#
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    common::wait_active(addr, name);
+}
+
+fn batch_body(stream: &str, records: &[Vec<u8>]) -> String {
+    format!(
+        r#"{{"DeliveryStreamName":"{stream}","Records":[{}]}}"#,
+        records
+            .iter()
+            .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r)))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
+/// One PutRecordBatch; the acknowledged records by LSN, or the HTTP status and body.
+fn put(
+    addr: SocketAddr,
+    stream: &str,
+    records: Vec<Vec<u8>>,
+) -> Result<BTreeMap<u64, Vec<u8>>, (u16, serde_json::Value)> {
+    let (st, v) = call(addr, "PutRecordBatch", &batch_body(stream, &records));
+    if st != 200 {
+        return Err((st, v));
+    }
+    assert_eq!(v["FailedPutCount"], 0, "{v}");
+    Ok(v["RequestResponses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(records)
+        .map(|(e, r)| {
+            let (_, lsn) =
+                hydrant_engine::record_id::decode(e["RecordId"].as_str().unwrap()).unwrap();
+            (lsn.0, r)
+        })
+        .collect())
+}
+
+fn records(tag: &str, b: usize, n: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| format!("{tag}-{b}-{i}\n").into_bytes())
+        .collect()
+}
+
+fn wait_all(
+    root: &Path,
+    stream: &str,
+    codec: Compression,
+    acked: &BTreeMap<u64, Vec<u8>>,
+    limit: Duration,
+) -> BTreeMap<String, Vec<Vec<u8>>> {
+    let deadline = Instant::now() + limit;
+    let prefix = format!("{stream}-");
+    loop {
+        let objects = object_records_lenient(root, &prefix, codec);
+        let n: usize = objects.values().map(Vec::len).sum();
+        if n >= acked.len() {
+            let objects = object_records(root, &prefix, codec);
+            check_exactly_once(&objects, acked, false);
+            return objects;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{stream}: {n} of {} records in {} after {limit:?}",
+            acked.len(),
+            root.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn metric(addr: SocketAddr, name: &str, stream: &str) -> f64 {
+    let (_, text) = common::get(addr, "/metrics").unwrap();
+    let head = format!("{name}{{stream=\"{stream}\",destination=\"destinationId-000000000001\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&head))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn every_codec_to_s3s_fs_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let buckets: Vec<String> = Compression::ALL
+        .iter()
+        .map(|c| {
+            format!(
+                "s3-{}",
+                c.firehose_name().to_ascii_lowercase().replace('_', "-")
+            )
+        })
+        .collect();
+    let bucket_refs: Vec<&str> = buckets.iter().map(String::as_str).collect();
+    let s3 = S3sFs::start(&tmp.path().join("s3"), &bucket_refs);
+    let cfg = config_file(tmp.path(), &s3.endpoint(), "");
+    let data = tmp.path().join("data");
+    let d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let mut all = Vec::new();
+    for (codec, bucket) in Compression::ALL.iter().zip(&buckets) {
+        let name = format!("s3-{}", codec.firehose_name());
+        create(d.addr, &name, bucket, codec.firehose_name(), "");
+        let mut acked = BTreeMap::new();
+        for b in 0..6 {
+            acked.extend(put(d.addr, &name, records(&name, b, 40)).unwrap());
+        }
+        all.push((*codec, name, bucket.clone(), acked));
+    }
+    for (codec, name, bucket, acked) in &all {
+        let objects = wait_all(
+            &s3.data.join(bucket),
+            name,
+            *codec,
+            acked,
+            Duration::from_secs(30),
+        );
+        assert!(objects
+            .keys()
+            .all(|k| k.ends_with(codec.default_extension())));
+        // Nothing went to the local store: S3 was reachable.
+        assert!(!data.join("objects").join(bucket).join("s3-failed").exists());
+    }
+}
+
+#[test]
+fn s3_down_and_back_delivers_everything_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s3 = S3sFs::start(&tmp.path().join("s3"), &["downback"]);
+    let cfg = config_file(tmp.path(), &s3.endpoint(), "");
+    let data = tmp.path().join("data");
+    let d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    create(d.addr, "downback", "downback", "GZIP", "");
+    let root = s3.data.join("downback");
+    let mut acked = BTreeMap::new();
+    acked.extend(put(d.addr, "downback", records("up", 0, 50)).unwrap());
+    wait_all(
+        &root,
+        "downback",
+        Compression::Gzip,
+        &acked,
+        Duration::from_secs(20),
+    );
+
+    s3.down();
+    for b in 0..20 {
+        // Intake does not depend on the sink.
+        acked.extend(put(d.addr, "downback", records("down", b, 50)).unwrap());
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(d.addr, "hydrant_delivery_retries_total", "downback") < 2.0 {
+        assert!(Instant::now() < deadline, "no failed attempts counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(metric(d.addr, "hydrant_delivery_backlog_records", "downback") > 0.0);
+    assert!(metric(d.addr, "hydrant_delivery_to_s3_success", "downback") < 1.0);
+
+    s3.up();
+    let objects = wait_all(
+        &root,
+        "downback",
+        Compression::Gzip,
+        &acked,
+        Duration::from_secs(30),
+    );
+    eprintln!("{} records in {} objects", acked.len(), objects.len());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(d.addr, "hydrant_delivery_backlog_records", "downback") > 0.0 {
+        assert!(Instant::now() < deadline, "backlog never drained");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        metric(
+            d.addr,
+            "hydrant_delivery_error_output_records_total",
+            "downback"
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn retry_window_ends_in_the_error_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Nothing listens on this endpoint: every attempt fails at connect.
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
+    let cfg = config_file(tmp.path(), &dead, "retry_seconds = 2\n");
+    let data = tmp.path().join("data");
+    let d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    create(
+        d.addr,
+        "failing",
+        "failing",
+        "UNCOMPRESSED",
+        r#","Prefix":"data/","ErrorOutputPrefix":"errors/!{firehose:error-output-type}/""#,
+    );
+    let mut acked = BTreeMap::new();
+    for b in 0..3 {
+        acked.extend(put(d.addr, "failing", records("lost", b, 30)).unwrap());
+    }
+    let root = data.join("objects/failing/errors/s3-failed");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let found: BTreeMap<u64, Vec<u8>> = loop {
+        let mut found = BTreeMap::new();
+        for (key, path) in common::objects::object_files(&root, "failing-") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for line in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert!(v["attemptsMade"].as_u64().unwrap() >= 1, "{v}");
+                assert!(v["arrivalTimestamp"].as_u64().unwrap() > 0, "{v}");
+                assert!(v["attemptEndingTimestamp"].as_u64().unwrap() > 0, "{v}");
+                assert!(
+                    v["errorCode"].as_str().unwrap().starts_with("S3."),
+                    "{key}: {v}"
+                );
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(v["rawData"].as_str().unwrap())
+                    .unwrap();
+                let lsn = acked
+                    .iter()
+                    .find(|(_, r)| **r == raw)
+                    .map(|(l, _)| *l)
+                    .unwrap_or_else(|| panic!("unknown record in the error output: {v}"));
+                assert!(found.insert(lsn, raw).is_none(), "record twice: {v}");
+            }
+        }
+        if found.len() >= acked.len() {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} records in the error output",
+            found.len(),
+            acked.len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(found, acked);
+    // The cursor moved on: nothing is waiting.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(d.addr, "hydrant_delivery_backlog_records", "failing") > 0.0 {
+        assert!(Instant::now() < deadline, "the cursor did not move on");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        metric(
+            d.addr,
+            "hydrant_delivery_error_output_records_total",
+            "failing"
+        ),
+        acked.len() as f64
+    );
+    assert!(
+        !data.join("objects/failing/data").exists(),
+        "no data object"
+    );
+}
+
+#[test]
+fn disk_budget_reached_while_the_sink_is_down_then_intake_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s3 = S3sFs::start(&tmp.path().join("s3"), &["budget"]);
+    s3.down();
+    let cfg = config_file(
+        tmp.path(),
+        &s3.endpoint(),
+        "retain_delivered_seconds = 0\nretain_delivered_bytes = 0\n",
+    );
+    let data = tmp.path().join("data");
+    let d = Daemon::start(
+        &data,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--segment-bytes",
+            "65536",
+            "--stream-budget-bytes",
+            "262144",
+        ],
+    );
+    create(d.addr, "budget", "budget", "GZIP", "");
+    let pad = "p".repeat(500);
+    let mut acked = BTreeMap::new();
+    let mut b = 0;
+    let refused = loop {
+        let recs: Vec<Vec<u8>> = (0..20)
+            .map(|i| format!("budget-{b}-{i}-{pad}\n").into_bytes())
+            .collect();
+        b += 1;
+        match put(d.addr, "budget", recs) {
+            Ok(a) => acked.extend(a),
+            Err(e) => break e,
+        }
+        assert!(b < 10_000, "the budget was never reached");
+    };
+    assert_eq!(refused.0, 503, "{:?}", refused.1);
+    assert_eq!(refused.1["__type"], "ServiceUnavailableException");
+    assert!(!acked.is_empty());
+
+    // The sink returns: delivery drains the log, retention (window 0) frees the segments, and
+    // intake resumes by itself.
+    s3.up();
+    let root = s3.data.join("budget");
+    wait_all(
+        &root,
+        "budget",
+        Compression::Gzip,
+        &acked,
+        Duration::from_secs(60),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let recs: Vec<Vec<u8>> = (0..20)
+            .map(|i| format!("budget-{b}-{i}-{pad}\n").into_bytes())
+            .collect();
+        b += 1;
+        match put(d.addr, "budget", recs) {
+            Ok(a) => {
+                acked.extend(a);
+                break;
+            }
+            Err((st, v)) => {
+                assert_eq!(st, 503, "{v}");
+                assert!(Instant::now() < deadline, "intake never resumed: {v}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    wait_all(
+        &root,
+        "budget",
+        Compression::Gzip,
+        &acked,
+        Duration::from_secs(30),
+    );
+}
