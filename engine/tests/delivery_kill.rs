@@ -1,0 +1,257 @@
+//! Delivery under kill -9: clients put records while the daemon delivers them (gzip, local
+//! object store, interval 0, 1 MiB buffers) and is killed, at random moments and at the named
+//! crash points `delivery::after_intent` (intent recorded, nothing sent),
+//! `delivery::mid_upload` (the object's temporary file written and fsynced, not renamed) and
+//! `delivery::after_send` (object written, cursor not advanced), `HYDRANT_DELIVERY_KILL_CYCLES`
+//! times (default 24, at least 20). Then a clean daemon drains the log and every acknowledged
+//! record is found exactly once across all objects, each object in LSN order, objects not
+//! overlapping, no temporary file left.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::objects::{check_exactly_once, object_records};
+use common::{b64, try_post};
+use hydrant_sinks::Compression;
+use rand::{Rng, SeedableRng};
+
+const CLIENTS: usize = 3;
+const STREAM: &str = "kill";
+
+type Acked = Arc<Mutex<BTreeMap<u64, Vec<u8>>>>;
+
+fn client(addr: SocketAddr, id: usize, cycle: usize, stop: Arc<AtomicBool>, acked: Acked) -> usize {
+    let mut rng = rand::rngs::StdRng::seed_from_u64((cycle * 100 + id) as u64);
+    let mut n = 0;
+    let mut batch_no = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let count = rng.gen_range(1..=40);
+        let records: Vec<Vec<u8>> = (0..count)
+            .map(|i| {
+                let pad = "z".repeat(rng.gen_range(0..200));
+                format!("c{cycle}-k{id}-b{batch_no}-r{i}-{pad}\n").into_bytes()
+            })
+            .collect();
+        batch_no += 1;
+        let body = format!(
+            r#"{{"DeliveryStreamName":"{STREAM}","Records":[{}]}}"#,
+            records
+                .iter()
+                .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r)))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let Ok((200, text)) = try_post(
+            addr,
+            Some("Firehose_20150804.PutRecordBatch"),
+            Some("application/x-amz-json-1.1"),
+            body.as_bytes(),
+        ) else {
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let mut acked = acked.lock().unwrap();
+        for (e, r) in v["RequestResponses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(records)
+        {
+            let (_, lsn) =
+                hydrant_engine::record_id::decode(e["RecordId"].as_str().unwrap()).unwrap();
+            assert!(
+                acked.insert(lsn.0, r).is_none(),
+                "LSN {lsn} acknowledged twice"
+            );
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Starts hydrantd; returns it once ready, or `None` with the child reaped if it died first (a
+/// crash point can fire during start-up, when the worker resumes a backlog).
+fn spawn(data: &Path, cfg: &Path, crash: Option<&str>) -> Option<(Child, SocketAddr)> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .unwrap();
+    let log = data.with_extension("log");
+    let mut cmd = Command::new(common::BIN);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        );
+    common::clear_hydrant_env(&mut cmd);
+    cmd.env("HYDRANT_LOG", "info");
+    if let Some(c) = crash {
+        cmd.env("HYDRANT_CRASH_AT", c);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        if let Ok((200, _)) = common::get(addr, "/health/ready") {
+            return Some((child, addr));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hydrantd not ready; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn temp_files(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name().to_string_lossy().starts_with(".hydrant-tmp.") {
+                found.push(e.path().display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn kill_9_during_delivery_delivers_every_acknowledged_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = tmp.path().join("hydrant.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[wal]\nsegment_bytes = 1048576\n\n[[streams]]\nname = \"{STREAM}\"\n\
+             compression = \"GZIP\"\nbuffering_size_mbs = 1\nbuffering_interval_seconds = 0\n"
+        ),
+    )
+    .unwrap();
+    let cycles: usize = std::env::var("HYDRANT_DELIVERY_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
+        .max(20);
+    let points = [
+        "delivery::after_intent",
+        "delivery::mid_upload",
+        "delivery::after_send",
+    ];
+    let acked: Acked = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut fired: BTreeMap<&str, usize> = BTreeMap::new();
+    let started = Instant::now();
+    for cycle in 0..cycles {
+        // Every other cycle a named crash point (rotating), else a random-moment kill.
+        let crash = (cycle % 2 == 1).then(|| {
+            let p = points[(cycle / 2) % points.len()];
+            (p, format!("{p}:{}", rng.gen_range(1..=3)))
+        });
+        let Some((mut child, addr)) = spawn(&data, &cfg, crash.as_ref().map(|c| c.1.as_str()))
+        else {
+            *fired.entry(crash.map_or("start-up", |c| c.0)).or_default() += 1;
+            continue;
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|id| {
+                let (stop, acked) = (stop.clone(), acked.clone());
+                std::thread::spawn(move || client(addr, id, cycle, stop, acked))
+            })
+            .collect();
+        match crash {
+            Some((point, _)) => {
+                // Wait for the daemon to kill itself at the point; kill it anyway after 5 s.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                loop {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        assert!(status.code().is_none(), "exited, not killed: {status}");
+                        *fired.entry(point).or_default() += 1;
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        *fired.entry("point-not-reached").or_default() += 1;
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            None => {
+                std::thread::sleep(Duration::from_millis(rng.gen_range(150..900)));
+                let _ = child.kill();
+                let _ = child.wait();
+                *fired.entry("random").or_default() += 1;
+            }
+        }
+        stop.store(true, Ordering::SeqCst);
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    eprintln!(
+        "{cycles} kill cycles in {:?}: {fired:?}, {} records acknowledged",
+        started.elapsed(),
+        acked.lock().unwrap().len()
+    );
+    for p in points {
+        assert!(
+            fired.get(p).copied().unwrap_or(0) >= 2,
+            "crash point {p} fired too rarely: {fired:?}"
+        );
+    }
+
+    // A clean daemon drains the backlog.
+    let (mut child, addr) = spawn(&data, &cfg, None).expect("clean start");
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 2000, "load too light: {}", acked.len());
+    let root = data.join("objects/hydrant-local");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, metrics) = common::get(addr, "/metrics").unwrap();
+        let drained = metrics.contains(&format!(
+            "hydrant_delivery_backlog_records{{stream=\"{STREAM}\",destination=\"destinationId-000000000001\"}} 0"
+        ));
+        if drained {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backlog not drained");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let objects = object_records(&root, &format!("{STREAM}-"), Compression::Gzip);
+    let (n, o) = check_exactly_once(&objects, &acked, true);
+    eprintln!("{n} acknowledged records exactly once in {o} objects");
+    let temps = temp_files(&root);
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+}
