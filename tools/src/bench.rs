@@ -16,6 +16,10 @@
 //!    writing into already-written blocks is up to 5x faster than allocating), so the ratios say
 //!    how much of the disk the WAL leaves on the table, independent of how noisy the disk is today.
 //!
+//! Throughout, one `SCHED_IDLE` busy thread per CPU keeps idle vCPUs from halting (see
+//! [`crate::host::IdleSpinners`]): on this project's VMs a halted vCPU wakes about 4 ms late
+//! for an I/O completion, which would otherwise dominate the single-threaded phases.
+//!
 //! MB/s counts frame bytes (header, length prefixes, records, padding) for both phases, i.e.
 //! the bytes each commit makes durable. Goals are printed beside the figures, not asserted:
 //! S1 at least 0.9x the disk's MB/s; S2 at least 90,000 acknowledged records/s (okaywal, the best
@@ -57,6 +61,12 @@ pub struct BenchWalArgs {
     /// Print the results as one JSON document (progress still goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Busy SCHED_IDLE threads that keep idle CPUs from halting during the run (default: one
+    /// per CPU; 0: none). On virtual machines a halted vCPU wakes ~4 ms late for an fsync's
+    /// completion, which would swamp the single-threaded figures. They yield to every other
+    /// thread at once.
+    #[arg(long, value_name = "N")]
+    idle_spinners: Option<usize>,
     /// Analysis: run each shape with this many appender threads instead of its own.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -204,6 +214,7 @@ struct Report {
     dir: PathBuf,
     seconds_per_phase: f64,
     warmup_seconds: f64,
+    idle_spinners: usize,
     load_average_before: String,
     load_average_after: String,
     segment_bytes: u64,
@@ -594,13 +605,18 @@ fn run_in(
 ) -> Result<()> {
     let machine = Machine::describe(dir);
     let load_average_before = host::load_average();
+    let spinners = host::IdleSpinners::start(args.idle_spinners.unwrap_or(machine.nproc));
     if !args.json {
         writeln!(
             out,
             "hydrant bench wal  {}  {} CPUs ({})  {}",
             machine.date, machine.nproc, machine.cpu, machine.kernel
         )?;
-        writeln!(out, "load average {load_average_before}")?;
+        writeln!(
+            out,
+            "load average {load_average_before}; {} SCHED_IDLE spinner threads keep idle CPUs awake",
+            spinners.running
+        )?;
         writeln!(
             out,
             "dir {} ({}); WAL: durability sync, {} MiB segments, background prepare; \
@@ -647,6 +663,7 @@ fn run_in(
             dir: dir.to_path_buf(),
             seconds_per_phase: duration.as_secs_f64(),
             warmup_seconds: args.warmup_seconds,
+            idle_spinners: spinners.running,
             load_average_before,
             load_average_after: host::load_average(),
             segment_bytes,

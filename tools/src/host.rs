@@ -1,8 +1,11 @@
-//! Facts about the machine and the process, for benchmark reports: CPU count, kernel, the file
-//! system under a directory, and peak resident memory. Read from `/proc` (Linux), so no `unsafe`
-//! is needed; on other systems the fields read "unknown".
+//! Facts about the machine and the process, for benchmark reports (CPU count, kernel, the file
+//! system under a directory, peak resident memory, read from `/proc`; "unknown" elsewhere), and
+//! [`IdleSpinners`], which keep idle CPUs from halting while a benchmark runs.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use serde::Serialize;
 
@@ -102,4 +105,80 @@ pub fn load_average() -> String {
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// Busy threads at the lowest scheduling class (`SCHED_IDLE`), one per CPU, for the duration of
+/// a benchmark.
+///
+/// Why: on the virtual machines this project runs on, a vCPU with nothing to do halts, and a
+/// thread woken on it by a finished `fdatasync` runs about one host tick (4 ms) later. Measured
+/// here with a plain single-threaded `pwrite` + `fdatasync` loop: 309 commits/s (p50 3,987 us)
+/// with idle CPUs, 9,105 commits/s (p50 84 us) with two `SCHED_IDLE` spinners. Without them a
+/// single-threaded phase (the disk baseline, S3) measures the hypervisor, while a phase with many
+/// threads keeps its CPUs awake by itself, so the ratios would compare unlike things.
+/// `SCHED_IDLE` threads run only when no other thread wants the CPU and are preempted at once
+/// when one wakes, so they take (almost) nothing from the threads being measured.
+#[derive(Debug)]
+pub struct IdleSpinners {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    /// How many spinners did get `SCHED_IDLE` (the others stopped at once).
+    pub running: usize,
+}
+
+impl IdleSpinners {
+    /// Starts `count` spinners. One that cannot switch itself to `SCHED_IDLE` exits at once
+    /// rather than compete with the benchmark at normal priority.
+    #[must_use]
+    pub fn start(count: usize) -> IdleSpinners {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut threads = Vec::new();
+        for i in 0..count {
+            let stop = stop.clone();
+            let tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("idle-spinner-{i}"))
+                .spawn(move || {
+                    let ok = set_idle_policy();
+                    let _ = tx.send(ok);
+                    // Hang up now: `start` counts answers until every sender is gone.
+                    drop(tx);
+                    if !ok {
+                        return;
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                });
+            if let Ok(handle) = spawned {
+                threads.push(handle);
+            }
+        }
+        drop(tx);
+        let running = rx.iter().filter(|ok| *ok).count();
+        IdleSpinners {
+            stop,
+            threads,
+            running,
+        }
+    }
+}
+
+impl Drop for IdleSpinners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Moves the calling thread to `SCHED_IDLE`. False when the kernel refused.
+fn set_idle_policy() -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler reads `param` during the call only; pid 0 is the calling
+    // thread on Linux.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &raw const param) };
+    rc == 0
 }
