@@ -97,6 +97,39 @@ fn verify_names_the_segment_and_offset_of_a_damaged_frame() {
 }
 
 #[test]
+fn verify_warns_about_a_torn_tail_and_still_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = build_log(tmp.path(), 300);
+    // Bytes after the last frame of the active (last) segment: what a torn, never acknowledged
+    // write leaves. Recovery cuts them; verify reports them as a warning only.
+    let o = hydrant(&["wal", "stat", "--json", tmp.path().to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let last = v["segment_list"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["sealed"], false);
+    let tail = 4096 + last["data_bytes"].as_u64().unwrap();
+    let seg = tmp.path().join(last["file"].as_str().unwrap());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[tail as usize..tail as usize + 16].copy_from_slice(&[0xab; 16]);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let o = hydrant(&["wal", "verify", tmp.path().to_str().unwrap()]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let line = text.lines().find(|l| l.starts_with("WARNING")).unwrap();
+    assert!(line.contains(last["file"].as_str().unwrap()), "{line}");
+    assert!(line.contains(&format!("offset {tail}")), "{line}");
+    // The torn bytes are not records: the log still ends where it did.
+    let o = hydrant(&["wal", "stat", "--json", tmp.path().to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["next_lsn"], records);
+}
+
+#[test]
 fn stat_counts_segments_records_and_arrivals() {
     let tmp = tempfile::tempdir().unwrap();
     let records = build_log(tmp.path(), 300);
