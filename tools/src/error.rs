@@ -44,6 +44,10 @@ pub enum CliError {
     /// An argument is outside what the command accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// `replay`, `put` or an HTTP benchmark failed; the module's own typed error says how.
+    #[error(transparent)]
+    Command(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl CliError {

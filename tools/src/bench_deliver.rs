@@ -1,0 +1,507 @@
+//! `hydrant bench deliver`: end to end, ingestion through the API to delivered objects, per
+//! codec, against a `hydrantd` this command starts.
+//!
+//! For each codec, a stream with `BufferingHints {SizeInMBs: 5, IntervalInSeconds: 0}`
+//! delivering to the daemon's local object store (`DATA/objects/<bucket>/`). Connections send
+//! PutRecordBatch requests of 500 JSON-lines records of about 1 KiB, each record naming its
+//! batch. A poller lists the bucket's directory every few milliseconds; when an object appears,
+//! it is read, decompressed, and each record's **freshness** is the time from its batch's
+//! acknowledgement to the object's appearance. **Throughput** is acknowledged record bytes per
+//! second from the start of the load until the last of them appeared in an object. The codec's
+//! **own speed** is a single-thread `Compression::compress` of the same kind of bytes in this
+//! process, measured in the same run. Goals (printed, not asserted): throughput at least 0.8x
+//! the codec's speed; freshness p99 at most 250 ms to the local store (and at most 1 s to an
+//! S3 server, which this command does not measure yet: it prints "not measured").
+//!
+//! The poller's reading and decompressing competes for the same CPUs as the daemon; on a small
+//! machine that lowers the throughput figure somewhat (it is part of the stated method).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hydrant_sinks::Compression;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::bench_put::{check_seconds, endpoint_addr, BenchHttpError};
+use crate::daemon::{self, Daemon};
+use crate::firehose::FirehoseClient;
+use crate::loadgen::{self, quantile_ms, Load, Req, Workload};
+
+/// Arguments of `hydrant bench deliver`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchDeliverArgs {
+    /// The hydrantd binary to start (default: $HYDRANT_HYDRANTD, or hydrantd next to hydrant).
+    #[arg(long, value_name = "PATH")]
+    pub hydrantd: Option<PathBuf>,
+    /// Directory for the daemon's temporary data directory (the disk under test).
+    #[arg(long, value_name = "DIR", default_value = "hydrant-data/bench-tmp")]
+    pub dir: PathBuf,
+    /// Seconds of load per codec.
+    #[arg(long, value_name = "N", default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Codecs (CompressionFormat values), comma-separated.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "UNCOMPRESSED,GZIP,ZIP,Snappy,HADOOP_SNAPPY,ZSTD"
+    )]
+    pub codecs: Vec<String>,
+    /// Concurrent connections sending PutRecordBatch.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub connections: usize,
+    /// Seconds to wait, after the load, for every acknowledged record to be delivered.
+    #[arg(long, value_name = "N", default_value_t = 60.0)]
+    pub drain_seconds: f64,
+    /// An S3 server to measure freshness against too (not measured yet: printed as such).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Print the results as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const RECORDS_PER_BATCH: usize = 500;
+const RECORD_BYTES: usize = 1024;
+
+/// A record of about 1 KiB of JSON text naming its batch: `{"b":7,"i":3,"msg":"..."}\n`. The
+/// message is words, so codecs see text that compresses as logs do.
+fn record(batch: u64, i: usize) -> Vec<u8> {
+    const WORDS: [&str; 16] = [
+        "GET",
+        "/api/v1/orders",
+        "200",
+        "user",
+        "session",
+        "latency_ms",
+        "region",
+        "eu-west-1",
+        "cache",
+        "miss",
+        "upstream",
+        "timeout",
+        "retry",
+        "payload",
+        "checksum",
+        "ok",
+    ];
+    let head = format!("{{\"b\":{batch},\"i\":{i},\"msg\":\"");
+    let mut out = head.into_bytes();
+    let mut x = batch.wrapping_mul(6_364_136_223_846_793_005) ^ (i as u64 + 1);
+    while out.len() < RECORD_BYTES - 3 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(WORDS[(x % 16) as usize].as_bytes());
+        out.push(b' ');
+    }
+    out.truncate(RECORD_BYTES - 3);
+    out.extend_from_slice(b"\"}\n");
+    out
+}
+
+/// The batch a record names.
+fn batch_of(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"b\":")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+struct Tagged {
+    stream: String,
+    next: AtomicU64,
+    acks: Mutex<HashMap<u64, Instant>>,
+    acked_records: AtomicU64,
+    acked_bytes: AtomicU64,
+}
+
+impl Workload for Tagged {
+    fn next(&self, _conn: usize, _seq: u64) -> Req {
+        let batch = self.next.fetch_add(1, Ordering::Relaxed);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let records: Vec<serde_json::Value> = (0..RECORDS_PER_BATCH)
+            .map(|i| json!({ "Data": b64.encode(record(batch, i)) }))
+            .collect();
+        let body = json!({ "DeliveryStreamName": self.stream, "Records": records });
+        Req {
+            operation: "PutRecordBatch",
+            body: Bytes::from(body.to_string()),
+            records: RECORDS_PER_BATCH as u64,
+            bytes: (RECORDS_PER_BATCH * RECORD_BYTES) as u64,
+            tag: batch,
+        }
+    }
+
+    fn acked(&self, req: &Req, at: Instant) {
+        if let Ok(mut acks) = self.acks.lock() {
+            acks.insert(req.tag, at);
+        }
+        self.acked_records.fetch_add(req.records, Ordering::Relaxed);
+        self.acked_bytes.fetch_add(req.bytes, Ordering::Relaxed);
+    }
+}
+
+/// An object seen by the poller.
+struct Seen {
+    at: Instant,
+    /// (batch, records of it in the object).
+    batches: Vec<(u64, u64)>,
+}
+
+/// Lists `root` recursively, reads and decodes objects not in `known`.
+fn poll_once(root: &Path, codec: Compression, known: &mut HashSet<PathBuf>, out: &mut Vec<Seen>) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if hidden || known.contains(&path) {
+                continue;
+            }
+            let at = Instant::now();
+            let Ok(body) = std::fs::read(&path) else {
+                continue;
+            };
+            known.insert(path);
+            let Ok(data) = codec.decompress(&body) else {
+                continue;
+            };
+            let mut counts: HashMap<u64, u64> = HashMap::new();
+            for line in data.split_inclusive(|b| *b == b'\n') {
+                if let Some(b) = batch_of(line) {
+                    *counts.entry(b).or_default() += 1;
+                }
+            }
+            out.push(Seen {
+                at,
+                batches: counts.into_iter().collect(),
+            });
+        }
+    }
+}
+
+/// One codec's figures.
+#[derive(Debug, Serialize)]
+struct CodecReport {
+    codec: String,
+    acked_records: u64,
+    delivered_records: u64,
+    objects: usize,
+    ingest_mb_per_sec: f64,
+    delivered_mb_per_sec: f64,
+    codec_mb_per_sec: Option<f64>,
+    ratio: Option<f64>,
+    freshness_p50_ms: f64,
+    freshness_p99_ms: f64,
+    freshness_max_ms: f64,
+    throughput_goal_met: Option<bool>,
+    freshness_goal_met: bool,
+    note: String,
+}
+
+/// Single-thread compression speed of `codec` on bytes like the benchmark's, MB/s of input.
+fn codec_speed(codec: Compression) -> Option<f64> {
+    if codec == Compression::Uncompressed {
+        return None; // a copy: no codec to compare with
+    }
+    let data: Vec<u8> = (0..16 * 1024u64)
+        .flat_map(|i| record(i / 500, (i % 500) as usize))
+        .collect();
+    let started = Instant::now();
+    let mut rounds = 0u32;
+    while rounds < 2 || started.elapsed() < Duration::from_millis(500) {
+        codec.compress(&data).ok()?;
+        rounds += 1;
+    }
+    Some(data.len() as f64 * f64::from(rounds) / started.elapsed().as_secs_f64() / 1e6)
+}
+
+fn measure_codec(
+    daemon: &Daemon,
+    runtime: &tokio::runtime::Runtime,
+    codec: Compression,
+    args: &BenchDeliverArgs,
+    duration: Duration,
+) -> Result<CodecReport, BenchHttpError> {
+    let name = codec.firehose_name();
+    let slug = name.to_ascii_lowercase().replace('_', "-");
+    let stream = format!("bench-deliver-{slug}");
+    let bucket = format!("bench-deliver-{slug}");
+    let client = FirehoseClient::new(&daemon.endpoint, None, 2)?;
+    runtime.block_on(daemon::create_stream(&client, &stream, &bucket, name, 5, 0))?;
+    let workload = Arc::new(Tagged {
+        stream: stream.clone(),
+        next: AtomicU64::new(0),
+        acks: Mutex::new(HashMap::new()),
+        acked_records: AtomicU64::new(0),
+        acked_bytes: AtomicU64::new(0),
+    });
+    let root = daemon.data_dir.join("objects").join(&bucket);
+    let stop = Arc::new(AtomicBool::new(false));
+    let target = Arc::new(AtomicU64::new(u64::MAX));
+    let poller = {
+        let (stop, target, root) = (stop.clone(), target.clone(), root.clone());
+        let drain = Duration::from_secs_f64(args.drain_seconds);
+        std::thread::spawn(move || {
+            let mut known = HashSet::new();
+            let mut seen = Vec::new();
+            let mut stopped_at: Option<Instant> = None;
+            loop {
+                poll_once(&root, codec, &mut known, &mut seen);
+                let delivered: u64 = seen
+                    .iter()
+                    .flat_map(|s| s.batches.iter().map(|b| b.1))
+                    .sum();
+                if stop.load(Ordering::Acquire) {
+                    let since = *stopped_at.get_or_insert_with(Instant::now);
+                    if delivered >= target.load(Ordering::Acquire) || since.elapsed() > drain {
+                        return seen;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    let started = Instant::now();
+    let addr = endpoint_addr(&daemon.endpoint)?;
+    let load = Load {
+        connections: args.connections,
+        duration,
+        warmup: Duration::ZERO,
+    };
+    let result = runtime.block_on(loadgen::drive(addr, load, workload.clone()));
+    target.store(
+        workload.acked_records.load(Ordering::Relaxed),
+        Ordering::Release,
+    );
+    stop.store(true, Ordering::Release);
+    let seen = poller
+        .join()
+        .map_err(|_| BenchHttpError::Delivery("the object poller panicked".into()))?;
+    let result = result?;
+    let acked_records = workload.acked_records.load(Ordering::Relaxed);
+    let acked_bytes = workload.acked_bytes.load(Ordering::Relaxed);
+    let acks = workload
+        .acks
+        .lock()
+        .map_err(|_| BenchHttpError::Delivery("ack table poisoned".into()))?;
+    let mut freshness_us: Vec<u64> = Vec::new();
+    let mut delivered_records = 0u64;
+    let mut last_seen = started;
+    for s in &seen {
+        for &(batch, n) in &s.batches {
+            let Some(acked_at) = acks.get(&batch) else {
+                continue; // a batch whose reply was lost or partial: not counted
+            };
+            delivered_records += n;
+            let f = s.at.saturating_duration_since(*acked_at).as_micros() as u64;
+            freshness_us.extend(std::iter::repeat_n(f, n as usize));
+            last_seen = last_seen.max(s.at);
+        }
+    }
+    freshness_us.sort_unstable();
+    let delivered_secs = last_seen.duration_since(started).as_secs_f64().max(1e-9);
+    let delivered_bytes = delivered_records * RECORD_BYTES as u64;
+    let delivered_mb_per_sec = delivered_bytes as f64 / delivered_secs / 1e6;
+    let codec_mb_per_sec = codec_speed(codec);
+    let ratio = codec_mb_per_sec.map(|c| delivered_mb_per_sec / c);
+    let p99 = quantile_ms(&freshness_us, 0.99);
+    let complete = delivered_records >= acked_records && acked_records > 0;
+    Ok(CodecReport {
+        codec: name.to_string(),
+        acked_records,
+        delivered_records,
+        objects: seen.len(),
+        ingest_mb_per_sec: acked_bytes as f64 / result.seconds / 1e6,
+        delivered_mb_per_sec,
+        codec_mb_per_sec,
+        ratio,
+        freshness_p50_ms: quantile_ms(&freshness_us, 0.5),
+        freshness_p99_ms: p99,
+        freshness_max_ms: quantile_ms(&freshness_us, 1.0),
+        throughput_goal_met: ratio.map(|r| r >= 0.8 && complete),
+        freshness_goal_met: complete && p99 <= 250.0,
+        note: if complete {
+            String::new()
+        } else {
+            format!(
+                "only {delivered_records} of {acked_records} acknowledged records delivered \
+                 within {} s after the load",
+                args.drain_seconds
+            )
+        },
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    target: String,
+    cpus: usize,
+    seconds_per_codec: f64,
+    s3_freshness: String,
+    codecs: Vec<CodecReport>,
+}
+
+/// Runs `hydrant bench deliver`.
+///
+/// # Errors
+/// A [`BenchHttpError`].
+pub fn run(args: &BenchDeliverArgs, out: &mut dyn Write) -> Result<(), BenchHttpError> {
+    let duration = check_seconds(args.seconds)?;
+    if !(1..=256).contains(&args.connections) {
+        return Err(BenchHttpError::InvalidArgument(
+            "--connections must be in 1..=256".into(),
+        ));
+    }
+    if !(args.drain_seconds.is_finite() && args.drain_seconds >= 0.0) {
+        return Err(BenchHttpError::InvalidArgument(
+            "--drain-seconds must be at least 0".into(),
+        ));
+    }
+    let codecs = args
+        .codecs
+        .iter()
+        .map(|c| {
+            Compression::from_firehose(c)
+                .map_err(|e| BenchHttpError::InvalidArgument(format!("--codecs: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let binary = daemon::find_hydrantd(args.hydrantd.as_deref())?;
+    eprintln!("bench deliver: starting {}", binary.display());
+    let daemon = Daemon::start(&binary, &args.dir, &[])?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cpus.clamp(1, 4))
+        .enable_all()
+        .build()
+        .map_err(|source| BenchHttpError::Io {
+            op: "start the async runtime",
+            source,
+        })?;
+    let mut reports = Vec::new();
+    for codec in codecs {
+        eprintln!(
+            "bench deliver: {} for {:.1} s",
+            codec.firehose_name(),
+            args.seconds
+        );
+        reports.push(measure_codec(&daemon, &runtime, codec, args, duration)?);
+    }
+    let report = Report {
+        target: format!(
+            "hydrantd started by this run at {} (data {}); one stream per codec, BufferingHints \
+             5 MiB / 0 s, local object store; {} connections x PutRecordBatch 500 x 1 KiB",
+            daemon.endpoint,
+            daemon.data_dir.display(),
+            args.connections
+        ),
+        cpus,
+        seconds_per_codec: args.seconds,
+        s3_freshness: match &args.s3_endpoint {
+            None => "not measured (no --s3-endpoint)".to_string(),
+            Some(url) => format!("not measured: S3 freshness against {url} is not implemented yet"),
+        },
+        codecs: reports,
+    };
+    drop(daemon);
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "hydrant bench deliver  {} CPUs shared by load generator, poller and daemon; {:.1} s \
+         per codec",
+        report.cpus, report.seconds_per_codec
+    )?;
+    writeln!(out, "{}", report.target)?;
+    writeln!(
+        out,
+        "freshness = object appeared in the bucket's directory - PutRecordBatch acknowledged; \
+         throughput = acknowledged bytes delivered / (last object seen - load start)"
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<13} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>6} {:>8} {:>8} {:>8}  goals",
+        "codec",
+        "acked",
+        "delivered",
+        "objects",
+        "in MB/s",
+        "out MB/s",
+        "codec MB/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
+    )?;
+    for c in &report.codecs {
+        let met = |m: Option<bool>| match m {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "n/a",
+        };
+        writeln!(
+            out,
+            "{:<13} {:>9} {:>9} {:>7} {:>9.1} {:>9.1} {:>9} {:>6} {:>8.1} {:>8.1} {:>8.1}  \
+             ratio >= 0.8: {}; p99 <= 250 ms: {}{}",
+            c.codec,
+            c.acked_records,
+            c.delivered_records,
+            c.objects,
+            c.ingest_mb_per_sec,
+            c.delivered_mb_per_sec,
+            c.codec_mb_per_sec
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.1}")),
+            c.ratio
+                .map_or_else(|| "-".to_string(), |v| format!("{v:.2}")),
+            c.freshness_p50_ms,
+            c.freshness_p99_ms,
+            c.freshness_max_ms,
+            met(c.throughput_goal_met),
+            met(Some(c.freshness_goal_met)),
+            if c.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.note)
+            }
+        )?;
+    }
+    writeln!(
+        out,
+        "S3 server freshness (goal p99 <= 1 s): {}",
+        report.s3_freshness
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_one_kib_lines_naming_their_batch() {
+        let r = record(42, 7);
+        assert_eq!(r.len(), RECORD_BYTES);
+        assert_eq!(r.last(), Some(&b'\n'));
+        assert_eq!(batch_of(&r), Some(42));
+        assert!(serde_json::from_slice::<serde_json::Value>(&r).is_ok());
+    }
+}

@@ -1,0 +1,414 @@
+//! `hydrant bench put`: the ingestion API under load, against a running `hydrantd`
+//! (`--endpoint`) or one this command starts (a temporary data directory under `--dir`, on the
+//! disk under test, and a free loopback port).
+//!
+//! Shapes (goals printed beside the figures, not asserted):
+//! - P1, throughput: PutRecordBatch of 500 x 1 KiB over 8 connections; MB/s of acknowledged
+//!   record data and its ratio to `hydrant bench wal` S1 (the WAL alone, 500 x 1 KiB appends)
+//!   measured in the same run on the same disk; goal at least 0.6.
+//! - P2, small records: PutRecord of 100 B over 64 connections; acknowledged records/s (goal at
+//!   least 60,000; AWS's default quota is 2,000 requests/s per stream) and p99 latency (goal at
+//!   most 5 ms).
+//!
+//! The stream delivers to the daemon's local object store with the largest buffering hints
+//! (128 MiB / 900 s), so delivery stays out of the way and the figures are about ingestion: the
+//! API, validation, the WAL append and its group commit. Load generator and daemon share the
+//! machine's CPUs; the header says how many there are.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use clap::Parser;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::daemon::{self, Daemon, DaemonError};
+use crate::firehose::{ClientError, FirehoseClient};
+use crate::loadgen::{self, Load, LoadError, LoadResult, Req, Workload};
+
+/// Everything the HTTP benchmarks can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchHttpError {
+    /// Starting or driving the daemon failed.
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+    /// A Firehose call failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The load generator failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An argument is outside what the command accepts.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A file or runtime operation failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// The operation.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the report failed.
+    #[error("writing output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Encoding the report failed.
+    #[error("encoding JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Delivery did not deliver what was acknowledged in time.
+    #[error("{0}")]
+    Delivery(String),
+}
+
+/// Arguments of `hydrant bench put`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchPutArgs {
+    /// Benchmark a running hydrantd here (http://HOST:PORT) instead of starting one. The
+    /// stream (--stream) is created if missing; the WAL S1 comparison then runs under --dir.
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// The stream to put into with --endpoint.
+    #[arg(long, value_name = "NAME", default_value = "hydrant-bench-put")]
+    pub stream: String,
+    /// The hydrantd binary to start (default: $HYDRANT_HYDRANTD, or hydrantd next to hydrant).
+    #[arg(long, value_name = "PATH")]
+    pub hydrantd: Option<PathBuf>,
+    /// Directory for the started daemon's temporary data directory and the WAL benchmark:
+    /// put it on the disk under test. Removed afterwards.
+    #[arg(long, value_name = "DIR", default_value = "hydrant-data/bench-tmp")]
+    pub dir: PathBuf,
+    /// Measured seconds per shape.
+    #[arg(long, value_name = "N", default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Which shape to run.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = PutShapeArg::All)]
+    pub shape: PutShapeArg,
+    /// Do not measure `bench wal` S1 (P1's ratio is then not computed).
+    #[arg(long)]
+    pub no_wal: bool,
+    /// Print the results as one JSON document.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--shape` of `bench put`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PutShapeArg {
+    /// PutRecordBatch 500 x 1 KiB over 8 connections (throughput).
+    P1,
+    /// PutRecord 100 B over 64 connections (records/s, latency).
+    P2,
+    /// Both.
+    All,
+}
+
+/// Sends the same pre-encoded request again and again: the daemon accepts duplicates, and the
+/// load generator spends its CPU on HTTP, not on JSON.
+struct Fixed {
+    req: Req,
+}
+
+impl Workload for Fixed {
+    fn next(&self, _conn: usize, _seq: u64) -> Req {
+        self.req.clone()
+    }
+}
+
+/// Record data that does not compress to nothing (xorshift bytes, printable).
+pub fn filler(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b'a' + (x % 26) as u8
+        })
+        .collect()
+}
+
+fn batch_request(stream: &str, records: usize, record_bytes: usize) -> Req {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let recs: Vec<serde_json::Value> = (0..records)
+        .map(|i| json!({ "Data": b64.encode(filler(record_bytes, i as u64 + 1)) }))
+        .collect();
+    let body = json!({ "DeliveryStreamName": stream, "Records": recs });
+    Req {
+        operation: "PutRecordBatch",
+        body: Bytes::from(body.to_string()),
+        records: records as u64,
+        bytes: (records * record_bytes) as u64,
+        tag: 0,
+    }
+}
+
+fn record_request(stream: &str, record_bytes: usize) -> Req {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = json!({
+        "DeliveryStreamName": stream,
+        "Record": { "Data": b64.encode(filler(record_bytes, 7)) }
+    });
+    Req {
+        operation: "PutRecord",
+        body: Bytes::from(body.to_string()),
+        records: 1,
+        bytes: record_bytes as u64,
+        tag: 0,
+    }
+}
+
+/// One shape's result.
+#[derive(Debug, Serialize)]
+struct ShapeReport {
+    shape: &'static str,
+    what: &'static str,
+    result: LoadResult,
+    goal: String,
+    goal_met: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    target: String,
+    cpus: usize,
+    seconds_per_shape: f64,
+    wal_s1_mb_per_sec: Option<f64>,
+    wal_s1_note: String,
+    shapes: Vec<ShapeReport>,
+}
+
+/// `hydrant bench wal --shape s1 --json`, in process, for the same-run comparison: its
+/// acknowledged MB/s (frame bytes), or why it could not be had.
+fn wal_s1_mb_per_sec(dir: &std::path::Path, seconds: f64) -> Result<f64, String> {
+    #[derive(Parser)]
+    struct WalOnly {
+        #[command(flatten)]
+        args: crate::bench::BenchWalArgs,
+    }
+    let secs = format!("{seconds}");
+    let dir = dir.to_string_lossy().into_owned();
+    let parsed = WalOnly::try_parse_from([
+        "bench-wal",
+        "--shape",
+        "s1",
+        "--json",
+        "--seconds",
+        secs.as_str(),
+        "--dir",
+        dir.as_str(),
+    ])
+    .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    crate::bench::run(&parsed.args, &mut buf).map_err(|e| e.to_string())?;
+    let report: serde_json::Value = serde_json::from_slice(&buf).map_err(|e| e.to_string())?;
+    report["shapes"]
+        .as_array()
+        .and_then(|shapes| shapes.iter().find(|s| s["shape"] == "S1"))
+        .and_then(|s| s["hydrant"]["mb_per_sec"].as_f64())
+        .ok_or_else(|| "bench wal's JSON has no S1 hydrant mb_per_sec".to_string())
+}
+
+/// Parses `http://HOST:PORT` into a socket address (the load generator speaks plain HTTP).
+pub fn endpoint_addr(endpoint: &str) -> Result<SocketAddr, BenchHttpError> {
+    let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
+        BenchHttpError::InvalidArgument(format!(
+            "the load generator needs an http:// endpoint, got {endpoint:?}"
+        ))
+    })?;
+    let hostport = rest.trim_end_matches('/');
+    hostport
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| BenchHttpError::InvalidArgument(format!("cannot resolve {hostport:?}")))
+}
+
+/// Validates a benchmark duration.
+pub fn check_seconds(seconds: f64) -> Result<Duration, BenchHttpError> {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+        return Err(BenchHttpError::InvalidArgument(format!(
+            "--seconds must be in (0, 3600], got {seconds}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Runs `hydrant bench put`.
+///
+/// # Errors
+/// A [`BenchHttpError`].
+pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpError> {
+    let duration = check_seconds(args.seconds)?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The WAL alone first, while the disk is quiet.
+    let (wal_s1, wal_note) = if args.no_wal || args.shape == PutShapeArg::P2 {
+        (None, "not measured".to_string())
+    } else {
+        eprintln!(
+            "bench put: WAL S1 (bench wal --shape s1) for {:.1} s",
+            args.seconds
+        );
+        match wal_s1_mb_per_sec(&args.dir, args.seconds) {
+            Ok(v) => (Some(v), format!("{v:.1} MB/s")),
+            Err(e) => (None, format!("not measured: {e}")),
+        }
+    };
+    let daemon = match &args.endpoint {
+        Some(_) => None,
+        None => {
+            let binary = daemon::find_hydrantd(args.hydrantd.as_deref())?;
+            eprintln!("bench put: starting {}", binary.display());
+            Some(Daemon::start(&binary, &args.dir, &[])?)
+        }
+    };
+    let endpoint = daemon
+        .as_ref()
+        .map(|d| d.endpoint.clone())
+        .or_else(|| args.endpoint.clone())
+        .unwrap_or_default();
+    let addr = endpoint_addr(&endpoint)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cpus.clamp(1, 4))
+        .enable_all()
+        .build()
+        .map_err(|source| BenchHttpError::Io {
+            op: "start the async runtime",
+            source,
+        })?;
+    let stream = args.stream.clone();
+    let shapes = runtime.block_on(async {
+        let client = FirehoseClient::new(&endpoint, None, 4)?;
+        match daemon::create_stream(
+            &client,
+            &stream,
+            "hydrant-bench-put",
+            "UNCOMPRESSED",
+            128,
+            900,
+        )
+        .await
+        {
+            Ok(()) => {}
+            // A running daemon may have the stream from an earlier run.
+            Err(DaemonError::Api {
+                source: ClientError::Api { code, .. },
+                ..
+            }) if code == "ResourceInUseException" && args.endpoint.is_some() => {}
+            Err(e) => return Err(BenchHttpError::from(e)),
+        }
+        let warmup = Duration::from_secs_f64((args.seconds / 5.0).min(1.0));
+        let mut shapes = Vec::new();
+        if args.shape != PutShapeArg::P2 {
+            eprintln!("bench put: P1 for {:.1} s", args.seconds);
+            let load = Load {
+                connections: 8,
+                duration,
+                warmup,
+            };
+            let workload = Arc::new(Fixed {
+                req: batch_request(&stream, 500, 1024),
+            });
+            let result = loadgen::drive(addr, load, workload).await?;
+            let ratio = wal_s1.map(|w| result.mb_per_sec / w);
+            shapes.push(ShapeReport {
+                shape: "P1",
+                what: "PutRecordBatch 500 x 1 KiB, 8 connections",
+                goal: match ratio {
+                    Some(r) => format!("MB/s >= 0.6 x WAL S1: {r:.2} x"),
+                    None => "MB/s >= 0.6 x WAL S1: WAL S1 not measured".to_string(),
+                },
+                goal_met: ratio.map(|r| r >= 0.6),
+                result,
+            });
+        }
+        if args.shape != PutShapeArg::P1 {
+            eprintln!("bench put: P2 for {:.1} s", args.seconds);
+            let load = Load {
+                connections: 64,
+                duration,
+                warmup,
+            };
+            let workload = Arc::new(Fixed {
+                req: record_request(&stream, 100),
+            });
+            let result = loadgen::drive(addr, load, workload).await?;
+            let met = result.records_per_sec >= 60_000.0 && result.p99_ms <= 5.0;
+            shapes.push(ShapeReport {
+                shape: "P2",
+                what: "PutRecord 100 B, 64 connections",
+                goal: "records/s >= 60,000 and p99 <= 5 ms (AWS quota: 2,000 req/s)".to_string(),
+                goal_met: Some(met),
+                result,
+            });
+        }
+        Ok::<_, BenchHttpError>(shapes)
+    })?;
+    let target = match &daemon {
+        Some(d) => format!(
+            "hydrantd started by this run at {} (data {}); stream buffering 128 MiB / 900 s to \
+             the local object store, so delivery stays out of the way",
+            d.endpoint,
+            d.data_dir.display()
+        ),
+        None => format!("running hydrantd at {endpoint}, stream {stream}"),
+    };
+    drop(daemon);
+    let report = Report {
+        target,
+        cpus,
+        seconds_per_shape: args.seconds,
+        wal_s1_mb_per_sec: wal_s1,
+        wal_s1_note: wal_note,
+        shapes,
+    };
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "hydrant bench put  {} CPUs shared by load generator and daemon; {:.1} s per shape",
+        report.cpus, report.seconds_per_shape
+    )?;
+    writeln!(out, "{}", report.target)?;
+    writeln!(
+        out,
+        "WAL S1 (bench wal, same run, same disk): {}",
+        report.wal_s1_note
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<5} {:<44} {:>10} {:>11} {:>8} {:>8} {:>8} {:>8} {:>6}  goal",
+        "shape", "what", "requests/s", "records/s", "MB/s", "p50 ms", "p99 ms", "max ms", "failed"
+    )?;
+    for s in &report.shapes {
+        let r = &s.result;
+        writeln!(
+            out,
+            "{:<5} {:<44} {:>10.0} {:>11.0} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>6}  {} {}",
+            s.shape,
+            s.what,
+            r.requests_per_sec,
+            r.records_per_sec,
+            r.mb_per_sec,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.failed_requests,
+            s.goal,
+            match s.goal_met {
+                Some(true) => "(met)",
+                Some(false) => "(NOT met)",
+                None => "",
+            }
+        )?;
+    }
+    Ok(())
+}

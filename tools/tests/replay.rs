@@ -1,0 +1,377 @@
+//! `hydrant replay` over logs written with `hydrant_wal` directly: every record exactly once and
+//! in LSN order, idempotent reruns, resumption after an interruption, dry runs, LSN and time
+//! bounds, the stream's own destination.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use hydrant_sinks::Compression;
+use hydrant_wal::{Lsn, Wal, WalOptions};
+
+const ARRIVAL_MS: u64 = 1_764_063_000_000; // 2025-11-25T09:30:00.000Z
+const STREAM: &str = "orders";
+
+fn hydrant(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hydrant"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// Record `lsn`: a newline-terminated line that names its LSN, of varying length.
+fn record(lsn: u64) -> Vec<u8> {
+    format!("lsn={lsn:06} {}\n", "y".repeat((lsn * 37 % 300) as usize)).into_bytes()
+}
+
+/// Writes `frames` appends of 1 to 7 records into 16 KiB segments of
+/// `data/streams/orders/wal`; frame `f` arrives at `ARRIVAL_MS + f * 1000`. Returns the LSN of
+/// each frame's first record and the number of records.
+fn build_log(data: &Path, frames: u64) -> (Vec<u64>, u64) {
+    let dir = data.join("streams").join(STREAM).join("wal");
+    let options = WalOptions {
+        segment_bytes: 16 * 1024,
+        index_interval_bytes: 4096,
+        background_prepare: false,
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(&dir, options).unwrap();
+    let mut next = 0;
+    let mut starts = Vec::new();
+    for f in 0..frames {
+        let n = f % 7 + 1;
+        let recs: Vec<Vec<u8>> = (next..next + n).map(record).collect();
+        let range = wal
+            .append_at(&recs, ARRIVAL_MS + f * 1000)
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(range.start, Lsn(next));
+        starts.push(next);
+        next += n;
+    }
+    assert!(wal.segments().len() >= 3, "the test needs several segments");
+    wal.close().unwrap();
+    (starts, next)
+}
+
+/// Every object file under `dir` (relative key → bytes), temporary files excluded.
+fn objects(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                let key = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(key, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The LSNs found in the objects, each object's records in order, objects ordered by their
+/// first LSN. Panics if an object is not in LSN order.
+fn lsns_in(objects: &BTreeMap<String, Vec<u8>>, codec: Compression) -> Vec<u64> {
+    let mut per_object: Vec<Vec<u64>> = Vec::new();
+    for (key, body) in objects {
+        let data = codec.decompress(body).unwrap();
+        let mut lsns = Vec::new();
+        for line in data.split_inclusive(|b| *b == b'\n') {
+            let text = std::str::from_utf8(line).unwrap();
+            let lsn: u64 = text[4..10].parse().unwrap();
+            assert_eq!(
+                line,
+                record(lsn).as_slice(),
+                "exact bytes of LSN {lsn} in {key}"
+            );
+            lsns.push(lsn);
+        }
+        assert!(
+            lsns.windows(2).all(|w| w[0] + 1 == w[1]),
+            "{key} in LSN order"
+        );
+        per_object.push(lsns);
+    }
+    per_object.sort();
+    per_object.concat()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn replay(data: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "replay",
+        "--data-dir",
+        s(data),
+        "--stream",
+        STREAM,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    hydrant(&args)
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(o)).unwrap()
+}
+
+#[test]
+fn replays_every_record_once_in_order_and_reruns_are_idempotent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_, total) = build_log(&data, 300);
+    let out = tmp.path().join("out");
+
+    let summary = json(&replay(
+        &data,
+        &["--to-dir", s(&out), "--batch-mib", "0.01", "--json"],
+    ));
+    assert_eq!(summary["records"], total);
+    assert_eq!(summary["complete"], true);
+    assert!(summary["batches"].as_u64().unwrap() > 5);
+    let first = objects(&out);
+    assert_eq!(first.len() as u64, summary["batches"].as_u64().unwrap());
+    assert!(first.keys().all(|k| k.ends_with(".gz")), "GZIP by default");
+    assert_eq!(
+        lsns_in(&first, Compression::Gzip),
+        (0..total).collect::<Vec<_>>()
+    );
+
+    // Run again: the checkpoint says everything is done.
+    let again = json(&replay(
+        &data,
+        &["--to-dir", s(&out), "--batch-mib", "0.01", "--json"],
+    ));
+    assert_eq!(again["records"], 0);
+    assert_same_objects(&objects(&out), &first);
+
+    // --restart replays everything again onto the very same keys, with the same bytes.
+    let restarted = json(&replay(
+        &data,
+        &[
+            "--to-dir",
+            s(&out),
+            "--batch-mib",
+            "0.01",
+            "--json",
+            "--restart",
+        ],
+    ));
+    assert_eq!(restarted["records"], total);
+    assert_same_objects(&objects(&out), &first);
+}
+
+/// Asserts two object sets are equal: same keys, identical bytes (without printing the bytes).
+fn assert_same_objects(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (key, bytes) in a {
+        assert!(b[key] == *bytes, "{key}: bytes differ");
+    }
+}
+
+#[test]
+fn an_interrupted_replay_resumes_onto_the_same_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_, total) = build_log(&data, 300);
+    let out = tmp.path().join("out");
+    let args = [
+        "--to-dir",
+        s(&out),
+        "--batch-mib",
+        "0.01",
+        "--compression",
+        "ZSTD",
+        "--json",
+    ];
+
+    // Stop after 3 batches, as a killed run would have: checkpoint written, range not done.
+    let mut first_run = args.to_vec();
+    first_run.extend(["--stop-after-batches", "3"]);
+    let stopped = json(&replay(&data, &first_run));
+    assert_eq!(stopped["batches"], 3);
+    assert_eq!(stopped["complete"], false);
+    let resume_at = stopped["next_lsn"].as_u64().unwrap();
+
+    let resumed = json(&replay(&data, &args));
+    assert_eq!(resumed["resumed"], true);
+    assert_eq!(resumed["start_lsn"], resume_at);
+    assert_eq!(resumed["complete"], true);
+    assert_eq!(
+        stopped["records"].as_u64().unwrap() + resumed["records"].as_u64().unwrap(),
+        total
+    );
+    let got = objects(&out);
+    assert_eq!(
+        lsns_in(&got, Compression::Zstd),
+        (0..total).collect::<Vec<_>>()
+    );
+
+    // An uninterrupted run from the start cuts the very same batches: it rewrites every object
+    // under its key with identical bytes and adds none.
+    let mut whole = args.to_vec();
+    whole.push("--restart");
+    json(&replay(&data, &whole));
+    assert_same_objects(&objects(&out), &got);
+}
+
+#[test]
+fn to_lsn_midway_then_the_rest_yields_every_record_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_, total) = build_log(&data, 200);
+    let out = tmp.path().join("out");
+    let mid = (total / 2).to_string();
+    let a = json(&replay(
+        &data,
+        &["--to-dir", s(&out), "--to-lsn", &mid, "--json"],
+    ));
+    assert_eq!(a["records"].as_u64().unwrap(), total / 2);
+    let b = json(&replay(&data, &["--to-dir", s(&out), "--json"]));
+    assert_eq!(b["start_lsn"].as_u64().unwrap(), total / 2);
+    assert_eq!(b["resumed"], true);
+    let got = objects(&out);
+    assert_eq!(
+        lsns_in(&got, Compression::Gzip),
+        (0..total).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn dry_run_counts_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_, total) = build_log(&data, 120);
+    let out = tmp.path().join("out");
+    let o = replay(
+        &data,
+        &["--to-dir", s(&out), "--dry-run", "--batch-mib", "0.01"],
+    );
+    let text = ok(&o);
+    assert!(
+        text.contains(&format!("would replay {total} records")),
+        "{text}"
+    );
+    assert!(text.contains("nothing written"), "{text}");
+    assert!(!out.exists(), "no destination directory");
+    assert!(!data.join("replay").exists(), "no checkpoint");
+    let bytes: u64 = (0..total).map(|l| record(l).len() as u64).sum();
+    let j = json(&replay(
+        &data,
+        &["--to-dir", s(&out), "--dry-run", "--json"],
+    ));
+    assert_eq!(j["bytes"].as_u64().unwrap(), bytes);
+    assert_eq!(j["dry_run"], true);
+}
+
+#[test]
+fn lsn_and_time_bounds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (starts, _) = build_log(&data, 200);
+
+    let out = tmp.path().join("lsn");
+    json(&replay(
+        &data,
+        &[
+            "--to-dir",
+            s(&out),
+            "--from-lsn",
+            "100",
+            "--to-lsn",
+            "250",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        lsns_in(&objects(&out), Compression::Gzip),
+        (100..250).collect::<Vec<_>>()
+    );
+
+    // Frames 50 to 120 (inclusive) arrived between these instants; frame 49 a second before.
+    let out = tmp.path().join("time");
+    let from = (ARRIVAL_MS + 50 * 1000).to_string();
+    let to = "2025-11-25T09:32:00Z"; // ARRIVAL_MS + 120 s
+    json(&replay(
+        &data,
+        &[
+            "--to-dir",
+            s(&out),
+            "--from-time",
+            &from,
+            "--to-time",
+            to,
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        lsns_in(&objects(&out), Compression::Gzip),
+        (starts[50]..starts[121]).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_streams_own_destination_or_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (_, total) = build_log(&data, 60);
+
+    let o = replay(&data, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--to-dir") && err.contains("stream.json"),
+        "{err}"
+    );
+
+    let definition = serde_json::json!({
+        "ExtendedS3DestinationConfiguration": {
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": "arn:aws:s3:::own-bucket",
+            "Prefix": "raw/",
+            "CompressionFormat": "Snappy"
+        },
+        "incarnation": "00000000deadbeef",
+        "version_id": "3"
+    });
+    std::fs::write(
+        data.join("streams").join(STREAM).join("stream.json"),
+        definition.to_string(),
+    )
+    .unwrap();
+    let j = json(&replay(&data, &["--json"]));
+    assert_eq!(j["own_destination"], true);
+    assert_eq!(j["records"], total);
+    let got = objects(&data.join("objects").join("own-bucket"));
+    assert!(!got.is_empty());
+    for key in got.keys() {
+        assert!(key.starts_with("raw/2025/11/25/09/"), "{key}");
+        assert!(key.contains("orders-3-2025-11-25-09-"), "{key}");
+        assert!(key.ends_with(".snappy"), "{key}");
+    }
+    assert_eq!(
+        lsns_in(&got, Compression::Snappy),
+        (0..total).collect::<Vec<_>>()
+    );
+}
