@@ -74,6 +74,22 @@ pub struct BenchWalArgs {
     /// thread finish preparing the spare segment; the steady state includes that work).
     #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
     warmup_seconds: f64,
+    /// What deletes segments behind the writer during the run. `follow` (the default) plays a
+    /// delivery that keeps up: every 10 ms it releases every durable, sealed segment, as the
+    /// daemon's retention does behind its cursors, so retired segments are recycled as spares
+    /// (the steady state of a running hydrantd). `none`: the log only grows, and every new
+    /// segment is a fresh file, preallocated and zero-filled.
+    #[arg(long, value_enum, default_value_t = RetentionArg::Follow)]
+    retention: RetentionArg,
+}
+
+/// `--retention`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Serialize)]
+enum RetentionArg {
+    /// Release segments behind the durable end, as delivery does.
+    Follow,
+    /// Never release segments.
+    None,
 }
 
 /// `--shape`.
@@ -218,6 +234,7 @@ struct Report {
     load_average_before: String,
     load_average_after: String,
     segment_bytes: u64,
+    retention: RetentionArg,
     shapes: Vec<ShapeResult>,
 }
 
@@ -303,6 +320,7 @@ fn run_wal(
     segment_bytes: u64,
     warmup: Duration,
     duration: Duration,
+    retention: RetentionArg,
 ) -> Result<Measured> {
     let wal_dir = dir.join(format!("{}-wal", shape.name.to_lowercase()));
     let tally = Arc::new(SyncTally::default());
@@ -321,7 +339,17 @@ fn run_wal(
         tally.syncs.load(Ordering::Relaxed),
         tally.nanos.load(Ordering::Relaxed),
     );
+    let running = std::sync::atomic::AtomicBool::new(true);
     let (results, elapsed) = std::thread::scope(|s| {
+        if retention == RetentionArg::Follow {
+            s.spawn(|| {
+                while running.load(Ordering::Relaxed) {
+                    // Errors only delay retention; the appenders report real failures.
+                    let _ = wal.truncate_before(wal.durable_lsn());
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+        }
         let handles: Vec<_> = (0..shape.threads)
             .map(|_| {
                 s.spawn(|| {
@@ -333,7 +361,9 @@ fn run_wal(
         barrier.wait();
         let started = Instant::now();
         let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
-        (results, started.elapsed())
+        let elapsed = started.elapsed();
+        running.store(false, Ordering::Relaxed);
+        (results, elapsed)
     });
     let syncs = wal.stats().syncs - syncs_before;
     let peak = host::peak_rss_kib();
@@ -619,11 +649,12 @@ fn run_in(
         )?;
         writeln!(
             out,
-            "dir {} ({}); WAL: durability sync, {} MiB segments, background prepare; \
-             {:.1} s per phase",
+            "dir {} ({}); WAL: durability sync, {} MiB segments, background prepare, \
+             retention {:?}; {:.1} s per phase",
             dir.display(),
             machine.fs_type,
             segment_bytes >> 20,
+            args.retention,
             duration.as_secs_f64()
         )?;
         writeln!(
@@ -645,7 +676,7 @@ fn run_in(
             duration.as_secs_f64()
         );
         let warmup = Duration::from_secs_f64(args.warmup_seconds);
-        let hydrant = run_wal(shape, dir, segment_bytes, warmup, duration)?;
+        let hydrant = run_wal(shape, dir, segment_bytes, warmup, duration, args.retention)?;
         let disk = run_baseline(shape, dir, segment_bytes, duration)?;
         let result = compare(shape, hydrant, disk);
         if !args.json {
@@ -667,6 +698,7 @@ fn run_in(
             load_average_before,
             load_average_after: host::load_average(),
             segment_bytes,
+            retention: args.retention,
             shapes: results,
         };
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;

@@ -185,6 +185,8 @@ pub(crate) struct State {
     pending_seals: Vec<PendingSeal>,
     dir_dirty: bool,
     waiters: Vec<(Lsn, Waker)>,
+    /// Threads blocked in `sync_until` while another leads a sync: (their target, the thread).
+    blocked: Vec<(Lsn, std::thread::Thread)>,
     async_wanted: bool,
     poisoned: Option<String>,
     /// No more appends: `close` has begun.
@@ -384,6 +386,7 @@ impl Wal {
                 pending_seals: Vec::new(),
                 dir_dirty: false,
                 waiters: Vec::new(),
+                blocked: Vec::new(),
                 async_wanted: false,
                 poisoned: None,
                 closed: false,
@@ -956,10 +959,15 @@ impl Shared {
                 return Ok(());
             }
             if st.sync_in_progress {
-                st = self
-                    .durable_cv
-                    .wait(st)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Park until the running sync covers us, or hands us the next one. Each waiter
+                // is woken alone: waking every blocked appender after every sync (a condvar
+                // broadcast) costs more CPU than the sync itself with dozens of them on 2 cores.
+                let me = std::thread::current();
+                st.blocked.retain(|(_, t)| t.id() != me.id());
+                st.blocked.push((target, me));
+                drop(st);
+                std::thread::park();
+                st = lock_state(&self.state);
                 continue;
             }
             st.sync_in_progress = true;
@@ -1009,8 +1017,24 @@ impl Shared {
                     true
                 }
             });
+            let mut unpark = Vec::new();
+            st.blocked.retain(|(lsn, t)| {
+                if poisoned || *lsn <= durable {
+                    unpark.push(t.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            // Someone not covered leads the next sync (it stays registered until covered).
+            if let Some((_, t)) = st.blocked.first() {
+                unpark.push(t.clone());
+            }
             drop(st);
             self.durable_cv.notify_all();
+            for t in unpark {
+                t.unpark();
+            }
             for w in ready {
                 w.wake();
             }
@@ -1053,10 +1077,16 @@ impl Shared {
     }
 
     fn wake_all(&self) {
-        let wakers: Vec<Waker> = {
+        let (wakers, threads): (Vec<Waker>, Vec<std::thread::Thread>) = {
             let mut st = lock_state(&self.state);
-            st.waiters.drain(..).map(|(_, w)| w).collect()
+            (
+                st.waiters.drain(..).map(|(_, w)| w).collect(),
+                st.blocked.drain(..).map(|(_, t)| t).collect(),
+            )
         };
+        for t in threads {
+            t.unpark();
+        }
         self.durable_cv.notify_all();
         for w in wakers {
             w.wake();
