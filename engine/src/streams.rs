@@ -300,7 +300,7 @@ impl Engine {
             let wal = self.open_wal(&rec.name)?;
             if rec.status != StreamStatus::Active {
                 rec.status = StreamStatus::Active;
-                self.registry.put(&rec)?;
+                self.persist(&rec)?;
             }
             self.install(rec, wal);
         }
@@ -320,13 +320,13 @@ impl Engine {
                 origin: Origin::Config,
                 throughput_hint_mbs: None,
             };
-            self.registry.put(&rec)?;
+            self.persist(&rec)?;
             let wal = self.open_wal(&rec.name)?;
             let rec = StreamRecord {
                 status: StreamStatus::Active,
                 ..rec
             };
-            self.registry.put(&rec)?;
+            self.persist(&rec)?;
             tracing::info!(stream = %rec.name, "created declared stream");
             known.insert(rec.name.clone());
             self.install(rec, wal);
@@ -387,6 +387,19 @@ impl Engine {
             })?;
         tracing::info!(stream = %name, report = ?report, "opened WAL");
         Ok(wal)
+    }
+
+    /// Writes a stream record to the registry (durably), then a copy of its definition to
+    /// `DIR/streams/<name>/stream.json`, which `hydrant replay` reads to deliver to the stream's
+    /// own destination while the daemon holds the registry. The registry is authoritative: a
+    /// failure to write the copy is logged, not fatal.
+    fn persist(&self, rec: &StreamRecord) -> Result<(), RegistryError> {
+        self.registry.put(rec)?;
+        let dir = self.config.streams_dir().join(&rec.name);
+        if let Err(e) = write_definition(&dir, rec) {
+            tracing::warn!(stream = %rec.name, error = %e, "could not write stream.json");
+        }
+        Ok(())
     }
 
     fn install(&self, rec: StreamRecord, wal: Wal) {
@@ -525,7 +538,7 @@ impl Engine {
             origin: Origin::Api,
             throughput_hint_mbs: hint,
         };
-        self.registry.put(&rec).map_err(internal)?;
+        self.persist(&rec).map_err(internal)?;
         let incarnation = rec.incarnation;
         self.write_streams()
             .insert(rec.name.clone(), Slot::new(rec, None));
@@ -550,7 +563,7 @@ impl Engine {
             Ok(wal) => {
                 let mut rec = slot.record.clone();
                 rec.status = StreamStatus::Active;
-                if let Err(e) = self.registry.put(&rec) {
+                if let Err(e) = self.persist(&rec) {
                     tracing::error!(stream = %name, error = %e, "registry write failed; stream stays CREATING");
                     return;
                 }
@@ -581,7 +594,7 @@ impl Engine {
             ));
         }
         rec.status = StreamStatus::Deleting;
-        self.registry.put(&rec).map_err(internal)?;
+        self.persist(&rec).map_err(internal)?;
         // The worker reads the WAL: it stops before the log is closed and removed.
         self.stop_worker(name);
         let open = {
@@ -643,7 +656,7 @@ impl Engine {
         rec.destination = rec.destination.apply(&req.update)?;
         rec.version_id += 1;
         rec.updated_ms = Some(now_ms());
-        self.registry.put(&rec).map_err(internal)?;
+        self.persist(&rec).map_err(internal)?;
         // The new settings take effect with a new worker (the old one finishes an attempt in
         // progress; a pending intent is resent by the new one).
         self.stop_worker(&req.name);
@@ -675,7 +688,7 @@ impl Engine {
             ));
         }
         rec.tags = map.into_iter().collect();
-        self.registry.put(&rec).map_err(internal)?;
+        self.persist(&rec).map_err(internal)?;
         if let Some(slot) = self.write_streams().get_mut(name) {
             slot.record = rec;
         }
@@ -690,7 +703,7 @@ impl Engine {
         let _g = self.lock_control();
         let mut rec = self.record(name)?;
         rec.tags.retain(|(k, _)| !keys.contains(k));
-        self.registry.put(&rec).map_err(internal)?;
+        self.persist(&rec).map_err(internal)?;
         if let Some(slot) = self.write_streams().get_mut(name) {
             slot.record = rec;
         }
@@ -972,4 +985,23 @@ fn sync_dir(path: &Path) -> Result<(), EngineError> {
     std::fs::File::open(path)
         .and_then(|f| f.sync_all())
         .map_err(io_err("fsync directory", path))
+}
+
+/// Writes `stream.json` atomically: temp file, fsync, rename, directory fsync.
+fn write_definition(dir: &Path, rec: &StreamRecord) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let Destination::ExtendedS3(s3) = &rec.destination;
+    let doc = json!({
+        "DeliveryStreamName": rec.name,
+        "incarnation": format!("{:016x}", rec.incarnation),
+        "version_id": rec.version_id,
+        "ExtendedS3DestinationConfiguration": s3,
+    });
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join("stream.json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(&doc).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join("stream.json"))?;
+    std::fs::File::open(dir)?.sync_all()
 }

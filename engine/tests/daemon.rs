@@ -323,3 +323,29 @@ fn systemd_ready_watchdog_and_stopping() {
     }
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn stream_definition_is_published_for_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start(tmp.path(), &[]);
+    common::create_stream(d.addr, "defs");
+    let path = tmp.path().join("streams/defs/stream.json");
+    let read =
+        || -> serde_json::Value { serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap() };
+    let def = read();
+    assert_eq!(def["version_id"], 1);
+    assert_eq!(def["incarnation"].as_str().unwrap().len(), 16);
+    assert_eq!(
+        def["ExtendedS3DestinationConfiguration"]["BucketARN"],
+        "arn:aws:s3:::b"
+    );
+    let (st, v) = call(
+        d.addr,
+        "UpdateDestination",
+        r#"{"DeliveryStreamName":"defs","CurrentDeliveryStreamVersionId":"1","DestinationId":"destinationId-000000000001","ExtendedS3DestinationUpdate":{"Prefix":"p/"}}"#,
+    );
+    assert_eq!(st, 200, "{v}");
+    let def = read();
+    assert_eq!(def["version_id"], 2);
+    assert_eq!(def["ExtendedS3DestinationConfiguration"]["Prefix"], "p/");
+}
