@@ -310,6 +310,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
                 connections: 8,
                 duration,
                 warmup,
+                pace: None,
             };
             let workload = Arc::new(Fixed {
                 req: batch_request(&stream, 500, 1024),
@@ -333,6 +334,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
                 connections: 64,
                 duration,
                 warmup,
+                pace: None,
             };
             let workload = Arc::new(Fixed {
                 req: record_request(&stream, 100),

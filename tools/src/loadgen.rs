@@ -64,6 +64,10 @@ pub struct Load {
     pub duration: Duration,
     /// Unmeasured time before it (connections warm, the daemon's buffers grown).
     pub warmup: Duration,
+    /// `None`: each connection sends as fast as it is answered (saturation). `Some(p)`: each
+    /// connection starts a request every `p` (a fixed offered rate, for latency figures that
+    /// are not queueing figures).
+    pub pace: Option<Duration>,
 }
 
 /// Figures of one run.
@@ -129,6 +133,7 @@ async fn connection(
     workload: Arc<dyn Workload>,
     measure_from: Instant,
     end: Instant,
+    pace: Option<Duration>,
 ) -> Result<ConnTally, LoadError> {
     let broke = |message: String| LoadError::Connection { addr, message };
     let stream = TcpStream::connect(addr)
@@ -142,7 +147,12 @@ async fn connection(
     let host = addr.to_string();
     let mut tally = ConnTally::default();
     let mut seq = 0u64;
+    let mut next_start = Instant::now();
     while Instant::now() < end {
+        if let Some(pace) = pace {
+            tokio::time::sleep_until(next_start.into()).await;
+            next_start += pace;
+        }
         let req = workload.next(conn, seq);
         seq += 1;
         let request = Request::builder()
@@ -200,7 +210,14 @@ pub async fn drive(
     let end = measure_from + load.duration;
     let mut tasks = tokio::task::JoinSet::new();
     for conn in 0..load.connections {
-        tasks.spawn(connection(addr, conn, workload.clone(), measure_from, end));
+        tasks.spawn(connection(
+            addr,
+            conn,
+            workload.clone(),
+            measure_from,
+            end,
+            load.pace,
+        ));
     }
     let mut all = ConnTally::default();
     while let Some(joined) = tasks.join_next().await {
