@@ -8,33 +8,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::objects::{check_exactly_once, object_records};
 use common::{b64, call, Daemon};
 use hydrant_sinks::Compression;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("HYDRANT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python for the client tests at {}: create it with `python3 -m venv .venv && \
-         .venv/bin/pip install boto3 awscli pytest` in the workspace, or set HYDRANT_PYTHON",
-        p.display()
-    );
-    p
-}
 
 fn create(addr: SocketAddr, name: &str, bucket: &str, codec: &str, interval: u32) {
     let (st, v) = call(
@@ -219,7 +199,7 @@ fn size_hint_cuts_batches_before_the_interval() {
 
 #[test]
 fn boto3_puts_land_in_the_local_store() {
-    let python = python();
+    let python = common::python();
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let d = Daemon::start(&data, &[]);
@@ -307,7 +287,7 @@ impl Drop for KillOnDrop {
 /// default stream buffers 5 s (see config.rs), so this takes about that long.
 #[test]
 fn bare_hydrantd_and_aws_cli_leave_a_gzip_object() {
-    let python = python();
+    let python = common::python();
     let aws = python.parent().unwrap().join("aws");
     assert!(aws.exists(), "the aws cli is missing: {}", aws.display());
     let tmp = tempfile::tempdir().unwrap();

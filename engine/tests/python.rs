@@ -15,26 +15,6 @@ use std::process::Command;
 use base64::Engine as _;
 use common::Daemon;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn python() -> PathBuf {
-    let p = std::env::var_os("HYDRANT_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        p.exists(),
-        "no Python for the client tests at {}: create it with `python3 -m venv .venv && \
-         .venv/bin/pip install boto3 awscli pytest` in the workspace, or set HYDRANT_PYTHON",
-        p.display()
-    );
-    p
-}
-
 fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
@@ -70,7 +50,7 @@ fn make_cert(dir: &Path) -> (PathBuf, PathBuf) {
 
 #[test]
 fn boto3_and_aws_cli() {
-    let python = python();
+    let python = common::python();
     let aws = python.parent().unwrap().join("aws");
     assert!(
         aws.exists(),
@@ -102,7 +82,7 @@ fn boto3_and_aws_cli() {
     let expect_file = tmp.path().join("expected.json");
     let out = Command::new(&python)
         .args(["-m", "pytest", "-v", "-p", "no:cacheprovider"])
-        .arg(workspace().join("tests/python"))
+        .arg(common::workspace().join("tests/python"))
         .env("HYDRANT_ENDPOINT", plain.endpoint())
         .env("HYDRANT_SIGV4_ENDPOINT", signed.endpoint())
         .env("HYDRANT_KEY_ID", "AKIDPYTHON")

@@ -12,6 +12,29 @@ pub mod objects;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hydrantd");
 
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The Python interpreter of the client tests (boto3, the aws cli): `HYDRANT_PYTHON`, or
+/// `<workspace>/.venv/bin/python`. Missing, the test fails with how to create it (never skips).
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("HYDRANT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
+    assert!(
+        p.exists(),
+        "no Python for the client tests at {}: create it with `python3 -m venv .venv && \
+         .venv/bin/pip install boto3 awscli pytest` in the workspace, or set HYDRANT_PYTHON",
+        p.display()
+    );
+    p
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
