@@ -16,7 +16,8 @@
 //! The codec's **own speed** is a single-thread `Compression::compress` of the same kind of bytes in this
 //! process, measured in the same run. Goals (printed, not asserted): throughput at least 0.8x
 //! the codec's speed; freshness p99 at most 250 ms to the local store (and at most 1 s to an
-//! S3 server, which this command does not measure yet: it prints "not measured").
+//! S3 server: with `--s3s-fs` or `$HYDRANT_S3S_FS`, GZIP is also measured through a real s3s-fs
+//! started by the run; otherwise it prints "not measured").
 //!
 //! The poller's reading and decompressing competes for the same CPUs as the daemon; on a small
 //! machine that lowers the throughput figure somewhat (it is part of the stated method).
@@ -65,9 +66,11 @@ pub struct BenchDeliverArgs {
     /// Seconds to wait, after the load, for every acknowledged record to be delivered.
     #[arg(long, value_name = "N", default_value_t = 60.0)]
     pub drain_seconds: f64,
-    /// An S3 server to measure freshness against too (not measured yet: printed as such).
-    #[arg(long, value_name = "URL")]
-    pub s3_endpoint: Option<String>,
+    /// An s3s-fs binary: start it on a free port and measure GZIP freshness to it too, through a
+    /// second hydrantd configured with it as its S3 endpoint (objects watched in its data dir).
+    /// Default: $HYDRANT_S3S_FS when set; otherwise S3 freshness is not measured.
+    #[arg(long, value_name = "PATH")]
+    pub s3s_fs: Option<PathBuf>,
     /// Print the results as one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -261,6 +264,7 @@ fn measure_codec(
     codec: Compression,
     args: &BenchDeliverArgs,
     duration: Duration,
+    objects_of: &dyn Fn(&str) -> PathBuf,
 ) -> Result<CodecReport, BenchHttpError> {
     let name = codec.firehose_name();
     let slug = name.to_ascii_lowercase().replace('_', "-");
@@ -275,7 +279,7 @@ fn measure_codec(
         acked_records: AtomicU64::new(0),
         acked_bytes: AtomicU64::new(0),
     });
-    let root = daemon.data_dir.join("objects").join(&bucket);
+    let root = objects_of(&bucket);
     let stop = Arc::new(AtomicBool::new(false));
     let delivered = Arc::new(AtomicU64::new(0));
     let poller = {
@@ -402,6 +406,79 @@ struct Report {
     codecs: Vec<CodecReport>,
 }
 
+/// An s3s-fs process, killed on drop.
+struct S3Server(std::process::Child);
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts s3s-fs on a free port and a hydrantd delivering to it, and measures GZIP there.
+fn measure_s3(
+    hydrantd: &Path,
+    s3s_fs: &Path,
+    runtime: &tokio::runtime::Runtime,
+    args: &BenchDeliverArgs,
+    duration: Duration,
+) -> Result<CodecReport, BenchHttpError> {
+    let io = |op: &'static str| move |source| BenchHttpError::Io { op, source };
+    std::fs::create_dir_all(&args.dir).map_err(io("create the bench directory"))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("s3s-fs-bench-")
+        .tempdir_in(&args.dir)
+        .map_err(io("create a directory for s3s-fs"))?;
+    let data = scratch.path().join("data");
+    std::fs::create_dir_all(&data).map_err(io("create the s3s-fs data directory"))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(io("find a free port for s3s-fs"))?
+        .port();
+    let child = std::process::Command::new(s3s_fs)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "bench", "--secret-key", "bench-secret"])
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(io("start s3s-fs"))?;
+    let _server = S3Server(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            return Err(BenchHttpError::InvalidArgument(format!(
+                "s3s-fs ({}) did not listen on port {port} within 10 s",
+                s3s_fs.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let extra: Vec<String> = [
+        "--s3-endpoint",
+        &format!("http://127.0.0.1:{port}"),
+        "--s3-force-path-style",
+        "--s3-access-key-id",
+        "bench",
+        "--s3-secret-access-key",
+        "bench-secret",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    let daemon = Daemon::start(hydrantd, &args.dir, &extra)?;
+    let objects = |bucket: &str| data.join(bucket);
+    measure_codec(
+        &daemon,
+        runtime,
+        Compression::Gzip,
+        args,
+        duration,
+        &objects,
+    )
+}
+
 /// Runs `hydrant bench deliver`.
 ///
 /// # Errors
@@ -445,7 +522,10 @@ pub fn run(args: &BenchDeliverArgs, out: &mut dyn Write) -> Result<(), BenchHttp
             codec.firehose_name(),
             args.seconds
         );
-        reports.push(measure_codec(&daemon, &runtime, codec, args, duration)?);
+        let local = |bucket: &str| daemon.data_dir.join("objects").join(bucket);
+        reports.push(measure_codec(
+            &daemon, &runtime, codec, args, duration, &local,
+        )?);
     }
     let report = Report {
         target: format!(
@@ -459,9 +539,32 @@ pub fn run(args: &BenchDeliverArgs, out: &mut dyn Write) -> Result<(), BenchHttp
         ),
         cpus,
         seconds_per_codec: args.seconds,
-        s3_freshness: match &args.s3_endpoint {
-            None => "not measured (no --s3-endpoint)".to_string(),
-            Some(url) => format!("not measured: S3 freshness against {url} is not implemented yet"),
+        s3_freshness: match args
+            .s3s_fs
+            .clone()
+            .or_else(|| std::env::var_os("HYDRANT_S3S_FS").map(PathBuf::from))
+        {
+            None => "not measured (no --s3s-fs, no HYDRANT_S3S_FS)".to_string(),
+            Some(s3s) => {
+                eprintln!("bench deliver: GZIP to s3s-fs for {:.1} s", args.seconds);
+                let c = measure_s3(&binary, &s3s, &runtime, args, duration)?;
+                format!(
+                    "GZIP through s3s-fs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({}){}",
+                    c.freshness_p50_ms,
+                    c.freshness_p99_ms,
+                    c.freshness_max_ms,
+                    if c.freshness_p99_ms <= 1000.0 {
+                        "goal met"
+                    } else {
+                        "goal NOT met"
+                    },
+                    if c.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", c.note)
+                    }
+                )
+            }
         },
         codecs: reports,
     };
