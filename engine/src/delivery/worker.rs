@@ -271,11 +271,6 @@ const RETAIN_IDLE_PERIOD: Duration = Duration::from_secs(5);
 /// How often a waiting worker looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
-enum Outcome {
-    Delivered,
-    Stopped,
-}
-
 impl Worker {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -287,7 +282,7 @@ impl Worker {
                 return;
             }
             let result = match self.state.intent {
-                Some(intent) => self.send(intent).map(|_| ()),
+                Some(intent) => self.send(intent),
                 None => match self.next_batch() {
                     Ok(Some(intent)) => self.record_intent(intent),
                     Ok(None) => Ok(()),
@@ -433,7 +428,7 @@ impl Worker {
     }
 
     /// Delivers the intent's batch, retrying within the window; then the error output.
-    fn send(&mut self, mut intent: Intent) -> Result<Outcome, DeliveryError> {
+    fn send(&mut self, mut intent: Intent) -> Result<(), DeliveryError> {
         let batch = self.load(intent)?;
         let deadline_ms = intent
             .first_attempt_ms
@@ -455,7 +450,7 @@ impl Worker {
                     tracing::debug!(stream = %self.spec.stream, batch = %batch.identity,
                         location = %delivered.location, "delivered");
                     self.commit(intent.end)?;
-                    return Ok(Outcome::Delivered);
+                    return Ok(());
                 }
                 Err(error) => {
                     self.stats.attempts_failed.fetch_add(1, Ordering::Relaxed);
@@ -469,7 +464,7 @@ impl Worker {
                         error = %error, code = %error.error_code(), attempt = intent.attempts,
                         "delivery failed; retrying");
                     if !self.sleep(self.spec.retry.backoff(intent.attempts)) {
-                        return Ok(Outcome::Stopped);
+                        return Ok(());
                     }
                 }
             }
@@ -483,16 +478,14 @@ impl Worker {
         batch: &Batch,
         error: &SinkError,
         intent: Intent,
-    ) -> Result<Outcome, DeliveryError> {
+    ) -> Result<(), DeliveryError> {
         let Some(output) = self.spec.error_output.clone() else {
             // No error output configured: keep retrying the sink rather than drop the batch.
             tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
                 "no error output: the batch stays and is retried");
-            return Ok(if self.sleep(self.spec.retry.backoff_max) {
-                Outcome::Delivered
-            } else {
-                Outcome::Stopped
-            });
+            // Stopping or not, the run loop decides what comes next.
+            let _ = self.sleep(self.spec.retry.backoff_max);
+            return Ok(());
         };
         let mut attempt = 0u32;
         loop {
@@ -509,13 +502,13 @@ impl Worker {
                         .error_output_batches
                         .fetch_add(1, Ordering::Relaxed);
                     self.commit(intent.end)?;
-                    return Ok(Outcome::Delivered);
+                    return Ok(());
                 }
                 Err(e) => {
                     tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
                         error = %e, "the error output failed too; retrying");
                     if !self.sleep(self.spec.retry.backoff(attempt)) {
-                        return Ok(Outcome::Stopped);
+                        return Ok(());
                     }
                 }
             }
