@@ -158,6 +158,20 @@ pub enum SinkError {
     /// Retryable: the next process will do it again.
     #[error("sink task failed: {0}")]
     Task(String),
+
+    /// A destination other than the object stores failed: PostgreSQL/Redshift, OpenSearch, an
+    /// HTTP endpoint, or a Lambda transform. The sink that makes it picks the Firehose error code
+    /// (`Redshift.ConnectionFailed`, `HttpEndpoint.DestinationException`, `Lambda.Unhandled`, ...)
+    /// and whether a retry can help.
+    #[error("{code}: {message}")]
+    Destination {
+        /// Firehose's error code for the failure.
+        code: Cow<'static, str>,
+        /// What went wrong, with what the destination said.
+        message: String,
+        /// Whether the same delivery may succeed later.
+        retryable: bool,
+    },
 }
 
 impl SinkError {
@@ -186,6 +200,7 @@ impl SinkError {
             | SinkError::S3Timeout { .. }
             | SinkError::S3Client { .. }
             | SinkError::Task(_) => true,
+            SinkError::Destination { retryable, .. } => *retryable,
         }
     }
 
@@ -204,6 +219,7 @@ impl SinkError {
             SinkError::S3Client { .. } => Cow::Borrowed("S3.ClientError"),
             SinkError::Config(_) => Cow::Borrowed("S3.InvalidConfiguration"),
             SinkError::Task(_) => Cow::Borrowed("Internal.TaskFailed"),
+            SinkError::Destination { code, .. } => code.clone(),
         }
     }
 }

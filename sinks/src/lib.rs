@@ -46,11 +46,15 @@ pub mod compress;
 pub mod crash;
 pub mod error;
 pub mod failed;
+pub mod http;
 pub mod keys;
 pub mod local;
 pub mod object;
+pub mod opensearch;
+pub mod postgres;
 pub mod s3;
 pub mod store;
+pub mod transform;
 
 pub use compress::{CodecError, Compression};
 pub use error::{ErrorClass, SinkError};
@@ -177,6 +181,10 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 pub struct Record {
     /// The record's LSN in its stream's log (document ids of the OpenSearch sink derive from it).
     pub lsn: u64,
+    /// The record's index among the records a transform made of the source record at `lsn`
+    /// (a de-aggregated KPL record yields several): 0 without a transform. `(lsn, sub)` is
+    /// unique within a batch and the same on every resend of it.
+    pub sub: u32,
     /// When the record arrived (Unix epoch milliseconds), as stamped on its WAL frame.
     pub arrival_ms: u64,
     /// The record's bytes, exactly as the producer sent them (or as the transform returned them).
@@ -221,6 +229,11 @@ pub struct Delivered {
     pub data_bytes: u64,
     /// Bytes actually written or sent (after encoding and compression).
     pub wire_bytes: u64,
+    /// Records the destination refused for good while taking the rest (a document the cluster
+    /// rejected with a mapping error, a row a Redshift `MAXERROR` let the load skip): the engine
+    /// writes them to the error output before it moves its cursor past the batch. Empty for
+    /// sinks that take a batch whole or not at all.
+    pub failed: Vec<FailedRecord>,
 }
 
 /// A delivery destination.
@@ -250,6 +263,88 @@ pub trait Sink: Send + Sync + fmt::Debug {
     /// # Errors
     /// A [`SinkError`]; [`SinkError::is_retryable`] tells whether the same call may succeed later.
     fn deliver<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<Delivered, SinkError>>;
+
+    /// Called once when `batch`'s retry window is spent, `error` being the last attempt's failure:
+    /// returns the records to write to the error output (Firehose's failed-record JSON). A sink
+    /// may also write artefacts of its own here (the Redshift sink writes the manifest of the
+    /// batch's intermediate objects under `errors/` and returns no records, as Firehose does).
+    ///
+    /// The default files every record of the batch with [`Sink::failure_detail`].
+    ///
+    /// # Errors
+    /// A [`SinkError`] when the sink's own artefact could not be written; the engine retries.
+    fn give_up<'a>(
+        &'a self,
+        batch: &'a Batch,
+        error: &'a SinkError,
+        attempts: u32,
+    ) -> BoxFuture<'a, Result<Vec<FailedRecord>, SinkError>> {
+        Box::pin(async move {
+            Ok(failed_records(batch, error, attempts, |r| {
+                self.failure_detail(batch, r)
+            }))
+        })
+    }
+
+    /// The failure kind (and its fields) of `record` of `batch` when it goes to the error output:
+    /// what [`Sink::give_up`]'s default files. Default: [`FailureDetail::S3Delivery`].
+    fn failure_detail(&self, batch: &Batch, record: &Record) -> FailureDetail {
+        let _ = (batch, record);
+        FailureDetail::S3Delivery
+    }
+
+    /// For sinks that commit their position together with the data (PostgreSQL: the
+    /// `hydrant_offsets` row in the same transaction as the rows): the end LSN (one past the last
+    /// record delivered) the destination holds for (stream, incarnation, destination id). The
+    /// engine reads it when a worker starts and trusts it over its own checkpoint. `None`: the
+    /// sink keeps no position of its own.
+    ///
+    /// # Errors
+    /// A [`SinkError`] when the destination cannot be asked; the engine retries.
+    fn committed_end<'a>(
+        &'a self,
+        stream: &'a str,
+        incarnation: &'a str,
+        destination_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<u64>, SinkError>> {
+        let _ = (stream, incarnation, destination_id);
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// Every record of `batch` as a failed record with `error`'s code and message, `attempts` made,
+/// and the detail `detail` gives each: the body of [`Sink::give_up`]'s default, and a building
+/// block for sinks that file part of a batch.
+pub fn failed_records(
+    batch: &Batch,
+    error: &SinkError,
+    attempts: u32,
+    mut detail: impl FnMut(&Record) -> FailureDetail,
+) -> Vec<FailedRecord> {
+    let now = now_ms();
+    let code = error.error_code().into_owned();
+    let message = error.to_string();
+    batch
+        .records
+        .iter()
+        .map(|r| FailedRecord {
+            attempts_made: attempts,
+            arrival_timestamp_ms: r.arrival_ms,
+            error_code: code.clone(),
+            error_message: message.clone(),
+            attempt_ending_timestamp_ms: now,
+            raw_data: r.data.clone(),
+            detail: detail(r),
+        })
+        .collect()
+}
+
+/// The wall clock in Unix epoch milliseconds (for `attemptEndingTimestamp` and request
+/// timestamps; never for anything a resend must reproduce).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

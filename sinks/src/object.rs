@@ -196,6 +196,7 @@ impl ObjectSink {
                 records: group.len() as u64,
                 data_bytes: group.iter().map(|r| r.raw_data.len() as u64).sum(),
                 wire_bytes,
+                failed: Vec::new(),
             });
         }
         Ok(delivered)
@@ -226,6 +227,7 @@ impl Sink for ObjectSink {
                     records,
                     data_bytes,
                     wire_bytes: 0,
+                    failed: Vec::new(),
                 });
             }
             let chunks = batch.records.iter().map(|r| r.data.clone()).collect();
@@ -240,6 +242,7 @@ impl Sink for ObjectSink {
                 records,
                 data_bytes,
                 wire_bytes,
+                failed: Vec::new(),
             })
         })
     }
@@ -271,6 +274,7 @@ mod tests {
                 .zip(first_lsn..)
                 .map(|(data, lsn)| Record {
                     lsn,
+                    sub: 0,
                     arrival_ms: ARRIVAL,
                     data: Bytes::from_static(data),
                 })

@@ -243,11 +243,13 @@ async fn an_object_sink_on_s3_resends_to_the_same_key() {
         records: vec![
             Record {
                 lsn: 41,
+                sub: 0,
                 arrival_ms: arrival,
                 data: Bytes::from_static(b"one\n"),
             },
             Record {
                 lsn: 42,
+                sub: 0,
                 arrival_ms: arrival + 10,
                 data: Bytes::from_static(b"two\n"),
             },

@@ -1,5 +1,17 @@
 //! Whole-system tests for hydrant: the processes run as they run in production and are killed
-//! with SIGKILL at random moments. Shared helpers for the test files live here.
+//! with SIGKILL at random moments. Shared helpers for the test files live here, with the real
+//! or stand-in servers they talk to:
+//!
+//! - [`pg`]: a throwaway PostgreSQL cluster (initdb + pg_ctl on a free port).
+//! - [`bulk`]: an OpenSearch / Elasticsearch `_bulk` receiver (a stand-in: no OpenSearch installs
+//!   on these machines).
+//! - [`http_receiver`]: a Firehose HTTP endpoint receiver.
+//! - [`lambda`]: Lambda functions served through the Invoke API and as plain URLs.
+
+pub mod bulk;
+pub mod http_receiver;
+pub mod lambda;
+pub mod pg;
 
 /// The bytes the WAL load generator appends as record `index` of batch `seq` of thread `thread`.
 /// The kill test recomputes them to check every acknowledged record byte for byte.

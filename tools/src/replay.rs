@@ -786,6 +786,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                     }
                     pending.push(Record {
                         lsn: lsn.get(),
+                        sub: 0,
                         arrival_ms,
                         data: Bytes::copy_from_slice(data),
                     });

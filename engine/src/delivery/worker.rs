@@ -397,6 +397,7 @@ impl Worker {
                 }
                 records.push(Record {
                     lsn: lsn.0,
+                    sub: 0,
                     arrival_ms,
                     data: Bytes::copy_from_slice(data),
                 });

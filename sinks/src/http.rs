@@ -1,0 +1,1 @@
+//! The HTTP endpoint destination (HttpEndpointDestinationConfiguration): not built yet.

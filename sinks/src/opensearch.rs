@@ -1,0 +1,1 @@
+//! The OpenSearch / Elasticsearch destination (`_bulk`): not built yet.

@@ -1,0 +1,1 @@
+//! ProcessingConfiguration: Lambda-contract transforms, AppendDelimiterToRecord, RecordDeAggregation: not built yet.
