@@ -27,6 +27,17 @@ if [ ! -x "$TOOLS/bin/s3s-fs" ]; then
 fi
 export HYDRANT_S3S_FS="$TOOLS/bin/s3s-fs"
 
+step "PostgreSQL binaries (the tests start their own throwaway clusters)"
+if [ -z "${HYDRANT_PG_BIN:-}" ]; then
+  HYDRANT_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+fi
+if [ ! -x "${HYDRANT_PG_BIN:-/nonexistent}/initdb" ]; then
+  echo "no PostgreSQL server binaries found: install postgresql (Debian: apt-get install postgresql) or set HYDRANT_PG_BIN" >&2
+  exit 1
+fi
+export HYDRANT_PG_BIN
+echo "using $HYDRANT_PG_BIN"
+
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz

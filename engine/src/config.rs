@@ -45,6 +45,29 @@
 //! retain_delivered_seconds = 3600      # HYDRANT_RETAIN_DELIVERED_SECONDS: replay window (time)
 //! retain_delivered_bytes = 1073741824  # HYDRANT_RETAIN_DELIVERED_BYTES: replay window (bytes)
 //!
+//! [lambda]                             # ProcessingConfiguration's Lambda processors
+//! endpoint = "http://127.0.0.1:9001"   # a Lambda Invoke API (SigV4, service "lambda"), or ...
+//! region = "us-east-1"
+//! access_key_id = "K"                  # both absent: requests are not signed
+//! secret_access_key = "S"
+//! timeout_secs = 300                   # per invocation (Lambda's own limit is 5 minutes)
+//! [lambda.functions]                   # ... a plain URL per LambdaArn (POST the event, JSON reply)
+//! "arn:aws:lambda:us-east-1:000000000000:function:f" = "http://127.0.0.1:9002/f"
+//!
+//! [opensearch]                         # OpenSearch / Elasticsearch destinations
+//! username = "u"                       # basic auth to the cluster, or ...
+//! password = "p"
+//! sigv4 = false                        # ... SigV4 (service "es") with the keys below
+//! region = "us-east-1"
+//! access_key_id = "K"
+//! secret_access_key = "S"
+//! allow_plain_http = false             # http:// to a non-loopback cluster
+//! [opensearch.domains]                 # DomainARN -> cluster URL
+//! "arn:aws:es:us-east-1:000000000000:domain/logs" = "http://127.0.0.1:9200"
+//!
+//! [http_endpoint]
+//! allow_plain_http = false             # http:// to a non-loopback endpoint (loopback is allowed)
+//!
 //! [[streams]]                          # declared streams, created at start when missing
 //! name = "default"
 //! compression = "GZIP"
@@ -325,6 +348,78 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// `[lambda]`: how Lambda processors are reached (see the module docs).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LambdaSection {
+    /// Base URL of a Lambda Invoke API.
+    pub endpoint: Option<String>,
+    /// Signing region (default: the daemon's `region`).
+    pub region: Option<String>,
+    /// Access key for SigV4.
+    pub access_key_id: Option<String>,
+    /// Secret key for SigV4.
+    pub secret_access_key: Option<String>,
+    /// Per-invocation timeout, seconds (default 300).
+    pub timeout_secs: Option<u64>,
+    /// LambdaArn -> plain URL.
+    pub functions: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for LambdaSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LambdaSection")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("functions", &self.functions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[opensearch]`: how OpenSearch / Elasticsearch clusters are reached.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenSearchSection {
+    /// Basic-auth user.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<String>,
+    /// Sign requests with SigV4 (service `es`).
+    pub sigv4: bool,
+    /// Signing region (default: the daemon's `region`).
+    pub region: Option<String>,
+    /// Access key for SigV4.
+    pub access_key_id: Option<String>,
+    /// Secret key for SigV4.
+    pub secret_access_key: Option<String>,
+    /// Allow `http://` to a non-loopback cluster.
+    pub allow_plain_http: bool,
+    /// DomainARN -> cluster URL.
+    pub domains: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for OpenSearchSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSearchSection")
+            .field("username", &self.username)
+            .field("sigv4", &self.sigv4)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("allow_plain_http", &self.allow_plain_http)
+            .field("domains", &self.domains)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[http_endpoint]`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpEndpointSection {
+    /// Allow `http://` to a non-loopback endpoint (Firehose allows https only).
+    pub allow_plain_http: bool,
+}
+
 /// A stream declared in the configuration. It is created at start-up when the registry does not
 /// have it; an existing stream keeps its registry definition.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -406,6 +501,12 @@ pub struct Config {
     pub s3: S3Section,
     /// Delivery retries and retention.
     pub delivery: DeliveryConfig,
+    /// Lambda processors.
+    pub lambda: LambdaSection,
+    /// OpenSearch / Elasticsearch clusters.
+    pub opensearch: OpenSearchSection,
+    /// HTTP endpoint destinations.
+    pub http_endpoint: HttpEndpointSection,
     /// Declared streams.
     pub streams: Vec<StreamConfig>,
 }
@@ -426,6 +527,9 @@ impl Default for Config {
             tls: TlsConfig::default(),
             s3: S3Section::default(),
             delivery: DeliveryConfig::default(),
+            lambda: LambdaSection::default(),
+            opensearch: OpenSearchSection::default(),
+            http_endpoint: HttpEndpointSection::default(),
             streams: vec![StreamConfig::embedded_default()],
         }
     }

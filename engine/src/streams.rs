@@ -990,13 +990,23 @@ fn sync_dir(path: &Path) -> Result<(), EngineError> {
 /// Writes `stream.json` atomically: temp file, fsync, rename, directory fsync.
 fn write_definition(dir: &Path, rec: &StreamRecord) -> std::io::Result<()> {
     use std::io::Write as _;
-    let Destination::ExtendedS3(s3) = &rec.destination;
-    let doc = json!({
-        "DeliveryStreamName": rec.name,
-        "incarnation": format!("{:016x}", rec.incarnation),
-        "version_id": rec.version_id,
-        "ExtendedS3DestinationConfiguration": s3,
-    });
+    // S3 destinations are written as their configuration (hydrant replay delivers to them);
+    // the others as their description (no password or access key on disk twice).
+    let doc = match &rec.destination {
+        Destination::ExtendedS3(s3) => json!({
+            "DeliveryStreamName": rec.name,
+            "incarnation": format!("{:016x}", rec.incarnation),
+            "version_id": rec.version_id,
+            "ExtendedS3DestinationConfiguration": s3,
+        }),
+        other => json!({
+            "DeliveryStreamName": rec.name,
+            "incarnation": format!("{:016x}", rec.incarnation),
+            "version_id": rec.version_id,
+            "DestinationType": other.type_name(),
+            "DestinationDescription": other.description(),
+        }),
+    };
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join("stream.json.tmp");
     let mut f = std::fs::File::create(&tmp)?;

@@ -133,18 +133,15 @@ async fn every_operation_without_auth() {
         .send()
         .await;
     assert_eq!(code(r), "ResourceInUseException");
-    // A destination type not served yet: InvalidArgumentException naming it.
+    // A destination type hydrant does not serve: InvalidArgumentException naming it.
     let r = c
         .create_delivery_stream()
         .delivery_stream_name("s9")
-        .http_endpoint_destination_configuration(
-            aws_sdk_firehose::types::HttpEndpointDestinationConfiguration::builder()
-                .endpoint_configuration(
-                    aws_sdk_firehose::types::HttpEndpointConfiguration::builder()
-                        .url("https://example.invalid")
-                        .build()
-                        .unwrap(),
-                )
+        .splunk_destination_configuration(
+            aws_sdk_firehose::types::SplunkDestinationConfiguration::builder()
+                .hec_endpoint("https://splunk.example.invalid:8088")
+                .hec_endpoint_type(aws_sdk_firehose::types::HecEndpointType::Raw)
+                .hec_token("t")
                 .s3_configuration(
                     aws_sdk_firehose::types::S3DestinationConfiguration::builder()
                         .role_arn("arn:aws:iam::123456789012:role/firehose")
@@ -152,11 +149,22 @@ async fn every_operation_without_auth() {
                         .build()
                         .unwrap(),
                 )
-                .build(),
+                .build()
+                .unwrap(),
         )
         .send()
         .await;
-    assert_eq!(code(r), "InvalidArgumentException");
+    let e = r.expect_err("Splunk is not served");
+    let s = e.as_service_error().unwrap();
+    use aws_sdk_firehose::error::ProvideErrorMetadata as _;
+    assert_eq!(s.code(), Some("InvalidArgumentException"));
+    assert!(
+        s.message()
+            .unwrap_or("")
+            .contains("SplunkDestinationConfiguration"),
+        "{:?}",
+        s.message()
+    );
 
     // PutRecord, PutRecordBatch (500 records).
     let r = c

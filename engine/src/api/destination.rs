@@ -1,10 +1,11 @@
 //! Destination configurations: validation at create, merging on UpdateDestination, and the
 //! descriptions DescribeDeliveryStream returns (defaults filled in as AWS fills them).
 //!
-//! Only the S3 destinations exist now (`ExtendedS3DestinationConfiguration`, and the deprecated
-//! `S3DestinationConfiguration`, stored in the extended form). The other destination types are
-//! refused with InvalidArgumentException naming them until the destinations issue lands them;
-//! [`Destination`] is an enum so that they are added as variants.
+//! Served: `ExtendedS3DestinationConfiguration` (and the deprecated `S3DestinationConfiguration`,
+//! stored in the extended form), `RedshiftDestinationConfiguration`,
+//! `AmazonopensearchserviceDestinationConfiguration`, `ElasticsearchDestinationConfiguration` and
+//! `HttpEndpointDestinationConfiguration` (shapes in [`super::others`]). OpenSearch Serverless,
+//! Splunk, Snowflake and Iceberg are refused with InvalidArgumentException naming them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -13,6 +14,7 @@ use super::errors::ApiError;
 use super::model::{
     BufferingHints, CreateDeliveryStreamInput, ExtendedS3Config, UpdateDestinationInput,
 };
+use super::others::{self, HttpEndpointConfig, OpenSearchConfig, RedshiftConfig};
 use super::validate;
 
 /// The id of a stream's one destination (Firehose's own value).
@@ -21,35 +23,41 @@ pub const DESTINATION_ID: &str = "destinationId-000000000001";
 /// A stream's destination, as stored in the registry.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "config")]
+// One value per stream, made at create and update, never on the record path: the size of the
+// unboxed S3 variant does not matter, and keeping it unboxed keeps its many uses plain.
+#[allow(clippy::large_enum_variant)]
 pub enum Destination {
     /// Amazon S3 (or the local object store, for the embedded default).
     ExtendedS3(ExtendedS3Config),
+    /// Redshift, served by PostgreSQL or Redshift through COPY FROM STDIN.
+    Redshift(Box<RedshiftConfig>),
+    /// Amazon OpenSearch Service (`_bulk`).
+    OpenSearch(Box<OpenSearchConfig>),
+    /// The legacy Elasticsearch destination (`_bulk`; `elasticsearch-failed`).
+    Elasticsearch(Box<OpenSearchConfig>),
+    /// An HTTP endpoint.
+    HttpEndpoint(Box<HttpEndpointConfig>),
 }
 
 /// What an UpdateDestination changes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum DestinationUpdate {
     /// `ExtendedS3DestinationUpdate` or `S3DestinationUpdate`.
-    ExtendedS3(ExtendedS3Config),
+    ExtendedS3(Box<ExtendedS3Config>),
+    /// `RedshiftDestinationUpdate`, as given.
+    Redshift(Value),
+    /// `AmazonopensearchserviceDestinationUpdate`, as given.
+    OpenSearch(Value),
+    /// `ElasticsearchDestinationUpdate`, as given.
+    Elasticsearch(Value),
+    /// `HttpEndpointDestinationUpdate`, as given.
+    HttpEndpoint(Value),
 }
 
-/// Destination members of CreateDeliveryStream that hydrant does not serve yet, by name.
+/// Destination members of CreateDeliveryStream that hydrant does not serve, by name.
 fn unsupported_create(i: &CreateDeliveryStreamInput) -> Vec<&'static str> {
     let mut v = Vec::new();
     for (present, name) in [
-        (
-            i.redshift_destination_configuration.is_some(),
-            "RedshiftDestinationConfiguration",
-        ),
-        (
-            i.elasticsearch_destination_configuration.is_some(),
-            "ElasticsearchDestinationConfiguration",
-        ),
-        (
-            i.amazonopensearchservice_destination_configuration
-                .is_some(),
-            "AmazonopensearchserviceDestinationConfiguration",
-        ),
         (
             i.amazon_open_search_serverless_destination_configuration
                 .is_some(),
@@ -58,10 +66,6 @@ fn unsupported_create(i: &CreateDeliveryStreamInput) -> Vec<&'static str> {
         (
             i.splunk_destination_configuration.is_some(),
             "SplunkDestinationConfiguration",
-        ),
-        (
-            i.http_endpoint_destination_configuration.is_some(),
-            "HttpEndpointDestinationConfiguration",
         ),
         (
             i.snowflake_destination_configuration.is_some(),
@@ -81,8 +85,10 @@ fn unsupported_create(i: &CreateDeliveryStreamInput) -> Vec<&'static str> {
 
 fn not_yet(name: &str) -> ApiError {
     ApiError::invalid(format!(
-        "{name} is not supported by this hydrant version yet (supported: \
-         ExtendedS3DestinationConfiguration, S3DestinationConfiguration)"
+        "{name} is not supported by hydrant (supported: ExtendedS3DestinationConfiguration, \
+         S3DestinationConfiguration, RedshiftDestinationConfiguration, \
+         AmazonopensearchserviceDestinationConfiguration, ElasticsearchDestinationConfiguration, \
+         HttpEndpointDestinationConfiguration)"
     ))
 }
 
@@ -98,7 +104,27 @@ impl Destination {
             i.extended_s3_destination_configuration.as_ref(),
             i.s3_destination_configuration.as_ref(),
         ];
-        let count = others.len() + s3.iter().flatten().count();
+        let served = [
+            (
+                "RedshiftDestinationConfiguration",
+                i.redshift_destination_configuration.as_ref(),
+            ),
+            (
+                "AmazonopensearchserviceDestinationConfiguration",
+                i.amazonopensearchservice_destination_configuration.as_ref(),
+            ),
+            (
+                "ElasticsearchDestinationConfiguration",
+                i.elasticsearch_destination_configuration.as_ref(),
+            ),
+            (
+                "HttpEndpointDestinationConfiguration",
+                i.http_endpoint_destination_configuration.as_ref(),
+            ),
+        ];
+        let count = others.len()
+            + s3.iter().flatten().count()
+            + served.iter().filter(|(_, v)| v.is_some()).count();
         if count == 0 {
             return Err(ApiError::invalid(
                 "exactly one destination configuration is required (none given)",
@@ -111,6 +137,11 @@ impl Destination {
         }
         if let Some(name) = others.first() {
             return Err(not_yet(name));
+        }
+        if let Some((name, Some(v))) = served.iter().find(|(_, v)| v.is_some()) {
+            let d = Destination::parse_as(name, v)?;
+            d.validate()?;
+            return Ok(d);
         }
         let Some(config) = s3.into_iter().flatten().next() else {
             return Err(ApiError::invalid(
@@ -161,6 +192,64 @@ impl Destination {
     pub fn validate(&self) -> Result<(), ApiError> {
         match self {
             Destination::ExtendedS3(c) => validate_s3(c),
+            Destination::Redshift(c) => {
+                others::validate_redshift(c)?;
+                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")?;
+                nested_s3(c.s3_backup_configuration.as_ref(), "S3BackupConfiguration")?;
+                sink_rules(self)
+            }
+            Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
+                others::validate_opensearch(c)?;
+                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")?;
+                sink_rules(self)
+            }
+            Destination::HttpEndpoint(c) => {
+                others::validate_http(c)?;
+                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")?;
+                sink_rules(self)
+            }
+        }
+    }
+
+    /// Parses a served non-S3 destination configuration by its member name.
+    fn parse_as(name: &str, v: &Value) -> Result<Destination, ApiError> {
+        Ok(match name {
+            "RedshiftDestinationConfiguration" | "RedshiftDestinationUpdate" => {
+                Destination::Redshift(Box::new(others::parse(name, v)?))
+            }
+            "AmazonopensearchserviceDestinationConfiguration"
+            | "AmazonopensearchserviceDestinationUpdate" => {
+                Destination::OpenSearch(Box::new(others::parse(name, v)?))
+            }
+            "ElasticsearchDestinationConfiguration" | "ElasticsearchDestinationUpdate" => {
+                Destination::Elasticsearch(Box::new(others::parse(name, v)?))
+            }
+            _ => Destination::HttpEndpoint(Box::new(others::parse(name, v)?)),
+        })
+    }
+
+    /// The `ProcessingConfiguration` of the destination, if any.
+    #[must_use]
+    pub fn processing_configuration(&self) -> Option<&Value> {
+        match self {
+            Destination::ExtendedS3(c) => c.processing_configuration.as_ref(),
+            Destination::Redshift(c) => c.processing_configuration.as_ref(),
+            Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
+                c.processing_configuration.as_ref()
+            }
+            Destination::HttpEndpoint(c) => c.processing_configuration.as_ref(),
+        }
+    }
+
+    /// The type's name for messages.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Destination::ExtendedS3(_) => "ExtendedS3",
+            Destination::Redshift(_) => "Redshift",
+            Destination::OpenSearch(_) => "AmazonopensearchserviceDestination",
+            Destination::Elasticsearch(_) => "Elasticsearch",
+            Destination::HttpEndpoint(_) => "HttpEndpoint",
         }
     }
 
@@ -173,7 +262,7 @@ impl Destination {
         match (self, update) {
             (Destination::ExtendedS3(current), DestinationUpdate::ExtendedS3(upd)) => {
                 let mut merged = to_value(current);
-                let mut upd = upd.clone();
+                let mut upd = (**upd).clone();
                 let backup_update = upd.s3_backup_update.take();
                 merge(&mut merged, to_value(&upd));
                 if let Some(b) = backup_update {
@@ -196,6 +285,44 @@ impl Destination {
                 validate_s3(&merged)?;
                 Ok(Destination::ExtendedS3(merged))
             }
+            (current, update) => {
+                let (name, upd) = match update {
+                    DestinationUpdate::ExtendedS3(c) => {
+                        // Another type to S3: the update is the whole new configuration.
+                        let d = Destination::ExtendedS3((**c).clone());
+                        d.validate()?;
+                        return Ok(d);
+                    }
+                    DestinationUpdate::Redshift(v) => ("RedshiftDestinationUpdate", v),
+                    DestinationUpdate::OpenSearch(v) => {
+                        ("AmazonopensearchserviceDestinationUpdate", v)
+                    }
+                    DestinationUpdate::Elasticsearch(v) => ("ElasticsearchDestinationUpdate", v),
+                    DestinationUpdate::HttpEndpoint(v) => ("HttpEndpointDestinationUpdate", v),
+                };
+                let fresh = Destination::parse_as(name, upd)?;
+                let merged = if std::mem::discriminant(&fresh) == std::mem::discriminant(current) {
+                    let mut merged = current.config_value();
+                    merge(&mut merged, fresh.config_value());
+                    let merged = Destination::parse_as(name, &merged)?;
+                    immutable_rules(current, &merged)?;
+                    merged
+                } else {
+                    fresh
+                };
+                merged.validate()?;
+                Ok(merged)
+            }
+        }
+    }
+
+    /// The stored configuration as JSON (the member layout of the Configuration shapes).
+    fn config_value(&self) -> Value {
+        match self {
+            Destination::ExtendedS3(c) => to_value(c),
+            Destination::Redshift(c) => to_value(c),
+            Destination::OpenSearch(c) | Destination::Elasticsearch(c) => to_value(c),
+            Destination::HttpEndpoint(c) => to_value(c),
         }
     }
 
@@ -277,7 +404,61 @@ impl Destination {
                     "ExtendedS3DestinationDescription": Value::Object(ext),
                 })
             }
+            Destination::Redshift(c) => json!({
+                "DestinationId": DESTINATION_ID,
+                "RedshiftDestinationDescription": others::redshift_description(c),
+            }),
+            Destination::OpenSearch(c) => json!({
+                "DestinationId": DESTINATION_ID,
+                "AmazonopensearchserviceDestinationDescription": others::opensearch_description(c),
+            }),
+            Destination::Elasticsearch(c) => json!({
+                "DestinationId": DESTINATION_ID,
+                "ElasticsearchDestinationDescription": others::opensearch_description(c),
+            }),
+            Destination::HttpEndpoint(c) => json!({
+                "DestinationId": DESTINATION_ID,
+                "HttpEndpointDestinationDescription": others::http_description(c),
+            }),
         }
+    }
+}
+
+/// Rules on the change itself: OpenSearch's S3BackupMode is immutable, Redshift's cannot go back
+/// to Disabled.
+fn immutable_rules(current: &Destination, merged: &Destination) -> Result<(), ApiError> {
+    match (current, merged) {
+        (Destination::OpenSearch(a), Destination::OpenSearch(b))
+        | (Destination::Elasticsearch(a), Destination::Elasticsearch(b)) => {
+            let mode = |c: &OpenSearchConfig| {
+                c.s3_backup_mode
+                    .clone()
+                    .unwrap_or_else(|| "FailedDocumentsOnly".into())
+            };
+            if mode(a) != mode(b) {
+                return Err(ApiError::invalid(
+                    "S3BackupMode cannot be changed after the stream is created",
+                ));
+            }
+        }
+        (Destination::Redshift(a), Destination::Redshift(b))
+            if a.s3_backup_mode.as_deref() == Some("Enabled")
+                && b.s3_backup_mode.as_deref() != Some("Enabled") =>
+        {
+            return Err(ApiError::invalid(
+                "S3BackupMode cannot be disabled once enabled",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The nested S3 configuration (intermediate objects, backup, error output) follows the S3 rules.
+fn nested_s3(c: Option<&ExtendedS3Config>, name: &str) -> Result<(), ApiError> {
+    match c {
+        Some(c) => validate_s3(c).map_err(|e| ApiError::invalid(format!("{name}: {}", e.message))),
+        None => Ok(()),
     }
 }
 
@@ -307,28 +488,12 @@ impl DestinationUpdate {
         let mut others = Vec::new();
         for (present, name) in [
             (
-                i.redshift_destination_update.is_some(),
-                "RedshiftDestinationUpdate",
-            ),
-            (
-                i.elasticsearch_destination_update.is_some(),
-                "ElasticsearchDestinationUpdate",
-            ),
-            (
-                i.amazonopensearchservice_destination_update.is_some(),
-                "AmazonopensearchserviceDestinationUpdate",
-            ),
-            (
                 i.amazon_open_search_serverless_destination_update.is_some(),
                 "AmazonOpenSearchServerlessDestinationUpdate",
             ),
             (
                 i.splunk_destination_update.is_some(),
                 "SplunkDestinationUpdate",
-            ),
-            (
-                i.http_endpoint_destination_update.is_some(),
-                "HttpEndpointDestinationUpdate",
             ),
             (
                 i.snowflake_destination_update.is_some(),
@@ -347,7 +512,21 @@ impl DestinationUpdate {
             i.extended_s3_destination_update.as_ref(),
             i.s3_destination_update.as_ref(),
         ];
-        let count = others.len() + s3.iter().flatten().count();
+        let served = [
+            i.redshift_destination_update
+                .clone()
+                .map(DestinationUpdate::Redshift),
+            i.amazonopensearchservice_destination_update
+                .clone()
+                .map(DestinationUpdate::OpenSearch),
+            i.elasticsearch_destination_update
+                .clone()
+                .map(DestinationUpdate::Elasticsearch),
+            i.http_endpoint_destination_update
+                .clone()
+                .map(DestinationUpdate::HttpEndpoint),
+        ];
+        let count = others.len() + s3.iter().flatten().count() + served.iter().flatten().count();
         if count != 1 {
             return Err(ApiError::invalid(format!(
                 "exactly one destination update is required ({count} given)"
@@ -356,6 +535,9 @@ impl DestinationUpdate {
         if let Some(name) = others.first() {
             return Err(not_yet(name));
         }
+        if let Some(u) = served.into_iter().flatten().next() {
+            return Ok(u);
+        }
         match s3.into_iter().flatten().next() {
             Some(u) => {
                 if u.s3_backup_configuration.is_some() {
@@ -363,7 +545,7 @@ impl DestinationUpdate {
                         "S3BackupConfiguration belongs to CreateDeliveryStream; use S3BackupUpdate",
                     ));
                 }
-                Ok(DestinationUpdate::ExtendedS3(u.clone()))
+                Ok(DestinationUpdate::ExtendedS3(Box::new(u.clone())))
             }
             None => Err(ApiError::invalid(
                 "exactly one destination update is required",
@@ -487,6 +669,18 @@ fn object_sink_rules(_c: &ExtendedS3Config) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The sinks crate's rules for the non-S3 destinations (CopyOptions, JDBC URL, index names,
+/// endpoint URLs, processors). Daemon builds only, as [`object_sink_rules`].
+#[cfg(feature = "daemon")]
+fn sink_rules(d: &Destination) -> Result<(), ApiError> {
+    crate::delivery::validate_destination(d).map_err(ApiError::invalid)
+}
+
+#[cfg(not(feature = "daemon"))]
+fn sink_rules(_d: &Destination) -> Result<(), ApiError> {
+    Ok(())
+}
+
 fn hints_ok(h: BufferingHints) -> Result<(), ApiError> {
     match (h.size_in_mbs, h.interval_in_seconds) {
         (Some(s), Some(i)) => {
@@ -531,15 +725,17 @@ mod tests {
             }),
             ..s3()
         });
-        let u = DestinationUpdate::ExtendedS3(ExtendedS3Config {
+        let u = DestinationUpdate::ExtendedS3(Box::new(ExtendedS3Config {
             compression_format: Some("GZIP".into()),
             buffering_hints: Some(BufferingHints {
                 size_in_mbs: Some(64),
                 interval_in_seconds: None,
             }),
             ..ExtendedS3Config::default()
-        });
-        let Destination::ExtendedS3(m) = d.apply(&u).expect("valid");
+        }));
+        let Destination::ExtendedS3(m) = d.apply(&u).expect("valid") else {
+            panic!("not S3")
+        };
         assert_eq!(m.prefix.as_deref(), Some("p/"));
         assert_eq!(m.compression_format.as_deref(), Some("GZIP"));
         assert_eq!(

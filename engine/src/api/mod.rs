@@ -18,6 +18,7 @@ pub mod errors;
 #[cfg(feature = "daemon")]
 pub mod handler;
 pub mod model;
+pub mod others;
 pub mod validate;
 
 /// Content type of every Firehose reply.

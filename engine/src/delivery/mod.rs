@@ -43,14 +43,16 @@
 //! old prefix, that object stays too: at-least-once across a destination change, the one such
 //! case).
 
+mod sinks;
 mod spec;
 mod state;
 mod worker;
 
-pub use spec::{build_spec, incarnation_id, sweep_local_store, SpecError};
+pub use sinks::validate_destination;
+pub use spec::{build_spec, incarnation_id, stream_arn, sweep_local_store, SpecError};
 
 pub use state::{DeliveryState, Intent};
 pub use worker::{
     crash_point, DeliveryError, DeliverySpec, DeliveryStats, DeliveryWorker, ErrorOutput, Retain,
-    RetryPolicy,
+    RetryPolicy, Transform,
 };

@@ -1,17 +1,22 @@
 //! From a stream's registry record and the daemon's configuration to a [`DeliverySpec`]: the
-//! sink (S3 through the `[s3]` endpoint, or the local object store `DIR/objects/<bucket>/`), the
-//! error output, buffering, retries and retention.
+//! sink (S3 through the `[s3]` endpoint or the local object store `DIR/objects/<bucket>/`;
+//! PostgreSQL/Redshift; OpenSearch; an HTTP endpoint), the transform, the backup copy, the error
+//! output (the destination's S3 configuration; for S3 destinations the local store), buffering,
+//! retries and retention.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hydrant_sinks::{
-    Batch, BoxFuture, FailedRecord, FailureDetail, LocalStore, ObjectSink, ObjectSinkConfig,
-    S3Config, S3Credentials, S3Store, Sink, SinkError,
+    Batch, BoxFuture, Compression, FailedRecord, LocalStore, ObjectSink, ObjectSinkConfig,
+    ObjectStore, S3Config, S3Credentials, S3Store, Sink, SinkError,
 };
+use serde_json::Value;
 
 use super::worker::{DeliverySpec, DeliveryStats, ErrorOutput, Retain, RetryPolicy};
 use crate::api::destination::{Destination, DESTINATION_ID};
+use crate::api::model::{BufferingHints, ExtendedS3Config};
+use crate::api::others::RetryOptions;
 use crate::config::Config;
 use crate::registry::StreamRecord;
 
@@ -75,55 +80,124 @@ pub fn sweep_local_store(config: &Config) -> Result<usize, SinkError> {
     LocalStore::new(config.local_store_dir())?.sweep_temp_files()
 }
 
-/// The error output of an S3-kind destination: Firehose's failed-record JSON, error-output type
-/// `s3-failed` (hydrant's own: Firehose drops S3 data after its 24 hours), under the evaluated
-/// ErrorOutputPrefix, always in the local object store: when the destination is S3, S3 is what
-/// failed.
+/// The error output: Firehose's failed-record JSON, one object per error-output type
+/// (`processing-failed`, `http-endpoint-failed`, `AmazonOpenSearchService-failed`, hydrant's own
+/// `s3-failed`, ...), under the evaluated ErrorOutputPrefix of the destination's S3
+/// configuration.
 #[derive(Debug)]
-struct LocalErrorOutput {
+struct ObjectErrorOutput {
     sink: ObjectSink,
 }
 
-impl ErrorOutput for LocalErrorOutput {
+impl ErrorOutput for ObjectErrorOutput {
     fn put_failed<'a>(
         &'a self,
         batch: &'a Batch,
-        error: &'a SinkError,
-        attempts: u32,
+        records: &'a [FailedRecord],
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
-            let now = hydrant_wal::now_ms();
-            let code = error.error_code().into_owned();
-            let message = error.to_string();
-            let records: Vec<FailedRecord> = batch
-                .records
-                .iter()
-                .map(|r| FailedRecord {
-                    attempts_made: attempts,
-                    arrival_timestamp_ms: r.arrival_ms,
-                    error_code: code.clone(),
-                    error_message: message.clone(),
-                    attempt_ending_timestamp_ms: now,
-                    raw_data: r.data.clone(),
-                    detail: FailureDetail::S3Delivery,
-                })
-                .collect();
             let written = self
                 .sink
                 .put_error_output(
                     &batch.identity,
                     batch.stream_version,
                     batch.oldest_arrival_ms,
-                    &records,
+                    records,
                 )
                 .await?;
             for d in &written {
                 tracing::warn!(batch = %batch.identity, location = %d.location,
-                    records = d.records, "batch written to the error output");
+                    records = d.records, "failed records written to the error output");
             }
             Ok(())
         })
     }
+}
+
+/// The store of an S3 configuration: S3 through the `[s3]` endpoint when one is configured
+/// (unless `local_only`), else the local object store `DIR/objects/<bucket>/`.
+fn store_for(
+    config: &Config,
+    bucket_arn: Option<&str>,
+    local_only: bool,
+) -> Result<Arc<dyn ObjectStore>, String> {
+    let arn = bucket_arn.ok_or_else(|| "no BucketARN".to_string())?;
+    let bucket = hydrant_sinks::keys::bucket_from_arn(arn).map_err(|e| e.to_string())?;
+    match (&config.s3.endpoint, local_only) {
+        (Some(_), false) => Ok(Arc::new(
+            S3Store::new(&s3_config(config), bucket).map_err(|e| e.to_string())?,
+        )),
+        _ => Ok(Arc::new(
+            LocalStore::for_bucket(&config.data_dir, bucket).map_err(|e| e.to_string())?,
+        )),
+    }
+}
+
+/// An object sink for a nested S3 configuration (intermediate objects, backup, error output).
+fn object_sink(
+    config: &Config,
+    c: &ExtendedS3Config,
+    local_only: bool,
+    redshift: bool,
+) -> Result<ObjectSink, String> {
+    let store = store_for(config, c.bucket_arn.as_deref(), local_only)?;
+    let object_config = if redshift {
+        let prefixes = hydrant_sinks::S3Prefixes::for_redshift(
+            c.prefix.as_deref(),
+            c.error_output_prefix.as_deref(),
+        )
+        .map_err(|e| e.to_string())?;
+        let compression = match c.compression_format.as_deref() {
+            Some(f) => Compression::from_firehose(f).map_err(|e| e.to_string())?,
+            None => Compression::Uncompressed,
+        };
+        ObjectSinkConfig::with_compression(prefixes, compression)
+    } else {
+        ObjectSinkConfig::from_firehose(
+            c.prefix.as_deref(),
+            c.error_output_prefix.as_deref(),
+            c.compression_format.as_deref(),
+            c.file_extension.as_deref(),
+        )
+        .map_err(|e| e.to_string())?
+    };
+    Ok(ObjectSink::new(store, object_config))
+}
+
+fn hints(h: Option<BufferingHints>, default_mb: u32, max_mb: u32) -> (u64, Duration) {
+    let h = h.unwrap_or_default();
+    (
+        u64::from(h.size_in_mbs.unwrap_or(default_mb).clamp(1, max_mb)) << 20,
+        Duration::from_secs(u64::from(h.interval_in_seconds.unwrap_or(300).min(900))),
+    )
+}
+
+fn window(r: Option<RetryOptions>, default_secs: u32) -> Duration {
+    Duration::from_secs(u64::from(
+        r.and_then(|r| r.duration_in_seconds)
+            .unwrap_or(default_secs)
+            .min(7200),
+    ))
+}
+
+/// The delivery stream's ARN, as Firehose names it (Lambda events and HTTP headers carry it).
+#[must_use]
+pub fn stream_arn(config: &Config, stream: &str) -> String {
+    format!(
+        "arn:aws:firehose:{}:{}:deliverystream/{stream}",
+        config.region, config.account_id
+    )
+}
+
+/// What differs between destination types in a spec.
+struct Parts {
+    sink: Arc<dyn Sink>,
+    error_output: ObjectSink,
+    backup: Option<Arc<dyn Sink>>,
+    processing: Option<Value>,
+    buffer_bytes: u64,
+    buffer_interval: Duration,
+    retry: RetryPolicy,
 }
 
 /// The delivery spec of a stream's destination.
@@ -140,52 +214,153 @@ pub fn build_spec(
         stream: stream.clone(),
         message,
     };
-    let store_err = |source: SinkError| SpecError::Store {
-        stream: stream.clone(),
-        source,
-    };
-    let Destination::ExtendedS3(c) = &rec.destination;
-    let arn = c
-        .bucket_arn
-        .as_deref()
-        .ok_or_else(|| invalid("no BucketARN".to_string()))?;
-    let bucket = hydrant_sinks::keys::bucket_from_arn(arn).map_err(|e| invalid(e.to_string()))?;
-    let object_config = ObjectSinkConfig::from_firehose(
-        c.prefix.as_deref(),
-        c.error_output_prefix.as_deref(),
-        c.compression_format.as_deref(),
-        c.file_extension.as_deref(),
-    )
-    .map_err(|e| invalid(e.to_string()))?;
-    let local = Arc::new(LocalStore::for_bucket(&config.data_dir, bucket).map_err(store_err)?);
-    let sink: Arc<dyn Sink> = match &config.s3.endpoint {
-        Some(_) => {
-            let store = S3Store::new(&s3_config(config), bucket).map_err(store_err)?;
-            Arc::new(ObjectSink::new(Arc::new(store), object_config.clone()))
-        }
-        None => Arc::new(ObjectSink::new(local.clone(), object_config.clone())),
-    };
-    let error_output = Arc::new(LocalErrorOutput {
-        sink: ObjectSink::new(local, object_config),
-    });
-    let hints = c.buffering_hints.unwrap_or_default();
     let d = &config.delivery;
+    let s3_retry = RetryPolicy {
+        window: Duration::from_secs(d.retry_seconds),
+        backoff_initial: Duration::from_millis(d.backoff_initial_ms.max(1)),
+        backoff_max: Duration::from_millis(d.backoff_max_ms.max(d.backoff_initial_ms).max(1)),
+        jitter: 0.2,
+        permanent_is_final: false,
+    };
+    let parts = match &rec.destination {
+        Destination::ExtendedS3(c) => {
+            let primary = object_sink(config, c, false, false).map_err(&invalid)?;
+            // When the destination is S3, S3 is what failed: the error output is local.
+            let error_output = object_sink(config, c, true, false).map_err(&invalid)?;
+            let backup = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
+                (Some("Enabled"), Some(b)) => {
+                    let b: ExtendedS3Config = serde_json::from_value(b.clone())
+                        .map_err(|e| invalid(format!("S3BackupConfiguration: {e}")))?;
+                    Some(
+                        Arc::new(object_sink(config, &b, false, false).map_err(&invalid)?)
+                            as Arc<dyn Sink>,
+                    )
+                }
+                _ => None,
+            };
+            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 128);
+            Parts {
+                sink: Arc::new(primary),
+                error_output,
+                backup,
+                processing: c.processing_configuration.clone(),
+                buffer_bytes,
+                buffer_interval,
+                retry: s3_retry,
+            }
+        }
+        Destination::Redshift(c) => {
+            let s3 = c
+                .s3_configuration
+                .as_ref()
+                .ok_or_else(|| invalid("no S3Configuration".into()))?;
+            let intermediate = object_sink(config, s3, false, true).map_err(&invalid)?;
+            let error_output = object_sink(config, s3, false, true).map_err(&invalid)?;
+            let backup = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
+                (Some("Enabled"), Some(b)) => Some(Arc::new(
+                    object_sink(config, b, false, false).map_err(&invalid)?,
+                ) as Arc<dyn Sink>),
+                _ => None,
+            };
+            let sink = super::sinks::redshift(c, intermediate).map_err(&invalid)?;
+            let (buffer_bytes, buffer_interval) = hints(s3.buffering_hints, 5, 128);
+            Parts {
+                sink,
+                error_output,
+                backup,
+                processing: c.processing_configuration.clone(),
+                buffer_bytes,
+                buffer_interval,
+                retry: RetryPolicy {
+                    window: window(c.retry_options, 3600),
+                    permanent_is_final: true,
+                    ..s3_retry
+                },
+            }
+        }
+        Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
+            let legacy = matches!(rec.destination, Destination::Elasticsearch(_));
+            let s3 = c
+                .s3_configuration
+                .as_ref()
+                .ok_or_else(|| invalid("no S3Configuration".into()))?;
+            let error_output = object_sink(config, s3, false, false).map_err(&invalid)?;
+            let backup = match c.s3_backup_mode.as_deref() {
+                Some("AllDocuments") => Some(Arc::new(
+                    object_sink(config, s3, false, false).map_err(&invalid)?,
+                ) as Arc<dyn Sink>),
+                _ => None,
+            };
+            let sink = super::sinks::opensearch(config, c, legacy).map_err(&invalid)?;
+            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 100);
+            Parts {
+                sink,
+                error_output,
+                backup,
+                processing: c.processing_configuration.clone(),
+                buffer_bytes,
+                buffer_interval,
+                retry: RetryPolicy {
+                    window: window(c.retry_options, 300),
+                    permanent_is_final: true,
+                    ..s3_retry
+                },
+            }
+        }
+        Destination::HttpEndpoint(c) => {
+            let s3 = c
+                .s3_configuration
+                .as_ref()
+                .ok_or_else(|| invalid("no S3Configuration".into()))?;
+            let error_output = object_sink(config, s3, false, false).map_err(&invalid)?;
+            let backup = match c.s3_backup_mode.as_deref() {
+                Some("AllData") => Some(Arc::new(
+                    object_sink(config, s3, false, false).map_err(&invalid)?,
+                ) as Arc<dyn Sink>),
+                _ => None,
+            };
+            let sink = super::sinks::http_endpoint(config, c, &stream_arn(config, &stream))
+                .map_err(&invalid)?;
+            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 64);
+            Parts {
+                sink,
+                error_output,
+                backup,
+                processing: c.processing_configuration.clone(),
+                buffer_bytes,
+                buffer_interval,
+                // Firehose's HTTP endpoint policy: 1 s, doubling, ±15 %, at most 2 minutes
+                // (the `[delivery]` backoff settings shorten it, for tests).
+                retry: RetryPolicy {
+                    window: window(c.retry_options, 300),
+                    backoff_initial: Duration::from_millis(d.backoff_initial_ms.clamp(1, 1000)),
+                    backoff_max: Duration::from_millis(d.backoff_max_ms.clamp(1, 120_000)),
+                    jitter: 0.15,
+                    permanent_is_final: true,
+                },
+            }
+        }
+    };
+    let transform = match &parts.processing {
+        Some(p) => {
+            super::sinks::transform(config, p, &stream_arn(config, &stream)).map_err(&invalid)?
+        }
+        None => None,
+    };
     Ok(DeliverySpec {
         stream: stream.clone(),
         incarnation: incarnation_id(rec.incarnation),
         destination_id: DESTINATION_ID.to_string(),
         stream_version: rec.version_id,
-        buffer_bytes: u64::from(hints.size_in_mbs.unwrap_or(5).clamp(1, 128)) << 20,
-        buffer_interval: Duration::from_secs(u64::from(
-            hints.interval_in_seconds.unwrap_or(300).min(900),
-        )),
-        retry: RetryPolicy {
-            window: Duration::from_secs(d.retry_seconds),
-            backoff_initial: Duration::from_millis(d.backoff_initial_ms.max(1)),
-            backoff_max: Duration::from_millis(d.backoff_max_ms.max(d.backoff_initial_ms).max(1)),
-        },
-        sink,
-        error_output: Some(error_output),
+        buffer_bytes: parts.buffer_bytes,
+        buffer_interval: parts.buffer_interval,
+        retry: parts.retry,
+        sink: parts.sink,
+        error_output: Some(Arc::new(ObjectErrorOutput {
+            sink: parts.error_output,
+        })),
+        transform,
+        backup: parts.backup,
         checkpoint_path: config.checkpoint_path(&rec.name, DESTINATION_ID),
         retain: Retain {
             time: Duration::from_secs(d.retain_delivered_seconds),

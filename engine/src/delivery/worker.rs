@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, Record, Sink, SinkError};
+use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, FailedRecord, Record, Sink, SinkError};
 use hydrant_wal::{CheckpointFile, Lsn, StdStorage, Wal};
 
 use super::state::{DeliveryState, Intent};
@@ -57,23 +57,36 @@ pub enum DeliveryError {
     },
 }
 
-/// Where a batch goes when its retry window is spent.
+/// Where failed records go: those of a batch whose retry window is spent, those a destination
+/// refused for good, and those a transform failed.
 pub trait ErrorOutput: Send + Sync + fmt::Debug {
-    /// Writes `batch`'s records as failed records (Firehose's failed-record JSON) with `error`
-    /// as the reason. Idempotent per batch identity, like a sink.
+    /// Writes `records` (Firehose's failed-record JSON) for `batch`, one object per error-output
+    /// type. Idempotent per batch identity, like a sink.
     ///
     /// # Errors
     /// A [`SinkError`]: the worker retries the error output too (nothing is dropped).
     fn put_failed<'a>(
         &'a self,
         batch: &'a Batch,
-        error: &'a SinkError,
-        attempts: u32,
+        records: &'a [FailedRecord],
     ) -> BoxFuture<'a, Result<(), SinkError>>;
 }
 
+/// A transform of a batch's records (ProcessingConfiguration), run before the sink.
+pub trait Transform: Send + Sync + fmt::Debug {
+    /// Transforms `batch`: the result keeps the batch's identity; its records are the
+    /// transformed ones, and the records the transform failed come back for the error output.
+    ///
+    /// # Errors
+    /// A [`SinkError`] when the transform could not run at all (the worker retries it).
+    fn process<'a>(
+        &'a self,
+        batch: Batch,
+    ) -> BoxFuture<'a, Result<(Batch, Vec<FailedRecord>), SinkError>>;
+}
+
 /// Backoff between attempts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
     /// How long a batch is retried, from its first attempt, before it goes to the error output.
     pub window: Duration,
@@ -81,6 +94,12 @@ pub struct RetryPolicy {
     pub backoff_initial: Duration,
     /// The largest backoff.
     pub backoff_max: Duration,
+    /// Relative jitter of each backoff (0.2: ±20 %; Firehose's HTTP endpoint policy uses 0.15).
+    pub jitter: f64,
+    /// Whether a non-retryable error ends the retries at once (the batch goes to the error
+    /// output). Firehose retries S3 for its whole window whatever the error; the other
+    /// destinations give up on errors a retry cannot fix (an HTTP 413, a rejected load).
+    pub permanent_is_final: bool,
 }
 
 impl RetryPolicy {
@@ -91,18 +110,22 @@ impl RetryPolicy {
             window: Duration::from_secs(24 * 3600),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            jitter: 0.2,
+            permanent_is_final: false,
         }
     }
 
-    /// The backoff before attempt `attempt + 1`: initial × 2^(attempt-1), capped, ±20 % jitter.
+    /// The backoff before attempt `attempt + 1`: initial × 2^(attempt-1), capped, with the
+    /// policy's relative jitter.
     #[must_use]
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .backoff_initial
             .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
         let base = exp.min(self.backoff_max);
-        let jitter = 0.8 + 0.4 * rand::random::<f64>();
-        base.mul_f64(jitter)
+        let j = self.jitter.clamp(0.0, 0.9);
+        let factor = 1.0 - j + 2.0 * j * rand::random::<f64>();
+        base.mul_f64(factor)
     }
 }
 
@@ -136,6 +159,13 @@ pub struct DeliverySpec {
     pub sink: Arc<dyn Sink>,
     /// Where batches go once their retry window is spent.
     pub error_output: Option<Arc<dyn ErrorOutput>>,
+    /// The transform run on each batch before the sink (ProcessingConfiguration).
+    pub transform: Option<Arc<dyn Transform>>,
+    /// A copy of every source record (before any transform) to S3: `S3BackupMode` Enabled /
+    /// AllData / AllDocuments. Delivered before the destination; its batch identities carry the
+    /// destination id with `-backup` appended, so its objects never collide with the error
+    /// output's or the intermediate objects'.
+    pub backup: Option<Arc<dyn Sink>>,
     /// The destination's checkpoint file.
     pub checkpoint_path: PathBuf,
     /// Replay window of delivered records.
@@ -277,6 +307,9 @@ impl Worker {
     }
 
     fn run(&mut self) {
+        if !self.reconcile_with_sink() {
+            return;
+        }
         loop {
             if self.stopping() {
                 return;
@@ -296,6 +329,50 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// Asks a sink that commits its position with its data (PostgreSQL) where it stands, and
+    /// trusts it over the checkpoint: a batch the destination already holds is not sent again.
+    /// Retries until answered; false when stopping (or when the checkpoint cannot be written).
+    fn reconcile_with_sink(&mut self) -> bool {
+        let mut attempt = 0u32;
+        let end = loop {
+            attempt += 1;
+            match self.runtime.block_on(self.spec.sink.committed_end(
+                &self.spec.stream,
+                &self.spec.incarnation,
+                &self.spec.destination_id,
+            )) {
+                Ok(end) => break end,
+                Err(e) => {
+                    tracing::warn!(stream = %self.spec.stream, error = %e,
+                        "cannot read the destination's committed position; retrying");
+                    if !self.sleep(self.spec.retry.backoff(attempt)) {
+                        return false;
+                    }
+                }
+            }
+        };
+        let Some(end) = end.map(Lsn) else {
+            return true;
+        };
+        let durable = self.wal.durable_lsn();
+        if end > durable {
+            tracing::error!(stream = %self.spec.stream, committed = %end, durable = %durable,
+                "the destination holds records past the log's durable end (another log, or a \
+                 lost one?): delivery does not start");
+            return false;
+        }
+        let covers_intent = self.state.intent.is_none_or(|i| end >= i.end);
+        if end > self.state.cursor && covers_intent {
+            tracing::info!(stream = %self.spec.stream, from = %self.state.cursor, to = %end,
+                "cursor moved to the destination's committed position");
+            if let Err(e) = self.commit(end) {
+                tracing::error!(stream = %self.spec.stream, error = %e, "delivery stopped");
+                return false;
+            }
+        }
+        true
     }
 
     fn wal_err(&self, source: hydrant_wal::Error) -> DeliveryError {
@@ -429,14 +506,55 @@ impl Worker {
     }
 
     /// Delivers the intent's batch, retrying within the window; then the error output.
+    ///
+    /// With a transform, the batch is transformed once per series of attempts (a restart runs
+    /// it again on the same records, under the same identity); records the transform failed,
+    /// and records the destination refused for good, go to the error output before the cursor
+    /// moves.
     fn send(&mut self, mut intent: Intent) -> Result<(), DeliveryError> {
-        let batch = self.load(intent)?;
+        let source = self.load(intent)?;
         let deadline_ms = intent
             .first_attempt_ms
             .saturating_add(self.spec.retry.window.as_millis() as u64);
+        let (batch, mut failed) = match self.spec.transform.clone() {
+            None => (source.clone(), Vec::new()),
+            Some(t) => match self.runtime.block_on(t.process(source.clone())) {
+                Ok(out) => out,
+                Err(e) => {
+                    tracing::warn!(stream = %self.spec.stream, batch = %source.identity,
+                        error = %e, "transform failed; retrying");
+                    intent.attempts += 1;
+                    let _ = self.sleep(self.spec.retry.backoff(intent.attempts));
+                    return Ok(());
+                }
+            },
+        };
+        let mut backed_up = self.spec.backup.is_none();
         loop {
             intent.attempts += 1;
-            let result = self.runtime.block_on(self.spec.sink.deliver(&batch));
+            let result = if !backed_up {
+                match self.deliver_backup(&source) {
+                    Ok(()) => {
+                        // Backup done: on to the destination itself, without waiting.
+                        backed_up = true;
+                        intent.attempts -= 1;
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            } else if batch.records.is_empty() {
+                // Everything was dropped or failed by the transform.
+                Ok(hydrant_sinks::Delivered {
+                    target: String::new(),
+                    location: String::new(),
+                    records: 0,
+                    data_bytes: 0,
+                    wire_bytes: 0,
+                    failed: Vec::new(),
+                })
+            } else {
+                self.runtime.block_on(self.spec.sink.deliver(&batch))
+            };
             match result {
                 Ok(delivered) => {
                     crash_point("delivery::after_send");
@@ -450,16 +568,21 @@ impl Worker {
                     self.stats.batches.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(stream = %self.spec.stream, batch = %batch.identity,
                         location = %delivered.location, "delivered");
+                    failed.extend(delivered.failed);
+                    if !self.file_failed(&batch, &failed) {
+                        return Ok(());
+                    }
                     self.commit(intent.end)?;
                     return Ok(());
                 }
                 Err(error) => {
                     self.stats.attempts_failed.fetch_add(1, Ordering::Relaxed);
-                    if hydrant_wal::now_ms() >= deadline_ms {
+                    let final_error = self.spec.retry.permanent_is_final && !error.is_retryable();
+                    if final_error || hydrant_wal::now_ms() >= deadline_ms {
                         tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
                             error = %error, attempts = intent.attempts,
-                            "retry window spent: the batch goes to the error output");
-                        return self.give_up(&batch, &error, intent);
+                            "retries over: the batch goes to the error output");
+                        return self.give_up(&batch, &error, intent, failed);
                     }
                     tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
                         error = %error, code = %error.error_code(), attempt = intent.attempts,
@@ -472,48 +595,89 @@ impl Worker {
         }
     }
 
-    /// Writes the batch to the error output (retrying that until it succeeds or the worker
-    /// stops), then moves the cursor past it.
+    /// Delivers the untransformed records to the backup destination, under the backup's own
+    /// destination id.
+    fn deliver_backup(&self, source: &Batch) -> Result<(), SinkError> {
+        let Some(backup) = &self.spec.backup else {
+            return Ok(());
+        };
+        let mut b = source.clone();
+        b.identity.destination_id = format!("{}-backup", b.identity.destination_id);
+        self.runtime.block_on(backup.deliver(&b)).map(|_| ())
+    }
+
+    /// Writes failed records to the error output, retrying until it succeeds; false when the
+    /// worker stops first (the intent stays, and a restart redoes the batch).
+    fn file_failed(&mut self, batch: &Batch, records: &[FailedRecord]) -> bool {
+        if records.is_empty() {
+            return true;
+        }
+        let Some(output) = self.spec.error_output.clone() else {
+            tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
+                records = records.len(), "no error output for failed records: the batch stays");
+            let _ = self.sleep(self.spec.retry.backoff_max);
+            return false;
+        };
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.runtime.block_on(output.put_failed(batch, records)) {
+                Ok(()) => {
+                    self.stats
+                        .error_output_records
+                        .fetch_add(records.len() as u64, Ordering::Relaxed);
+                    self.stats
+                        .error_output_batches
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
+                        records = records.len(), "records written to the error output");
+                    return true;
+                }
+                Err(e) => {
+                    tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
+                        error = %e, "the error output failed; retrying");
+                    if !self.sleep(self.spec.retry.backoff(attempt)) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The retries are over: the sink says what is still undelivered (and may write artefacts
+    /// of its own, such as Redshift's manifest); that goes to the error output with the records
+    /// the transform failed, then the cursor moves past the batch.
     fn give_up(
         &mut self,
         batch: &Batch,
         error: &SinkError,
         intent: Intent,
+        mut failed: Vec<FailedRecord>,
     ) -> Result<(), DeliveryError> {
-        let Some(output) = self.spec.error_output.clone() else {
-            // No error output configured: keep retrying the sink rather than drop the batch.
-            tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
-                "no error output: the batch stays and is retried");
-            // Stopping or not, the run loop decides what comes next.
-            let _ = self.sleep(self.spec.retry.backoff_max);
-            return Ok(());
-        };
         let mut attempt = 0u32;
         loop {
             attempt += 1;
             match self
                 .runtime
-                .block_on(output.put_failed(batch, error, intent.attempts))
+                .block_on(self.spec.sink.give_up(batch, error, intent.attempts))
             {
-                Ok(()) => {
-                    self.stats
-                        .error_output_records
-                        .fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-                    self.stats
-                        .error_output_batches
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.commit(intent.end)?;
-                    return Ok(());
+                Ok(records) => {
+                    failed.extend(records);
+                    break;
                 }
                 Err(e) => {
                     tracing::error!(stream = %self.spec.stream, batch = %batch.identity,
-                        error = %e, "the error output failed too; retrying");
+                        error = %e, "the destination's failure output failed; retrying");
                     if !self.sleep(self.spec.retry.backoff(attempt)) {
                         return Ok(());
                     }
                 }
             }
         }
+        if !self.file_failed(batch, &failed) {
+            return Ok(());
+        }
+        self.commit(intent.end)
     }
 
     /// Advances the cursor past a delivered batch and applies retention.
