@@ -66,6 +66,9 @@
 //! - The retry backoff (1 s doubling to 2 min, ±15 % jitter) and the retry duration are the
 //!   engine's: `deliver` makes one attempt.
 //! - No proxy from the environment is used: requests go straight to the endpoint.
+//! - `X-Amz-Firehose-Common-Attributes` is sent as ASCII: characters beyond ASCII in names and
+//!   values are written as JSON `\uXXXX` escapes (the same JSON value). The access key is sent
+//!   verbatim, as UTF-8 bytes.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -619,7 +622,10 @@ impl HttpEndpointSink {
                 .map(|(k, v)| (k.clone(), serde_json::Value::from(v.as_str())))
                 .collect();
             let json = serde_json::json!({ "commonAttributes": map }).to_string();
-            Some(header(json.as_bytes(), "the common attributes")?)
+            Some(header(
+                ascii_json(&json).as_bytes(),
+                "the common attributes",
+            )?)
         };
         let source_arn = header(config.source_arn.as_bytes(), "the source ARN")?;
         let label = match &config.name {
@@ -816,6 +822,24 @@ impl HttpEndpointSink {
             retryable: true,
         }
     }
+}
+
+/// `json` with every non-ASCII character written as a `\uXXXX` escape (a surrogate pair above
+/// U+FFFF): the same JSON value, in the ASCII a header value should be. Outside strings JSON has
+/// only ASCII, so escaping every such character is escaping inside strings.
+fn ascii_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// An error and its sources, joined by `: `.
@@ -1282,6 +1306,16 @@ mod tests {
         };
         assert!(message.ends_with(&"z".repeat(ERROR_MESSAGE_CHARS_MAX)));
         assert!(!message.ends_with(&"z".repeat(ERROR_MESSAGE_CHARS_MAX + 1)));
+    }
+
+    #[test]
+    fn common_attributes_header_is_ascii_json() {
+        let json = serde_json::json!({"k": "é😀\"", "ü": ""}).to_string();
+        let ascii = ascii_json(&json);
+        assert!(ascii.is_ascii(), "{ascii}");
+        assert!(ascii.contains("\\u00e9\\ud83d\\ude00"), "{ascii}");
+        let back: serde_json::Value = serde_json::from_str(&ascii).unwrap();
+        assert_eq!(back.to_string(), json);
     }
 
     #[test]
