@@ -208,6 +208,9 @@ impl Pipeline {
     /// # Errors
     /// Never for a function's failures (those are [`Processed::failed`] records); reserved for
     /// hydrant's own failures.
+    // Not an `async fn`: the signature promises the engine a `Send` future, which an `async fn`
+    // cannot state (and a change that broke it would then only fail in the engine).
+    #[allow(clippy::manual_async_fn)]
     pub fn process<'a>(
         &'a self,
         batch: Batch,
@@ -305,6 +308,12 @@ impl Pipeline {
             .buffered(lambda::CONCURRENT_INVOCATIONS_MAX)
             .collect()
             .await;
+        // Every chunk answers with one outcome per record it was given, failed chunks included.
+        debug_assert_eq!(
+            outcomes.iter().map(Vec::len).sum::<usize>(),
+            records.len(),
+            "one outcome per record"
+        );
         let mut out = Vec::with_capacity(records.len());
         let ending_ms = now_ms();
         for (record, outcome) in records.into_iter().zip(outcomes.into_iter().flatten()) {
