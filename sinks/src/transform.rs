@@ -1,1 +1,0 @@
-//! ProcessingConfiguration: Lambda-contract transforms, AppendDelimiterToRecord, RecordDeAggregation: not built yet.
