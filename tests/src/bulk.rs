@@ -781,27 +781,28 @@ fn parse_bulk<'a>(
     let mut actions = Vec::new();
     while let Some((number, line)) = lines.next() {
         let (op, meta) = parse_action_line(flavor, number, line)?;
-        let index =
-            match meta.get("_index") {
-                Some(Value::String(index)) => index.clone(),
-                None | Some(Value::Null) => match default_index {
-                    Some(index) => index.to_owned(),
-                    None => {
-                        return Err(error_answer(
-                            400,
-                            "action_request_validation_exception",
-                            &format!("Validation Failed: {number}: index is missing;"),
-                        ))
-                    }
-                },
-                Some(other) => return Err(error_answer(
+        let index = match meta.get("_index") {
+            Some(Value::String(index)) => index.clone(),
+            None | Some(Value::Null) => match default_index {
+                Some(index) => index.to_owned(),
+                None => {
+                    return Err(error_answer(
+                        400,
+                        "action_request_validation_exception",
+                        &format!("Validation Failed: {number}: index is missing;"),
+                    ))
+                }
+            },
+            Some(other) => {
+                return Err(error_answer(
                     400,
                     "illegal_argument_exception",
                     &format!(
                         "Malformed action/metadata line [{number}]: _index {other} is not a string"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let id = match meta.get("_id") {
             None | Some(Value::Null) => None,
             Some(Value::String(id)) if !id.is_empty() && id.len() <= 512 => Some(id.clone()),
