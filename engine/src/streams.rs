@@ -501,6 +501,8 @@ impl Engine {
     /// # Errors
     /// ResourceInUseException, LimitExceededException, InternalFailure.
     pub fn create(&self, req: CreateRequest, hint: Option<u32>) -> Result<(Value, u64), ApiError> {
+        crate::delivery::check_destination(&self.config, &req.destination)
+            .map_err(ApiError::invalid)?;
         let _g = self.lock_control();
         if self.read_streams().contains_key(&req.name) {
             return Err(ApiError::new(
@@ -654,6 +656,8 @@ impl Engine {
             )));
         }
         rec.destination = rec.destination.apply(&req.update)?;
+        crate::delivery::check_destination(&self.config, &rec.destination)
+            .map_err(ApiError::invalid)?;
         rec.version_id += 1;
         rec.updated_ms = Some(now_ms());
         self.persist(&rec).map_err(internal)?;

@@ -6,6 +6,10 @@
 //! `AmazonopensearchserviceDestinationConfiguration`, `ElasticsearchDestinationConfiguration` and
 //! `HttpEndpointDestinationConfiguration` (shapes in [`super::others`]). OpenSearch Serverless,
 //! Splunk, Snowflake and Iceberg are refused with InvalidArgumentException naming them.
+//!
+//! The rules here are the shapes'; the sinks' own rules (CopyOptions, the JDBC URL, endpoint
+//! URLs, index names, processors), some of which depend on the daemon's configuration, are
+//! applied by the engine at create and update (`delivery::check_destination`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -195,18 +199,15 @@ impl Destination {
             Destination::Redshift(c) => {
                 others::validate_redshift(c)?;
                 nested_s3(c.s3_configuration.as_ref(), "S3Configuration")?;
-                nested_s3(c.s3_backup_configuration.as_ref(), "S3BackupConfiguration")?;
-                sink_rules(self)
+                nested_s3(c.s3_backup_configuration.as_ref(), "S3BackupConfiguration")
             }
             Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
                 others::validate_opensearch(c)?;
-                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")?;
-                sink_rules(self)
+                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")
             }
             Destination::HttpEndpoint(c) => {
                 others::validate_http(c)?;
-                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")?;
-                sink_rules(self)
+                nested_s3(c.s3_configuration.as_ref(), "S3Configuration")
             }
         }
     }
@@ -666,18 +667,6 @@ fn object_sink_rules(c: &ExtendedS3Config) -> Result<(), ApiError> {
 
 #[cfg(not(feature = "daemon"))]
 fn object_sink_rules(_c: &ExtendedS3Config) -> Result<(), ApiError> {
-    Ok(())
-}
-
-/// The sinks crate's rules for the non-S3 destinations (CopyOptions, JDBC URL, index names,
-/// endpoint URLs, processors). Daemon builds only, as [`object_sink_rules`].
-#[cfg(feature = "daemon")]
-fn sink_rules(d: &Destination) -> Result<(), ApiError> {
-    crate::delivery::validate_destination(d).map_err(ApiError::invalid)
-}
-
-#[cfg(not(feature = "daemon"))]
-fn sink_rules(_d: &Destination) -> Result<(), ApiError> {
     Ok(())
 }
 

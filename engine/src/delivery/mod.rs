@@ -48,7 +48,7 @@ mod spec;
 mod state;
 mod worker;
 
-pub use sinks::validate_destination;
+pub use sinks::check_destination;
 pub use spec::{build_spec, incarnation_id, stream_arn, sweep_local_store, SpecError};
 
 pub use state::{DeliveryState, Intent};

@@ -2,8 +2,10 @@
 //! and the daemon's configuration. (Being wired: the sinks land on their branches.)
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use hydrant_sinks::{ObjectSink, Sink};
+use hydrant_sinks::opensearch as oss;
+use hydrant_sinks::{http, transform, Batch, BoxFuture, FailedRecord, ObjectSink, Sink, SinkError};
 use serde_json::Value;
 
 use super::worker::Transform;
@@ -18,34 +20,197 @@ pub(super) fn redshift(
     Err("the Redshift destination is not wired yet".into())
 }
 
+/// The sinks crate's OpenSearch configuration of a destination: the endpoint (ClusterEndpoint,
+/// or DomainARN through `[opensearch.domains]`), the index and its rotation, document ids, and
+/// the cluster credentials of `[opensearch]`.
+fn opensearch_config(
+    config: &Config,
+    c: &OpenSearchConfig,
+    legacy: bool,
+) -> Result<oss::OpenSearchConfig, String> {
+    let endpoint = match (&c.cluster_endpoint, &c.domain_arn) {
+        (Some(e), _) => e.clone(),
+        (None, Some(arn)) => config.opensearch.domains.get(arn).cloned().ok_or_else(|| {
+            format!(
+                "DomainARN {arn} is not mapped to a cluster URL (the daemon's \
+                 [opensearch.domains] table); give ClusterEndpoint instead"
+            )
+        })?,
+        (None, None) => return Err("DomainARN or ClusterEndpoint is required".into()),
+    };
+    let index = c.index_name.clone().ok_or("IndexName is required")?;
+    let mut o = oss::OpenSearchConfig::new(endpoint, index);
+    let s = &config.opensearch;
+    o.allow_insecure_http = s.allow_plain_http;
+    o.type_name = c.type_name.clone().filter(|t| !t.is_empty());
+    o.rotation = oss::IndexRotation::parse(c.index_rotation_period.as_deref().unwrap_or("OneDay"))
+        .map_err(|e| e.to_string())?;
+    o.flavor = if legacy {
+        oss::Flavor::Elasticsearch
+    } else {
+        oss::Flavor::OpenSearch
+    };
+    if let Some(f) = c
+        .document_id_options
+        .as_ref()
+        .and_then(|d| d.default_document_id_format.as_deref())
+    {
+        o.document_ids = oss::DocumentIdFormat::parse(f).map_err(|e| e.to_string())?;
+    }
+    o.auth = if s.sigv4 {
+        oss::ClusterAuth::SigV4 {
+            region: s.region.clone().unwrap_or_else(|| config.region.clone()),
+            access_key_id: s.access_key_id.clone().unwrap_or_default(),
+            secret_access_key: s.secret_access_key.clone().unwrap_or_default(),
+            session_token: None,
+        }
+    } else if let (Some(username), Some(password)) = (&s.username, &s.password) {
+        oss::ClusterAuth::Basic {
+            username: username.clone(),
+            password: password.clone(),
+        }
+    } else {
+        oss::ClusterAuth::None
+    };
+    o.validate().map_err(|e| e.to_string())?;
+    Ok(o)
+}
+
 pub(super) fn opensearch(
-    _config: &Config,
-    _c: &OpenSearchConfig,
-    _legacy: bool,
+    config: &Config,
+    c: &OpenSearchConfig,
+    legacy: bool,
 ) -> Result<Arc<dyn Sink>, String> {
-    Err("the OpenSearch destination is not wired yet".into())
+    let o = opensearch_config(config, c, legacy)?;
+    Ok(Arc::new(
+        oss::OpenSearchSink::new(o).map_err(|e| e.to_string())?,
+    ))
+}
+
+/// The sinks crate's HTTP endpoint configuration of a destination.
+fn http_config(
+    config: &Config,
+    c: &HttpEndpointConfig,
+    arn: &str,
+) -> Result<http::HttpEndpointConfig, String> {
+    let e = c
+        .endpoint_configuration
+        .as_ref()
+        .ok_or("EndpointConfiguration is required")?;
+    let url = e
+        .url
+        .clone()
+        .ok_or("EndpointConfiguration.Url is required")?;
+    let mut h = http::HttpEndpointConfig::new(url, arn);
+    h.name = e.name.clone();
+    h.access_key = e.access_key.clone();
+    h.allow_plain_http = config.http_endpoint.allow_plain_http;
+    if let Some(r) = &c.request_configuration {
+        if let Some(enc) = r.content_encoding.as_deref() {
+            h.content_encoding = http::ContentEncoding::from_api(enc).ok_or_else(|| {
+                format!("RequestConfiguration.ContentEncoding {enc:?}: NONE or GZIP")
+            })?;
+        }
+        for (i, a) in r.common_attributes.iter().flatten().enumerate() {
+            let name = a
+                .attribute_name
+                .clone()
+                .ok_or_else(|| format!("CommonAttributes[{i}].AttributeName is required"))?;
+            h.common_attributes
+                .push((name, a.attribute_value.clone().unwrap_or_default()));
+        }
+    }
+    h.validate().map_err(|e| format!("{}: {e}", e.member()))?;
+    Ok(h)
 }
 
 pub(super) fn http_endpoint(
-    _config: &Config,
-    _c: &HttpEndpointConfig,
-    _arn: &str,
+    config: &Config,
+    c: &HttpEndpointConfig,
+    arn: &str,
 ) -> Result<Arc<dyn Sink>, String> {
-    Err("the HTTP endpoint destination is not wired yet".into())
+    let h = http_config(config, c, arn)?;
+    Ok(Arc::new(
+        http::HttpEndpointSink::new(h).map_err(|e| e.to_string())?,
+    ))
 }
 
+/// A ProcessingConfiguration pipeline as the worker's [`Transform`].
+#[derive(Debug)]
+struct PipelineTransform {
+    pipeline: transform::Pipeline,
+    stream_arn: String,
+}
+
+impl Transform for PipelineTransform {
+    fn process<'a>(
+        &'a self,
+        batch: Batch,
+    ) -> BoxFuture<'a, Result<(Batch, Vec<FailedRecord>), SinkError>> {
+        Box::pin(async move {
+            let out = self.pipeline.process(batch, &self.stream_arn).await?;
+            Ok((out.batch, out.failed))
+        })
+    }
+}
+
+/// The daemon's `[lambda]` section as the sinks crate's settings.
+fn lambda_settings(config: &Config) -> transform::LambdaSettings {
+    let l = &config.lambda;
+    transform::LambdaSettings {
+        invoke_endpoint: l.endpoint.clone(),
+        region: l.region.clone().unwrap_or_else(|| config.region.clone()),
+        credentials: match (&l.access_key_id, &l.secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone(), None)),
+            _ => None,
+        },
+        function_urls: l.functions.clone(),
+        timeout: Duration::from_secs(l.timeout_secs.unwrap_or(300)),
+    }
+}
+
+/// The transform of a ProcessingConfiguration (`None` when disabled or empty). Lambda buffering:
+/// `BufferSizeInMBs` cuts a batch into invocations; `BufferIntervalInSeconds` needs nothing of
+/// its own, as the transformed records wait for the destination's buffering anyway.
 pub(super) fn transform(
-    _config: &Config,
-    _p: &Value,
-    _arn: &str,
+    config: &Config,
+    p: &Value,
+    arn: &str,
 ) -> Result<Option<Arc<dyn Transform>>, String> {
-    Ok(None)
+    transform::Pipeline::validate(p).map_err(|e| e.to_string())?;
+    let pipeline = transform::Pipeline::from_firehose(p, &lambda_settings(config))
+        .map_err(|e| e.to_string())?;
+    Ok(pipeline.map(|pipeline| {
+        Arc::new(PipelineTransform {
+            pipeline,
+            stream_arn: arn.to_string(),
+        }) as Arc<dyn Transform>
+    }))
 }
 
-/// The sinks crate's create-time rules for a destination.
+/// The sinks crate's rules for a destination under this daemon's configuration, checked at
+/// CreateDeliveryStream and UpdateDestination: the sink and transform configurations are built
+/// as delivery builds them (nothing is connected to).
 ///
 /// # Errors
 /// The rule broken, for InvalidArgumentException.
-pub fn validate_destination(_d: &Destination) -> Result<(), String> {
+pub fn check_destination(config: &Config, d: &Destination) -> Result<(), String> {
+    let arn = "arn:aws:firehose:us-east-1:000000000000:deliverystream/check";
+    match d {
+        Destination::ExtendedS3(_) => {}
+        Destination::HttpEndpoint(c) => {
+            http_config(config, c, arn)?;
+        }
+        Destination::OpenSearch(c) => {
+            opensearch_config(config, c, false)?;
+        }
+        Destination::Elasticsearch(c) => {
+            opensearch_config(config, c, true)?;
+        }
+        Destination::Redshift(_) => {}
+    }
+    if let Some(p) = d.processing_configuration() {
+        transform(config, p, arn)?;
+    }
     Ok(())
 }
