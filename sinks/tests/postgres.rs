@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hydrant_sinks::postgres::{CopyCommand, JdbcUrl, PostgresSink, PostgresSinkConfig};
 use hydrant_sinks::{
     Batch, BatchIdentity, Compression, FailureDetail, LocalStore, ObjectSink, ObjectSinkConfig,
-    ObjectStore, Record, S3Prefixes, Sink, SinkError,
+    Record, S3Prefixes, Sink, SinkError,
 };
 use hydrant_tests::pg::TestPostgres;
 
@@ -187,8 +187,14 @@ async fn json_auto_matches_keys_exactly_and_ignorecase_folds_them() {
         ),
         "1|a|12345678901234567890.25|[\"x\"]\n3|-|-|{\"k\": {\"n\": null}}\n-|-|-|-"
     );
+    // Another stream: the position is per (stream, incarnation, destination), not per table.
     let folded = sink(&pg, "folded", "json 'auto ignorecase'");
-    assert_eq!(deliver(&folded, &batch(1, &records)).await.records, 3);
+    assert_eq!(
+        deliver(&folded, &batch_of("other", 1, &records))
+            .await
+            .records,
+        3
+    );
     assert_eq!(
         pg.psql(DB, "SELECT id, coalesce(name, '-') FROM folded ORDER BY id"),
         "1|a\n2|b\n3|-"
@@ -297,7 +303,7 @@ async fn a_batch_delivered_twice_loads_once_and_an_overlap_loads_only_new_rows()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maxerror_files_bad_rows_and_loads_the_rest() {
     let pg = start("CREATE TABLE events (id int PRIMARY KEY, name varchar(5))");
-    let sink = sink(&pg, "events", "MAXERROR 3");
+    let sink = sink(&pg, "events", "MAXERROR 4");
     let b = batch(
         10,
         &[
