@@ -90,6 +90,10 @@ pub enum FailureDetail {
     /// hydrant's own: the S3 / local object store destination did not take the batch within its
     /// retry window (Firehose drops such data; hydrant files it): `s3-failed`, no extra field.
     S3Delivery,
+    /// hydrant's own: a row of the record could not be loaded into Redshift / PostgreSQL and the
+    /// load went on without it (`MAXERROR`): `redshift-failed`, no extra field (the message
+    /// names the line, column and reason).
+    Redshift,
 }
 
 impl FailureDetail {
@@ -108,6 +112,7 @@ impl FailureDetail {
             }
             FailureDetail::Splunk { .. } => ErrorOutputType::SplunkFailed,
             FailureDetail::S3Delivery => ErrorOutputType::S3DeliveryFailed,
+            FailureDetail::Redshift => ErrorOutputType::RedshiftFailed,
         }
     }
 }
@@ -170,7 +175,9 @@ impl FailedRecord {
     pub fn to_json(&self) -> Vec<u8> {
         let detail = match &self.detail {
             FailureDetail::Processing { lambda_arn } => DetailFields::Processing { lambda_arn },
-            FailureDetail::Decompression | FailureDetail::S3Delivery => DetailFields::None {},
+            FailureDetail::Decompression | FailureDetail::S3Delivery | FailureDetail::Redshift => {
+                DetailFields::None {}
+            }
             FailureDetail::HttpEndpoint {
                 subsequence_number,
                 data_id,

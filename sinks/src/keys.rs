@@ -122,11 +122,15 @@ pub enum ErrorOutputType {
     /// its retry window. Firehose drops such data after 24 hours; hydrant never drops, it files
     /// the records here (`s3-failed`).
     S3DeliveryFailed,
+    /// hydrant's own: rows a Redshift / PostgreSQL load skipped under `MAXERROR` (Firehose leaves
+    /// them in the cluster's `stl_load_errors`; hydrant files their records here,
+    /// `redshift-failed`).
+    RedshiftFailed,
 }
 
 impl ErrorOutputType {
     /// Every type, for tests and for the validation bound.
-    pub const ALL: [ErrorOutputType; 8] = [
+    pub const ALL: [ErrorOutputType; 9] = [
         ErrorOutputType::ProcessingFailed,
         ErrorOutputType::HttpEndpointFailed,
         ErrorOutputType::AmazonOpenSearchServiceFailed,
@@ -135,6 +139,7 @@ impl ErrorOutputType {
         ErrorOutputType::FormatConversionFailed,
         ErrorOutputType::DecompressionFailed,
         ErrorOutputType::S3DeliveryFailed,
+        ErrorOutputType::RedshiftFailed,
     ];
 
     /// The string Firehose writes.
@@ -148,6 +153,7 @@ impl ErrorOutputType {
             ErrorOutputType::FormatConversionFailed => "format-conversion-failed",
             ErrorOutputType::DecompressionFailed => "decompression-failed",
             ErrorOutputType::S3DeliveryFailed => "s3-failed",
+            ErrorOutputType::RedshiftFailed => "redshift-failed",
         }
     }
 }

@@ -1,1 +1,0 @@
-//! The PostgreSQL / Redshift destination (`COPY ... FROM STDIN`, exactly-once through `hydrant_offsets`): not built yet.
