@@ -279,6 +279,61 @@ fn key_of(doc: &serde_json::Value) -> String {
 }
 
 #[test]
+fn postgres_kill_9_every_acknowledged_record_exactly_once() {
+    let pg = hydrant_tests::pg::TestPostgres::start().unwrap();
+    pg.create_database("ci").unwrap();
+    pg.psql("ci", "CREATE TABLE kill (k text NOT NULL, pad text)");
+    let tmp = tempfile::tempdir().unwrap();
+    let create = serde_json::json!({
+        "DeliveryStreamName": "pgkill",
+        "RedshiftDestinationConfiguration": {
+            "RoleARN": ROLE,
+            "ClusterJDBCURL": pg.jdbc_url("ci"),
+            "CopyCommand": {"DataTableName": "kill", "DataTableColumns": "k,pad",
+                            "CopyOptions": "JSON 'auto'"},
+            "Username": "postgres",
+            "Password": "not-checked",
+            "RetryOptions": {"DurationInSeconds": 7200},
+            "S3Configuration": s3_configuration("pg-intermediate"),
+        }
+    });
+    let run = Run {
+        data: tmp.path().join("data"),
+        cfg: config(tmp.path(), ""),
+        stream: "pgkill",
+        create: create.to_string(),
+    };
+    let (child, _addr, acked) = kill_cycles(&run);
+    stop(child);
+    let rows = pg.psql("ci", "SELECT k FROM kill");
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for k in rows.lines() {
+        *seen.entry(k).or_default() += 1;
+    }
+    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "rows loaded twice: {doubled:?}");
+    let missing: Vec<_> = acked
+        .keys()
+        .filter(|k| !seen.contains_key(k.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged records missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let offsets = pg.psql(
+        "ci",
+        "SELECT stream, next_lsn FROM hydrant_offsets WHERE stream = 'pgkill'",
+    );
+    eprintln!(
+        "PostgreSQL: {} acknowledged records exactly once ({} rows); offsets {offsets}",
+        acked.len(),
+        seen.len()
+    );
+}
+
+#[test]
 fn opensearch_kill_9_every_acknowledged_record_one_document() {
     let bulk = hydrant_tests::bulk::BulkReceiver::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hydrant_sinks::opensearch as oss;
-use hydrant_sinks::{http, transform, Batch, BoxFuture, FailedRecord, ObjectSink, Sink, SinkError};
+use hydrant_sinks::postgres as pg;
+use hydrant_sinks::{
+    http, transform, Batch, BoxFuture, Compression, FailedRecord, ObjectSink, Sink, SinkError,
+};
 use serde_json::Value;
 
 use super::worker::Transform;
@@ -13,11 +16,54 @@ use crate::api::destination::Destination;
 use crate::api::others::{HttpEndpointConfig, OpenSearchConfig, RedshiftConfig};
 use crate::config::Config;
 
+/// The sinks crate's PostgreSQL / Redshift configuration of a destination (without its
+/// intermediate store): the JDBC URL, the credentials, the COPY command and its options checked
+/// against the intermediate objects' compression.
+fn redshift_config(c: &RedshiftConfig) -> Result<pg::PostgresSinkConfig, String> {
+    let url = c
+        .cluster_jdbc_url
+        .as_deref()
+        .ok_or("ClusterJDBCURL is required")?;
+    let url = pg::JdbcUrl::parse(url).map_err(|e| format!("ClusterJDBCURL: {e}"))?;
+    let copy = c.copy_command.as_ref().ok_or("CopyCommand is required")?;
+    let table = copy
+        .data_table_name
+        .as_deref()
+        .ok_or("CopyCommand.DataTableName is required")?;
+    let command = pg::CopyCommand::from_firehose(
+        table,
+        copy.data_table_columns.as_deref(),
+        copy.copy_options.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let compression = match c
+        .s3_configuration
+        .as_ref()
+        .and_then(|s| s.compression_format.as_deref())
+    {
+        Some(f) => Compression::from_firehose(f).map_err(|e| e.to_string())?,
+        None => Compression::Uncompressed,
+    };
+    command
+        .check_compression(compression)
+        .map_err(|e| e.to_string())?;
+    Ok(pg::PostgresSinkConfig::new(
+        url,
+        c.username.clone().unwrap_or_default(),
+        c.password.clone().unwrap_or_default(),
+        command,
+    ))
+}
+
 pub(super) fn redshift(
-    _c: &RedshiftConfig,
-    _intermediate: ObjectSink,
+    c: &RedshiftConfig,
+    intermediate: ObjectSink,
 ) -> Result<Arc<dyn Sink>, String> {
-    Err("the Redshift destination is not wired yet".into())
+    let mut config = redshift_config(c)?;
+    config.intermediate = Some(Arc::new(intermediate));
+    Ok(Arc::new(
+        pg::PostgresSink::new(config).map_err(|e| e.to_string())?,
+    ))
 }
 
 /// The sinks crate's OpenSearch configuration of a destination: the endpoint (ClusterEndpoint,
@@ -207,7 +253,9 @@ pub fn check_destination(config: &Config, d: &Destination) -> Result<(), String>
         Destination::Elasticsearch(c) => {
             opensearch_config(config, c, true)?;
         }
-        Destination::Redshift(_) => {}
+        Destination::Redshift(c) => {
+            redshift_config(c)?;
+        }
     }
     if let Some(p) = d.processing_configuration() {
         transform(config, p, arn)?;

@@ -1,0 +1,320 @@
+//! Every non-S3 destination through boto3 → hydrantd → the destination: a real PostgreSQL
+//! (the Redshift destination, `COPY ... JSON 'auto'`), the OpenSearch `_bulk` stand-in, an HTTP
+//! endpoint receiver behind a Lambda transform reached through the Lambda Invoke API (and one
+//! reached by a plain URL), with DescribeDeliveryStream's shapes and the create-time refusals of
+//! bad configurations (InvalidArgumentException), all sent by boto3 (tests/python/destinations.py).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use serde_json::{json, Value};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/firehose";
+
+fn s3(bucket: &str) -> Value {
+    json!({
+        "RoleARN": ROLE,
+        "BucketARN": format!("arn:aws:s3:::{bucket}"),
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+    })
+}
+
+fn run_boto3(endpoint: &str, plan: &Value, dir: &Path) -> Value {
+    let plan_path = dir.join("plan.json");
+    let out_path = dir.join("out.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    let script = common::workspace().join("tests/python/destinations.py");
+    let out = Command::new(common::python())
+        .arg(script)
+        .arg(endpoint)
+        .arg(&plan_path)
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3 script failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap()
+}
+
+fn wait_for(what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} not delivered in time; log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
+    let pg = hydrant_tests::pg::TestPostgres::start().unwrap();
+    pg.create_database("ci").unwrap();
+    pg.psql(
+        "ci",
+        "CREATE TABLE events (k text NOT NULL, n integer, note varchar(5))",
+    );
+    let bulk = hydrant_tests::bulk::BulkReceiver::start().unwrap();
+    let receiver = hydrant_tests::http_receiver::HttpReceiver::start(
+        hydrant_tests::http_receiver::ReceiverOptions {
+            access_key: Some("receiver-key-1".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let lambda = hydrant_tests::lambda::LambdaServer::start().unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("hydrant.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n\n\
+             [lambda]\nendpoint = \"{}\"\naccess_key_id = \"AKIDLAMBDA\"\n\
+             secret_access_key = \"lambda-secret\"\n\n\
+             [lambda.functions]\n\"{}\" = \"{}\"\n",
+            lambda.invoke_endpoint(),
+            hydrant_tests::lambda::LambdaServer::arn("append_suffix"),
+            lambda.url("append_suffix"),
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let lambda_processing = |name: &str| {
+        json!({"Enabled": true, "Processors": [{"Type": "Lambda", "Parameters": [
+            {"ParameterName": "LambdaArn",
+             "ParameterValue": hydrant_tests::lambda::LambdaServer::arn(name)},
+            {"ParameterName": "NumberOfRetries", "ParameterValue": "2"}]}]})
+    };
+    let redshift = json!({
+        "RoleARN": ROLE,
+        "ClusterJDBCURL": pg.jdbc_url("ci"),
+        "CopyCommand": {"DataTableName": "events", "DataTableColumns": "k,n,note",
+                        "CopyOptions": "JSON 'auto' TRUNCATECOLUMNS"},
+        "Username": "postgres",
+        "Password": "password-1",
+        "S3Configuration": s3("pg-intermediate"),
+    });
+    let opensearch = json!({
+        "RoleARN": ROLE,
+        "ClusterEndpoint": bulk.url(),
+        "IndexName": "events",
+        "IndexRotationPeriod": "OneDay",
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "S3Configuration": s3("os-backup"),
+    });
+    let http = json!({
+        "EndpointConfiguration": {"Url": receiver.url(), "Name": "receiver",
+                                  "AccessKey": "receiver-key-1"},
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "RequestConfiguration": {"ContentEncoding": "GZIP",
+            "CommonAttributes": [{"AttributeName": "team", "AttributeValue": "data"}]},
+        "ProcessingConfiguration": lambda_processing("uppercase"),
+        "S3Configuration": s3("http-backup"),
+    });
+    let mut http_plain_url = http.clone();
+    http_plain_url["ProcessingConfiguration"] = lambda_processing("append_suffix");
+
+    let with = |base: &Value, path: &[&str], v: Value| {
+        let mut c = base.clone();
+        let mut slot = &mut c;
+        for p in path {
+            slot = &mut slot[*p];
+        }
+        *slot = v;
+        c
+    };
+    let refuse = |why: &str, member: &str, config: Value| json!({"name": format!("bad-{}", why.len()), "member": member, "config": config, "why": why});
+    let n = 120;
+    let records = |tag: &str| -> Vec<String> {
+        (0..n)
+            .map(|i| format!(r#"{{"k":"{tag}-{i}","n":{i},"note":"note-{i}"}}"#))
+            .collect()
+    };
+    let plan = json!({
+        "refuse": [
+            refuse("unknown COPY option", "RedshiftDestinationConfiguration",
+                with(&redshift, &["CopyCommand", "CopyOptions"], json!("JSON 'auto' MANIFEST"))),
+            refuse("a jsonpaths file", "RedshiftDestinationConfiguration",
+                with(&redshift, &["CopyCommand", "CopyOptions"], json!("JSON 's3://b/paths.json'"))),
+            refuse("a MySQL JDBC URL", "RedshiftDestinationConfiguration",
+                with(&redshift, &["ClusterJDBCURL"], json!("jdbc:mysql://127.0.0.1:3306/db"))),
+            refuse("a Prefix with expressions for Redshift", "RedshiftDestinationConfiguration",
+                with(&redshift, &["S3Configuration", "Prefix"], json!("p/!{timestamp:yyyy}/"))),
+            refuse("ZIP for Redshift", "RedshiftDestinationConfiguration",
+                with(&redshift, &["S3Configuration", "CompressionFormat"], json!("ZIP"))),
+            refuse("an index rotation that does not exist", "AmazonopensearchserviceDestinationConfiguration",
+                with(&opensearch, &["IndexRotationPeriod"], json!("OneYear"))),
+            refuse("plain http to a remote endpoint", "HttpEndpointDestinationConfiguration",
+                with(&http, &["EndpointConfiguration", "Url"], json!("http://example.com/in"))),
+            refuse("an unsupported processor", "HttpEndpointDestinationConfiguration",
+                with(&http, &["ProcessingConfiguration"], json!({"Enabled": true, "Processors": [
+                    {"Type": "CloudWatchLogProcessing", "Parameters": [
+                        {"ParameterName": "DataMessageExtraction", "ParameterValue": "true"}]}]}))),
+        ],
+        "create": [
+            {"name": "to-pg", "member": "RedshiftDestinationConfiguration", "config": redshift},
+            {"name": "to-os", "member": "AmazonopensearchserviceDestinationConfiguration", "config": opensearch},
+            {"name": "to-http", "member": "HttpEndpointDestinationConfiguration", "config": http},
+            {"name": "to-http-url", "member": "HttpEndpointDestinationConfiguration", "config": http_plain_url},
+        ],
+        "put": [
+            {"name": "to-pg", "records": records("pg")},
+            {"name": "to-os", "records": records("os")},
+            {"name": "to-http", "records": records("http")},
+            {"name": "to-http-url", "records": records("url")},
+        ],
+    });
+    let out = run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    assert_eq!(
+        out["refused"].as_object().unwrap().len(),
+        8,
+        "{}",
+        out["refused"]
+    );
+    for (why, message) in out["refused"].as_object().unwrap() {
+        eprintln!("refused ({why}): {message}");
+    }
+    assert_eq!(out["acked"].as_array().unwrap().len(), 4 * n);
+
+    // DescribeDeliveryStream: AWS's shapes, defaults filled in, secrets not returned.
+    let d = &out["described"];
+    let rs = &d["to-pg"]["Destinations"][0]["RedshiftDestinationDescription"];
+    assert_eq!(rs["ClusterJDBCURL"], pg.jdbc_url("ci"));
+    assert_eq!(rs["CopyCommand"]["DataTableName"], "events");
+    assert_eq!(rs["Username"], "postgres");
+    assert!(rs.get("Password").is_none(), "{rs}");
+    assert_eq!(rs["RetryOptions"]["DurationInSeconds"], 3600);
+    assert_eq!(
+        rs["S3DestinationDescription"]["BucketARN"],
+        "arn:aws:s3:::pg-intermediate"
+    );
+    let os = &d["to-os"]["Destinations"][0]["AmazonopensearchserviceDestinationDescription"];
+    assert_eq!(os["IndexRotationPeriod"], "OneDay");
+    assert_eq!(os["S3BackupMode"], "FailedDocumentsOnly");
+    assert_eq!(os["RetryOptions"]["DurationInSeconds"], 300);
+    assert_eq!(
+        os["DocumentIdOptions"]["DefaultDocumentIdFormat"],
+        "FIREHOSE_DEFAULT"
+    );
+    let he = &d["to-http"]["Destinations"][0]["HttpEndpointDestinationDescription"];
+    assert_eq!(he["EndpointConfiguration"]["Url"], receiver.url());
+    assert!(
+        he["EndpointConfiguration"].get("AccessKey").is_none(),
+        "{he}"
+    );
+    assert_eq!(he["RequestConfiguration"]["ContentEncoding"], "GZIP");
+    assert_eq!(he["S3BackupMode"], "FailedDataOnly");
+
+    // PostgreSQL: every row once, JSON keys mapped to columns, TRUNCATECOLUMNS applied.
+    wait_for("PostgreSQL rows", &daemon, || {
+        pg.psql("ci", "SELECT count(*) FROM events").trim() == n.to_string()
+    });
+    let rows = pg.psql("ci", "SELECT k, n, note FROM events ORDER BY n");
+    let first = rows.lines().next().unwrap();
+    assert_eq!(first, "pg-0|0|note-");
+    let offsets = pg.psql(
+        "ci",
+        "SELECT next_lsn FROM hydrant_offsets WHERE stream = 'to-pg'",
+    );
+    assert_eq!(offsets.trim(), n.to_string(), "next_lsn after {n} records");
+    // The intermediate objects, named as Firehose names them, in the local object store.
+    let inter = data.join("objects/pg-intermediate");
+    assert!(
+        walk(&inter).iter().any(|p| p.contains("to-pg-1-")),
+        "no intermediate object under {}",
+        inter.display()
+    );
+
+    // OpenSearch: one document per record, in the day's index.
+    wait_for("OpenSearch documents", &daemon, || {
+        bulk.documents().len() == n
+    });
+    let docs = bulk.documents();
+    let day = docs.keys().next().unwrap().0.clone();
+    assert!(
+        day.starts_with("events-20") && day.len() == "events-2026-11-25".len(),
+        "{day}"
+    );
+    let keys: BTreeSet<String> = docs
+        .values()
+        .map(|v| v["k"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), n);
+
+    // HTTP endpoint: records upper-cased by the Lambda (Invoke API, signed), with the access
+    // key and common attributes; the plain-URL function appended its suffix.
+    wait_for("HTTP records", &daemon, || {
+        receiver.records_accepted().len() == 2 * n
+    });
+    let accepted: Vec<String> = receiver
+        .records_accepted()
+        .iter()
+        .map(|r| String::from_utf8(r.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        accepted
+            .iter()
+            .filter(|r| r.starts_with(r#"{"K":"HTTP-"#))
+            .count(),
+        n,
+        "{:?}",
+        &accepted[..3]
+    );
+    assert_eq!(
+        accepted
+            .iter()
+            .filter(|r| r.starts_with(r#"{"k":"url-"#))
+            .count(),
+        n
+    );
+    let req = &receiver.requests()[0];
+    assert_eq!(
+        req.header("x-amz-firehose-access-key"),
+        Some("receiver-key-1")
+    );
+    assert_eq!(req.header("content-encoding"), Some("gzip"));
+    assert_eq!(
+        req.common_attributes
+            .as_ref()
+            .unwrap()
+            .get("team")
+            .map(String::as_str),
+        Some("data")
+    );
+    let invoked = lambda.invocations_of("uppercase");
+    assert!(!invoked.is_empty());
+    assert!(invoked[0]
+        .header("authorization")
+        .unwrap()
+        .starts_with("AWS4-HMAC-SHA256 Credential=AKIDLAMBDA/"));
+    assert!(!lambda.invocations_of("append_suffix").is_empty());
+}
+
+fn walk(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                found.push(e.path().display().to_string());
+            }
+        }
+    }
+    found
+}
