@@ -24,7 +24,7 @@ fn redshift_config(c: &RedshiftConfig) -> Result<pg::PostgresSinkConfig, String>
         .cluster_jdbc_url
         .as_deref()
         .ok_or("ClusterJDBCURL is required")?;
-    let url = pg::JdbcUrl::parse(url).map_err(|e| format!("ClusterJDBCURL: {e}"))?;
+    let url = pg::JdbcUrl::parse(url).map_err(|e| e.to_string())?;
     let copy = c.copy_command.as_ref().ok_or("CopyCommand is required")?;
     let table = copy
         .data_table_name
@@ -166,7 +166,7 @@ fn http_config(
                 .push((name, a.attribute_value.clone().unwrap_or_default()));
         }
     }
-    h.validate().map_err(|e| format!("{}: {e}", e.member()))?;
+    h.validate().map_err(|e| e.to_string())?;
     Ok(h)
 }
 
