@@ -318,3 +318,100 @@ fn walk(root: &Path) -> Vec<String> {
     }
     found
 }
+
+/// ExtendedS3 with a Lambda transform and source-record backup: the transformed records in the
+/// destination bucket, the untransformed ones in the backup bucket, and the records the function
+/// marks ProcessingFailed in the error output as `processing-failed` JSON with `lambdaARN`.
+#[test]
+fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
+    let lambda = hydrant_tests::lambda::LambdaServer::start().unwrap();
+    let arn = hydrant_tests::lambda::LambdaServer::arn("fail_marked");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("hydrant.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n\n\
+             [lambda.functions]\n\"{arn}\" = \"{}\"\n",
+            lambda.url("fail_marked"),
+        ),
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let config = json!({
+        "RoleARN": ROLE,
+        "BucketARN": "arn:aws:s3:::main",
+        "Prefix": "ok/",
+        "ErrorOutputPrefix": "err/!{firehose:error-output-type}/",
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "ProcessingConfiguration": {"Enabled": true, "Processors": [
+            {"Type": "Lambda", "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": arn}]},
+            {"Type": "AppendDelimiterToRecord", "Parameters": []}]},
+        "S3BackupMode": "Enabled",
+        "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::backup",
+                                  "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}},
+    });
+    let records: Vec<String> = (0..40)
+        .map(|i| {
+            if i % 4 == 0 {
+                format!("FAIL-{i}")
+            } else {
+                format!("rec-{i}")
+            }
+        })
+        .collect();
+    let plan = json!({
+        "create": [{"name": "s3x", "member": "ExtendedS3DestinationConfiguration", "config": config}],
+        "put": [{"name": "s3x", "records": records}],
+    });
+    run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    let main = data.join("objects/main");
+    let backup = data.join("objects/backup");
+    let read_all = |root: &Path, prefix: &str| -> String {
+        walk(root)
+            .iter()
+            .filter(|p| p.contains(prefix))
+            .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
+            .collect::<Vec<_>>()
+            .concat()
+    };
+    wait_for("transformed, backed-up and failed records", &daemon, || {
+        read_all(&main, "/ok/").matches('\n').count() == 30
+            && read_all(&backup, "s3x-").len() == records.iter().map(String::len).sum::<usize>()
+            && read_all(&main, "/err/processing-failed/")
+                .matches('\n')
+                .count()
+                == 10
+    });
+    let delivered = read_all(&main, "/ok/");
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(
+            delivered.contains(&format!("{r}\n")),
+            i % 4 != 0,
+            "record {r} in {delivered}"
+        );
+    }
+    let failed: Vec<Value> = read_all(&main, "/err/processing-failed/")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(failed.len(), 10);
+    for f in &failed {
+        assert_eq!(f["lambdaARN"], arn);
+        assert!(
+            f["errorCode"].as_str().unwrap().starts_with("Lambda."),
+            "{f}"
+        );
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(f["rawData"].as_str().unwrap())
+            .unwrap();
+        assert!(raw.starts_with(b"FAIL-"), "{f}");
+    }
+    // The backup holds the source records as sent (no delimiter, not transformed).
+    let backed = read_all(&backup, "s3x-");
+    for r in &records {
+        assert!(backed.contains(r.as_str()));
+    }
+}
