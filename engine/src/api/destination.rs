@@ -791,4 +791,130 @@ mod tests {
         })
         .is_ok());
     }
+
+    fn http() -> Destination {
+        Destination::parse_as(
+            "HttpEndpointDestinationConfiguration",
+            &json!({
+                "EndpointConfiguration": {"Url": "https://in.example.com/x", "AccessKey": "k1"},
+                "BufferingHints": {"SizeInMBs": 2, "IntervalInSeconds": 10},
+                "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/r",
+                                    "BucketARN": "arn:aws:s3:::b"},
+            }),
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn http_update_merges_and_describes_without_the_access_key() {
+        let d = http();
+        d.validate().expect("valid");
+        let u = DestinationUpdate::HttpEndpoint(json!({
+            "EndpointConfiguration": {"Url": "https://other.example.com/y"},
+            "S3Update": {"Prefix": "p/"},
+        }));
+        let m = d.apply(&u).expect("valid update");
+        let Destination::HttpEndpoint(c) = &m else {
+            panic!("not http")
+        };
+        let e = c.endpoint_configuration.as_ref().expect("endpoint");
+        assert_eq!(e.url.as_deref(), Some("https://other.example.com/y"));
+        assert_eq!(e.access_key.as_deref(), Some("k1"), "kept");
+        assert_eq!(
+            c.buffering_hints.and_then(|h| h.size_in_mbs),
+            Some(2),
+            "kept"
+        );
+        assert_eq!(
+            c.s3_configuration
+                .as_ref()
+                .and_then(|s| s.prefix.as_deref()),
+            Some("p/")
+        );
+        let desc = m.description();
+        let h = &desc["HttpEndpointDestinationDescription"];
+        assert!(h["EndpointConfiguration"].get("AccessKey").is_none());
+        assert_eq!(h["RetryOptions"]["DurationInSeconds"], 300);
+    }
+
+    #[test]
+    fn opensearch_backup_mode_is_immutable_and_types_can_change() {
+        let os = Destination::parse_as(
+            "AmazonopensearchserviceDestinationConfiguration",
+            &json!({
+                "RoleARN": "arn:aws:iam::123456789012:role/r",
+                "ClusterEndpoint": "https://search.example.com",
+                "IndexName": "i",
+                "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/r",
+                                    "BucketARN": "arn:aws:s3:::b"},
+            }),
+        )
+        .expect("valid");
+        os.validate().expect("valid");
+        let e = os
+            .apply(&DestinationUpdate::OpenSearch(
+                json!({"S3BackupMode": "AllDocuments"}),
+            ))
+            .expect_err("immutable");
+        assert!(e.message.contains("S3BackupMode"), "{}", e.message);
+        let ok = os
+            .apply(&DestinationUpdate::OpenSearch(
+                json!({"IndexRotationPeriod": "OneHour"}),
+            ))
+            .expect("valid");
+        assert_eq!(
+            ok.description()["AmazonopensearchserviceDestinationDescription"]
+                ["IndexRotationPeriod"],
+            "OneHour"
+        );
+        // Another type replaces the destination (validated as a whole).
+        let replaced = os
+            .apply(&DestinationUpdate::ExtendedS3(Box::new(s3())))
+            .expect("valid");
+        assert!(matches!(replaced, Destination::ExtendedS3(_)));
+        assert!(
+            os.apply(&DestinationUpdate::HttpEndpoint(json!({
+                "EndpointConfiguration": {"Url": "https://x"}
+            })))
+            .is_err(),
+            "an HTTP destination needs its S3Configuration"
+        );
+    }
+
+    #[test]
+    fn redshift_shape_rules() {
+        let base = json!({
+            "RoleARN": "arn:aws:iam::123456789012:role/r",
+            "ClusterJDBCURL": "jdbc:postgresql://127.0.0.1:5432/db",
+            "CopyCommand": {"DataTableName": "t"},
+            "Username": "u", "Password": "secret1",
+            "S3Configuration": {"RoleARN": "arn:aws:iam::123456789012:role/r",
+                                "BucketARN": "arn:aws:s3:::b"},
+        });
+        let parse = |v: &Value| {
+            Destination::parse_as("RedshiftDestinationConfiguration", v).and_then(|d| {
+                d.validate()?;
+                Ok(d)
+            })
+        };
+        parse(&base).expect("valid");
+        for (path, value) in [
+            ("Password", json!("short")),
+            ("ClusterJDBCURL", json!("jdbc:mysql://h/db")),
+            ("RetryOptions", json!({"DurationInSeconds": 7201})),
+        ] {
+            let mut v = base.clone();
+            v[path] = value;
+            assert!(parse(&v).is_err(), "{path}");
+        }
+        let mut v = base.clone();
+        v["S3Configuration"]["CompressionFormat"] = json!("Snappy");
+        assert!(parse(&v).is_err());
+        let mut v = base;
+        v["CopyCommand"] = json!(5);
+        assert_eq!(
+            parse(&v).expect_err("type").code,
+            crate::api::errors::ErrorCode::Serialization
+        );
+    }
 }
