@@ -42,6 +42,8 @@
 //!                                      # retried (Firehose's 24 h for S3) before the error output
 //! backoff_initial_ms = 500             # exponential backoff with +-20 % jitter ...
 //! backoff_max_ms = 30000               # ... capped here
+//! http_backoff_initial_ms = 1000       # HTTP endpoints: Firehose's 1 s, doubling, +-15 % ...
+//! http_backoff_max_ms = 120000         # ... capped at 2 minutes
 //! retain_delivered_seconds = 3600      # HYDRANT_RETAIN_DELIVERED_SECONDS: replay window (time)
 //! retain_delivered_bytes = 1073741824  # HYDRANT_RETAIN_DELIVERED_BYTES: replay window (bytes)
 //!
@@ -325,6 +327,10 @@ pub struct DeliveryConfig {
     pub backoff_initial_ms: u64,
     /// Largest backoff, ms.
     pub backoff_max_ms: u64,
+    /// First backoff of HTTP endpoint destinations, ms (Firehose: 1 s, doubling, ±15 %).
+    pub http_backoff_initial_ms: u64,
+    /// Largest backoff of HTTP endpoint destinations, ms (Firehose: 2 minutes).
+    pub http_backoff_max_ms: u64,
     /// Delivered records stay in the WAL (for `hydrant replay`) while younger than this.
     pub retain_delivered_seconds: u64,
     /// ... and while the delivered segments kept total at most this many bytes.
@@ -342,6 +348,8 @@ impl Default for DeliveryConfig {
             retry_seconds: 24 * 3600,
             backoff_initial_ms: 500,
             backoff_max_ms: 30_000,
+            http_backoff_initial_ms: 1_000,
+            http_backoff_max_ms: 120_000,
             retain_delivered_seconds: DEFAULT_RETAIN_DELIVERED_SECONDS,
             retain_delivered_bytes: DEFAULT_RETAIN_DELIVERED_BYTES,
         }

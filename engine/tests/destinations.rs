@@ -81,7 +81,7 @@ fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
     std::fs::write(
         &cfg,
         format!(
-            "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n\n\
+            "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 500\n\n\
              [lambda]\nendpoint = \"{}\"\naccess_key_id = \"AKIDLAMBDA\"\n\
              secret_access_key = \"lambda-secret\"\n\n\
              [lambda.functions]\n\"{}\" = \"{}\"\n",
@@ -331,7 +331,7 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
     std::fs::write(
         &cfg,
         format!(
-            "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\n\n\
+            "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 500\n\n\
              [lambda.functions]\n\"{arn}\" = \"{}\"\n",
             lambda.url("fail_marked"),
         ),
@@ -414,4 +414,81 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
     for r in &records {
         assert!(backed.contains(r.as_str()));
     }
+}
+
+/// HTTP endpoint failures through the daemon: 500s are retried (same request id) until the
+/// receiver takes the batch; a 413 ends the retries at once and the batch goes to the error
+/// output (`http-endpoint-failed` JSON in the S3Configuration bucket) instead of being dropped.
+#[test]
+fn http_endpoint_retries_then_files_a_413_in_the_error_output() {
+    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("hydrant.toml");
+    std::fs::write(
+        &cfg,
+        "[delivery]\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 200\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    receiver.fail_next(2, 500, "try later");
+    let config = json!({
+        "EndpointConfiguration": {"Url": receiver.url()},
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "S3Configuration": s3("http-errors"),
+    });
+    let plan = json!({
+        "create": [{"name": "h413", "member": "HttpEndpointDestinationConfiguration", "config": config}],
+        "put": [{"name": "h413", "records": ["first"]}],
+    });
+    run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    wait_for("the retried batch", &daemon, || {
+        receiver.records_accepted() == vec![b"first".to_vec()]
+    });
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 3, "two 500s, then 200");
+    assert!(requests
+        .iter()
+        .all(|r| r.request_id == requests[0].request_id));
+
+    receiver.fail_next(1, 413, "too big");
+    let plan = json!({"put": [{"name": "h413", "records": ["second"]}]});
+    run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    let errors = data.join("objects/http-errors");
+    wait_for("the error output", &daemon, || {
+        walk(&errors)
+            .iter()
+            .any(|p| p.contains("http-endpoint-failed"))
+    });
+    assert_eq!(receiver.requests().len(), 4, "a 413 is not retried");
+    let file = walk(&errors)
+        .into_iter()
+        .find(|p| p.contains("http-endpoint-failed"))
+        .unwrap();
+    let doc: Value = serde_json::from_str(
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(doc["rawData"].as_str().unwrap())
+            .unwrap(),
+        b"second"
+    );
+    assert!(
+        doc["errorCode"]
+            .as_str()
+            .unwrap()
+            .starts_with("HttpEndpoint."),
+        "{doc}"
+    );
+    assert!(
+        doc.get("dataId").is_some() && doc.get("subsequenceNumber").is_some(),
+        "{doc}"
+    );
 }

@@ -257,7 +257,7 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
         &cfg,
         format!(
             "[wal]\nsegment_bytes = 1048576\n\n[delivery]\nbackoff_initial_ms = 50\n\
-             backoff_max_ms = 500\n\n{extra}\n"
+             backoff_max_ms = 500\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 500\n\n{extra}\n"
         ),
     )
     .unwrap();

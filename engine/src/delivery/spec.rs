@@ -330,11 +330,13 @@ pub fn build_spec(
                 buffer_bytes,
                 buffer_interval,
                 // Firehose's HTTP endpoint policy: 1 s, doubling, ±15 %, at most 2 minutes
-                // (the `[delivery]` backoff settings shorten it, for tests).
+                // (`[delivery] http_backoff_*`).
                 retry: RetryPolicy {
                     window: window(c.retry_options, 300),
-                    backoff_initial: Duration::from_millis(d.backoff_initial_ms.clamp(1, 1000)),
-                    backoff_max: Duration::from_millis(d.backoff_max_ms.clamp(1, 120_000)),
+                    backoff_initial: Duration::from_millis(d.http_backoff_initial_ms.max(1)),
+                    backoff_max: Duration::from_millis(
+                        d.http_backoff_max_ms.max(d.http_backoff_initial_ms).max(1),
+                    ),
                     jitter: 0.15,
                     permanent_is_final: true,
                 },
