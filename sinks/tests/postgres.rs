@@ -504,3 +504,43 @@ async fn give_up_writes_a_manifest_of_the_intermediate_object() {
     assert_eq!(returned[1].raw_data, "2|b\n");
     assert_eq!(returned[0].detail, FailureDetail::Redshift);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_streams_into_copy_and_still_drops_bad_rows() {
+    let pg = start("CREATE TABLE events (id int, name text)");
+    let sink = sink(&pg, "events", "MAXERROR 3");
+    // About 1.2 MB: above the inline limit, so the encoder streams into the first COPY.
+    let mut lines: Vec<String> = (0..40_000).map(|i| format!("{i}|name-{i:020}\n")).collect();
+    lines[25_000] = "not-a-number|x\n".into(); // rejected by PostgreSQL, deep into the stream
+    lines[30_000] = "30000\n".into(); // a parse error
+    lines[39_999] = "big|y\n".into(); // rejected by PostgreSQL, in the last chunk
+    let records: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let b = batch(1, &records);
+    assert!(b.data_bytes() > 1_000_000);
+    let delivered = deliver(&sink, &b).await;
+    assert_eq!(delivered.records, 39_997);
+    let raw: Vec<&[u8]> = delivered.failed.iter().map(|f| &f.raw_data[..]).collect();
+    assert_eq!(raw, vec![&b"not-a-number|x\n"[..], b"30000\n", b"big|y\n"]);
+    assert!(
+        delivered.failed[0].error_message.contains("line 25001"),
+        "{:?}",
+        delivered.failed
+    );
+    assert_eq!(
+        pg.psql(DB, "SELECT count(*), count(DISTINCT id) FROM events"),
+        "39997|39997"
+    );
+    assert_eq!(
+        sink.committed_end("orders", "inc-1", DESTINATION)
+            .await
+            .unwrap(),
+        Some(40_001)
+    );
+    // One bad row too many: nothing of the next large batch commits.
+    let mut over = lines.clone();
+    over[5] = "x|y\n".into();
+    let records: Vec<&str> = over.iter().map(String::as_str).collect();
+    let error = deliver_err(&sink, &batch(40_001, &records)).await;
+    assert_eq!(code(&error), "Redshift.DataLoadFailed", "{error}");
+    assert_eq!(pg.psql(DB, "SELECT count(*) FROM events"), "39997");
+}

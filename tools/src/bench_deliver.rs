@@ -74,6 +74,26 @@ pub struct BenchDeliverArgs {
     /// Print the results as one JSON document.
     #[arg(long)]
     pub json: bool,
+    /// The destination: `local` (the object store through a started hydrantd, per codec) or
+    /// `postgres` (rows/s through the PostgreSQL sink beside a plain COPY, same server and run).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = DeliverDest::Local)]
+    pub dest: DeliverDest,
+    /// With `--dest postgres`: the server (`postgres://user[:password]@host:port/db`); default:
+    /// a throwaway cluster started by the run.
+    #[arg(long, value_name = "URL")]
+    pub pg_url: Option<String>,
+    /// With `--dest postgres`: rows to load per pass.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub rows: u64,
+}
+
+/// What `bench deliver` delivers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DeliverDest {
+    /// The daemon's local object store, per codec.
+    Local,
+    /// A PostgreSQL server through the PostgreSQL / Redshift sink.
+    Postgres,
 }
 
 const RECORDS_PER_BATCH: usize = 500;
@@ -484,6 +504,9 @@ fn measure_s3(
 /// # Errors
 /// A [`BenchHttpError`].
 pub fn run(args: &BenchDeliverArgs, out: &mut dyn Write) -> Result<(), BenchHttpError> {
+    if args.dest == DeliverDest::Postgres {
+        return crate::bench_pg::run(args.pg_url.as_deref(), args.rows, args.json, out);
+    }
     let duration = check_seconds(args.seconds)?;
     if !(1..=256).contains(&args.connections) {
         return Err(BenchHttpError::InvalidArgument(

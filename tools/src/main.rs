@@ -15,6 +15,7 @@
 
 mod bench;
 mod bench_deliver;
+mod bench_pg;
 mod bench_put;
 mod daemon;
 mod error;
@@ -110,7 +111,8 @@ enum BenchCommand {
     /// the WAL's own (S1, same run), PutRecord records/s and latency.
     Put(bench_put::BenchPutArgs),
     /// End to end per codec: ingest through the API to the local object store; throughput
-    /// beside the codec's own speed (same run), freshness with IntervalInSeconds=0.
+    /// beside the codec's own speed (same run), freshness with IntervalInSeconds=0. With
+    /// `--dest postgres`: rows/s through the PostgreSQL sink beside a plain COPY.
     Deliver(bench_deliver::BenchDeliverArgs),
 }
 

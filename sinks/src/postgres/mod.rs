@@ -100,8 +100,12 @@ const CLIENT_GRACE: Duration = Duration::from_secs(10);
 /// Rows are sent to `COPY` in slices of about this many bytes.
 const COPY_CHUNK_BYTES: usize = 1 << 20;
 
-/// Batches larger than this are encoded on a blocking thread.
+/// Batches larger than this are encoded on a blocking thread, streaming into the first `COPY`.
 const ENCODE_INLINE_BYTES_MAX: u64 = 256 * 1024;
+
+/// Encoded chunks waiting for the `COPY` (a bound on memory and on how far the encoder runs
+/// ahead).
+const STREAM_CHUNKS_IN_FLIGHT: usize = 8;
 
 /// A destination setting hydrant cannot use.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -274,6 +278,40 @@ fn timed_out(context: &str, limit: Duration) -> SinkError {
         format!("{context}: no answer within {} s", limit.as_secs()),
         true,
     )
+}
+
+/// Where a `COPY` gets its data.
+enum Chunks<'r> {
+    /// Chunks streamed by the encoder as it works (the first attempt at a large batch).
+    Live(tokio::sync::mpsc::Receiver<Bytes>),
+    /// The rows `sent` of finished `rows`, runs of adjacent rows as one chunk.
+    Kept {
+        rows: &'r Rows,
+        sent: &'r [usize],
+        next: usize,
+    },
+}
+
+impl Chunks<'_> {
+    async fn next(&mut self) -> Option<Bytes> {
+        match self {
+            Chunks::Live(receiver) => receiver.recv().await,
+            Chunks::Kept { rows, sent, next } => {
+                let first = &rows.rows[*sent.get(*next)?];
+                let mut range = first.range.clone();
+                *next += 1;
+                while let Some(&index) = sent.get(*next) {
+                    let row = &rows.rows[index].range;
+                    if row.start != range.end || range.len() >= COPY_CHUNK_BYTES {
+                        break;
+                    }
+                    range.end = row.end;
+                    *next += 1;
+                }
+                Some(rows.data.slice(range))
+            }
+        }
+    }
 }
 
 /// Why a `COPY` attempt failed.
@@ -524,58 +562,21 @@ impl PostgresSink {
             .collect()
     }
 
-    /// Encodes the batch's rows, off the async workers when the batch is large.
-    async fn encode(
-        &self,
-        batch: &Batch,
-        first_new: usize,
-        columns: Vec<Column>,
-    ) -> Result<Rows, SinkError> {
-        if batch.data_bytes() <= ENCODE_INLINE_BYTES_MAX {
-            return Ok(rows::encode(
-                &batch.records,
-                first_new,
-                &self.config.copy,
-                &columns,
-            ));
-        }
-        let records = batch.records.clone();
-        let command = self.config.copy.clone();
-        tokio::task::spawn_blocking(move || rows::encode(&records, first_new, &command, &columns))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))
-    }
-
-    /// One `COPY` of the rows not yet excluded; returns the bytes sent.
+    /// One `COPY` of the chunks `source` yields; returns the bytes sent. A row PostgreSQL
+    /// rejects comes back as [`CopyFailure::Row`] with its line in this `COPY`'s stream.
     async fn copy(
         &self,
         tx: &Transaction<'_>,
         statement: &str,
-        rows: &Rows,
-        sent: &[usize],
+        mut source: Chunks<'_>,
     ) -> Result<u64, CopyFailure> {
         let send = async {
             let sink = tx.copy_in::<_, Bytes>(statement).await?;
             let mut sink = std::pin::pin!(sink);
             let mut bytes = 0u64;
-            let mut run: Option<std::ops::Range<usize>> = None;
-            for &index in sent {
-                let range = rows.rows[index].range.clone();
-                run = match run {
-                    Some(r) if r.end == range.start && r.len() < COPY_CHUNK_BYTES => {
-                        Some(r.start..range.end)
-                    }
-                    Some(r) => {
-                        bytes += r.len() as u64;
-                        sink.send(rows.data.slice(r)).await?;
-                        Some(range)
-                    }
-                    None => Some(range),
-                };
-            }
-            if let Some(r) = run {
-                bytes += r.len() as u64;
-                sink.send(rows.data.slice(r)).await?;
+            while let Some(chunk) = source.next().await {
+                bytes += chunk.len() as u64;
+                sink.feed(chunk).await?;
             }
             sink.as_mut().finish().await?;
             Ok::<u64, tokio_postgres::Error>(bytes)
@@ -591,13 +592,11 @@ impl PostgresSink {
             let class = &db.code().code()[..2];
             let position = db.where_().and_then(copy_error_position);
             if let (true, Some((line, column))) = (class == "22" || class == "23", position) {
-                if line >= 1 && line <= sent.len() {
-                    return Err(CopyFailure::Row {
-                        line,
-                        column,
-                        reason: db.message().to_string(),
-                    });
-                }
+                return Err(CopyFailure::Row {
+                    line,
+                    column,
+                    reason: db.message().to_string(),
+                });
             }
         }
         Err(CopyFailure::Other(classify(&error, &context)))
@@ -693,8 +692,9 @@ impl PostgresSink {
             .config
             .copy
             .copy_statement(&columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>());
-        let rows = self.encode(batch, first_new, columns).await?;
-        let (errors, wire_bytes) = self.copy_rows(&tx, &statement, &rows).await?;
+        let (errors, wire_bytes) = self
+            .copy_rows(&tx, &statement, batch, first_new, columns)
+            .await?;
         let new_failed = self.file_errors(&tx, batch, &errors).await?;
         let failed_records: usize = new_failed.len();
         let failed_bytes: u64 = new_failed.iter().map(|f| f.raw_data.len() as u64).sum();
@@ -730,15 +730,36 @@ impl PostgresSink {
         })
     }
 
-    /// `COPY`s the rows, dropping the ones PostgreSQL rejects, up to `MAXERROR` errors in all;
-    /// returns every load error (parse and server) in line order and the bytes sent by the
-    /// successful `COPY`.
+    /// Encodes the batch's new rows and `COPY`s them, dropping the ones PostgreSQL rejects, up
+    /// to `MAXERROR` errors in all; returns every load error (parse and server) in line order
+    /// and the bytes sent by the successful `COPY`.
+    ///
+    /// A batch above [`ENCODE_INLINE_BYTES_MAX`] is encoded on a blocking thread that streams
+    /// its rows into the first `COPY`; retries (after a rejected row) resend the kept rows.
     async fn copy_rows(
         &self,
         tx: &Transaction<'_>,
         statement: &str,
-        rows: &Rows,
+        batch: &Batch,
+        first_new: usize,
+        columns: Vec<Column>,
     ) -> Result<(Vec<LoadError>, u64), SinkError> {
+        self.timed("SAVEPOINT", tx.batch_execute("SAVEPOINT hydrant_copy"))
+            .await?;
+        let (rows, first) = if batch.data_bytes() <= ENCODE_INLINE_BYTES_MAX {
+            let rows = rows::encode(&batch.records, first_new, &self.config.copy, &columns, None);
+            (rows, None)
+        } else {
+            let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_CHUNKS_IN_FLIGHT);
+            let records = batch.records.clone();
+            let command = self.config.copy.clone();
+            let encoder = tokio::task::spawn_blocking(move || {
+                rows::encode(&records, first_new, &command, &columns, Some(sender))
+            });
+            let first = self.copy(tx, statement, Chunks::Live(receiver)).await;
+            let rows = encoder.await.map_err(|e| SinkError::Task(e.to_string()))?;
+            (rows, Some(first))
+        };
         let max_error = self.config.copy.max_error();
         let mut errors = rows.errors.clone();
         let over = |errors: &[LoadError]| {
@@ -758,27 +779,38 @@ impl PostgresSink {
             return Err(over(&errors));
         }
         let mut excluded = vec![false; rows.rows.len()];
-        let mut wire_bytes = 0;
-        if !rows.rows.is_empty() {
-            self.timed("SAVEPOINT", tx.batch_execute("SAVEPOINT hydrant_copy"))
-                .await?;
-        }
+        let mut pending = first;
         loop {
             let sent: Vec<usize> = (0..rows.rows.len()).filter(|i| !excluded[*i]).collect();
-            if sent.is_empty() {
-                break;
-            }
-            match self.copy(tx, statement, rows, &sent).await {
+            let result = match pending.take() {
+                Some(result) => result,
+                None if sent.is_empty() => break,
+                None => {
+                    let source = Chunks::Kept {
+                        rows: &rows,
+                        sent: &sent,
+                        next: 0,
+                    };
+                    self.copy(tx, statement, source).await
+                }
+            };
+            match result {
                 Ok(bytes) => {
-                    wire_bytes = bytes;
-                    break;
+                    errors.sort_by_key(|e| e.line);
+                    return Ok((errors, bytes));
                 }
                 Err(CopyFailure::Row {
                     line,
                     column,
                     reason,
                 }) => {
-                    let index = sent[line - 1];
+                    let Some(&index) = line.checked_sub(1).and_then(|i| sent.get(i)) else {
+                        return Err(destination(
+                            DATA_LOAD_FAILED,
+                            format!("COPY rejected line {line} of {}: {reason}", sent.len()),
+                            false,
+                        ));
+                    };
                     excluded[index] = true;
                     let row = &rows.rows[index];
                     errors.push(LoadError {
@@ -800,7 +832,7 @@ impl PostgresSink {
             }
         }
         errors.sort_by_key(|e| e.line);
-        Ok((errors, wire_bytes))
+        Ok((errors, 0))
     }
 
     /// Turns load errors into failed records (one per source record) and stores them in

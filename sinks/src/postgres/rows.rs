@@ -8,6 +8,9 @@
 //! cannot be parsed is a load error and is not sent; a row PostgreSQL rejects becomes one later
 //! (see the sink).
 //!
+//! The first `COPY` of a large batch streams: the encoder hands over chunks of whole rows as it
+//! goes (through a bounded channel), so PostgreSQL parses rows while the rest are encoded.
+//!
 //! Rows of records before `first_new` (already loaded by an earlier transaction) are parsed, so
 //! line numbers and `IGNOREHEADER` are the same on every attempt, but neither sent nor counted.
 
@@ -68,13 +71,19 @@ pub(crate) struct Rows {
     pub errors: Vec<LoadError>,
 }
 
+/// Chunks handed to a streaming `COPY` hold at least this many bytes of whole rows.
+pub(crate) const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+
 /// Encodes `records` (the whole batch) into rows for `columns`, skipping rows that start in
-/// records before `first_new`.
+/// records before `first_new`. With `stream`, also sends the encoded rows in chunks of about
+/// [`STREAM_CHUNK_BYTES`] as they are made (a blocking send: call it off the async workers);
+/// when the receiver is gone, encoding goes on without sending.
 pub(crate) fn encode(
     records: &[Record],
     first_new: usize,
     command: &CopyCommand,
     columns: &[Column],
+    stream: Option<tokio::sync::mpsc::Sender<Bytes>>,
 ) -> Rows {
     let total: usize = records.iter().map(|r| r.data.len()).sum();
     let mut file = Vec::with_capacity(total);
@@ -92,12 +101,15 @@ pub(crate) fn encode(
         out: Vec::with_capacity(total + total / 8 + 64),
         rows: Vec::new(),
         errors: Vec::new(),
+        stream,
+        streamed: 0,
     };
     match command.format() {
         DataFormat::Text { delimiter } => encoder.text(&file, delimiter),
         DataFormat::Csv { delimiter, quote } => encoder.csv(&file, delimiter, quote),
         DataFormat::Json { ignore_case } => encoder.json(&file, ignore_case),
     }
+    encoder.flush();
     Rows {
         data: Bytes::from(encoder.out),
         rows: encoder.rows,
@@ -123,9 +135,28 @@ struct Encoder<'a> {
     out: Vec<u8>,
     rows: Vec<EncodedRow>,
     errors: Vec<LoadError>,
+    /// Where finished rows are streamed to, if anywhere.
+    stream: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    /// How much of `out` has been streamed.
+    streamed: usize,
 }
 
 impl Encoder<'_> {
+    /// Sends the rows finished since the last flush.
+    fn flush(&mut self) {
+        let Some(stream) = &self.stream else {
+            return;
+        };
+        if self.out.len() > self.streamed {
+            let chunk = Bytes::copy_from_slice(&self.out[self.streamed..]);
+            if stream.blocking_send(chunk).is_err() {
+                // The COPY ended early (it failed): the rows are still needed for a retry.
+                self.stream = None;
+            }
+            self.streamed = self.out.len();
+        }
+    }
+
     /// The index of the record holding byte `offset` of the file.
     fn record_of(&self, offset: usize) -> usize {
         self.starts
@@ -191,6 +222,9 @@ impl Encoder<'_> {
             line,
             range: start..self.out.len(),
         });
+        if self.out.len() - self.streamed >= STREAM_CHUNK_BYTES {
+            self.flush();
+        }
     }
 
     /// Converts and escapes one field into the output.
@@ -515,7 +549,7 @@ mod tests {
     fn run(options: &str, parts: &[&str], columns: &[Column], first_new: usize) -> Rows {
         let command =
             CopyCommand::from_firehose("t", None, Some(options)).unwrap_or_else(|e| panic!("{e}"));
-        encode(&records(parts), first_new, &command, columns)
+        encode(&records(parts), first_new, &command, columns, None)
     }
 
     fn text(rows: &Rows) -> String {
@@ -615,7 +649,7 @@ mod tests {
             data: Bytes::from_static(b"\xff|1\n"),
         };
         let command = CopyCommand::from_firehose("t", None, None).unwrap_or_else(|e| panic!("{e}"));
-        let rows = encode(&[bad], 0, &command, &c);
+        let rows = encode(&[bad], 0, &command, &c, None);
         assert!(rows.rows.is_empty());
         assert_eq!(rows.errors[0].column.as_deref(), Some("code"));
         assert_eq!(rows.errors[0].reason, "Invalid UTF8 character");
