@@ -10,10 +10,14 @@
 //!   least 60,000; AWS's default quota is 2,000 requests/s per stream) and p99 latency (goal at
 //!   most 5 ms).
 //!
-//! The stream delivers to the daemon's local object store with the largest buffering hints
-//! (128 MiB / 900 s), so delivery stays out of the way and the figures are about ingestion: the
-//! API, validation, the WAL append and its group commit. Load generator and daemon share the
-//! machine's CPUs; the header says how many there are.
+//! The stream delivers UNCOMPRESSED to the daemon's local object store with the largest
+//! buffering hints (128 MiB / 900 s), so delivery stays out of the way and the figures are about
+//! ingestion: the API, validation, the WAL append and its group commit. A daemon this command
+//! starts runs with retention following delivery (`--retain-delivered-seconds 0
+//! --retain-delivered-bytes 0`), the set-up of `bench wal` S1 (`--retention follow`): delivered
+//! segments are recycled rather than kept for replay, so new segments are not zero-filled files.
+//! The header says so. Load generator and daemon share the machine's CPUs; the header says how
+//! many there are.
 
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -214,6 +218,21 @@ fn wal_s1_mb_per_sec(dir: &std::path::Path, seconds: f64) -> Result<f64, String>
         .ok_or_else(|| "bench wal's JSON has no S1 hydrant mb_per_sec".to_string())
 }
 
+/// What the started daemon is told besides its data directory and port: retention follows
+/// delivery (no replay window), as `bench wal` S1's `--retention follow`, so delivered segments
+/// are recycled instead of every new segment being zero-filled; the default window (1 h / 1 GiB)
+/// keeps them and makes each new segment a fresh, written-through file.
+pub fn bench_daemon_args() -> Vec<String> {
+    [
+        "--retain-delivered-seconds",
+        "0",
+        "--retain-delivered-bytes",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Parses `http://HOST:PORT` into a socket address (the load generator speaks plain HTTP).
 pub fn endpoint_addr(endpoint: &str) -> Result<SocketAddr, BenchHttpError> {
     let rest = endpoint.strip_prefix("http://").ok_or_else(|| {
@@ -264,7 +283,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         None => {
             let binary = daemon::find_hydrantd(args.hydrantd.as_deref())?;
             eprintln!("bench put: starting {}", binary.display());
-            Some(Daemon::start(&binary, &args.dir, &[])?)
+            Some(Daemon::start(&binary, &args.dir, &bench_daemon_args())?)
         }
     };
     let endpoint = daemon
@@ -353,10 +372,12 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
     })?;
     let target = match &daemon {
         Some(d) => format!(
-            "hydrantd started by this run at {} (data {}); stream buffering 128 MiB / 900 s to \
-             the local object store, so delivery stays out of the way",
+            "hydrantd started by this run at {} (data {}) with {} (retention follows \
+             delivery, as WAL S1's --retention follow: delivered segments are recycled); \
+             stream UNCOMPRESSED, buffering 128 MiB / 900 s, to the local object store",
             d.endpoint,
-            d.data_dir.display()
+            d.data_dir.display(),
+            bench_daemon_args().join(" ")
         ),
         None => format!("running hydrantd at {endpoint}, stream {stream}"),
     };

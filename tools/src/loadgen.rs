@@ -144,7 +144,10 @@ async fn connection(
         .await
         .map_err(|e| broke(e.to_string()))?;
     tokio::spawn(driver);
-    let host = addr.to_string();
+    // Header values built once per connection, not per request.
+    let host = http::HeaderValue::from_str(&addr.to_string()).map_err(|e| broke(e.to_string()))?;
+    let content_type = http::HeaderValue::from_static(CONTENT_TYPE);
+    let mut target: Option<(&'static str, http::HeaderValue)> = None;
     let mut tally = ConnTally::default();
     let mut seq = 0u64;
     let mut next_start = Instant::now();
@@ -155,14 +158,21 @@ async fn connection(
         }
         let req = workload.next(conn, seq);
         seq += 1;
-        let request = Request::builder()
-            .method("POST")
-            .uri("/")
-            .header("host", &host)
-            .header("content-type", CONTENT_TYPE)
-            .header("x-amz-target", format!("{TARGET_PREFIX}{}", req.operation))
-            .body(Full::new(req.body.clone()))
-            .map_err(|e| broke(e.to_string()))?;
+        let target_value = match &target {
+            Some((op, v)) if *op == req.operation => v.clone(),
+            _ => {
+                let v = http::HeaderValue::from_str(&format!("{TARGET_PREFIX}{}", req.operation))
+                    .map_err(|e| broke(e.to_string()))?;
+                target = Some((req.operation, v.clone()));
+                v
+            }
+        };
+        let mut request = Request::new(Full::new(req.body.clone()));
+        *request.method_mut() = http::Method::POST;
+        let headers = request.headers_mut();
+        headers.insert(http::header::HOST, host.clone());
+        headers.insert(http::header::CONTENT_TYPE, content_type.clone());
+        headers.insert("x-amz-target", target_value);
         let sent = Instant::now();
         let response = sender
             .send_request(request)

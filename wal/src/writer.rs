@@ -781,9 +781,15 @@ impl Future for Ticket {
             return Poll::Ready(Err(Error::Closed));
         }
         st.waiters.push((self.range.end, cx.waker().clone()));
+        // Already wanted: the sync thread was woken for it and has not started that sync yet;
+        // when it does, it syncs up to the end written then, which covers this frame. Waking
+        // it again would cost a futex call per append for nothing.
+        let wake = !st.async_wanted;
         st.async_wanted = true;
         drop(st);
-        self.shared.syncer_cv.notify_one();
+        if wake {
+            self.shared.syncer_cv.notify_one();
+        }
         Poll::Pending
     }
 }

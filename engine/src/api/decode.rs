@@ -13,15 +13,17 @@
 //!
 //! State-dependent checks (does the stream exist, version ids) are the operations' business.
 
+use std::borrow::Cow;
+
 use base64::Engine;
+use serde::Deserialize;
 
 use super::destination::{Destination, DestinationUpdate};
 use super::errors::{ApiError, ErrorCode};
 use super::model::{
     CreateDeliveryStreamInput, DeleteDeliveryStreamInput, DescribeDeliveryStreamInput,
-    EncryptionOpInput, ListDeliveryStreamsInput, ListTagsForDeliveryStreamInput,
-    PutRecordBatchInput, PutRecordInput, RecordInput, Tag, TagDeliveryStreamInput,
-    UntagDeliveryStreamInput, UpdateDestinationInput,
+    EncryptionOpInput, ListDeliveryStreamsInput, ListTagsForDeliveryStreamInput, Tag,
+    TagDeliveryStreamInput, UntagDeliveryStreamInput, UpdateDestinationInput,
 };
 use super::validate;
 
@@ -304,10 +306,10 @@ pub fn decode_body(op: Operation, body: &[u8]) -> Result<Request, ApiError> {
         }
         Operation::UpdateDestination => update(parse(body)?),
         Operation::PutRecord => {
-            let i: PutRecordInput = parse(body)?;
-            let name = name(i.delivery_stream_name)?;
+            let i: PutRecordRef<'_> = parse(body)?;
+            let name = name_ref(i.delivery_stream_name)?;
             let record = i.record.ok_or_else(|| missing("record"))?;
-            let data = record_data(&record, "record.data")?;
+            let data = record_data(record.data.as_deref(), "record.data")?;
             Ok(Request::PutRecord { name, data })
         }
         Operation::PutRecordBatch => put_record_batch(parse(body)?),
@@ -421,6 +423,16 @@ fn name(n: Option<String>) -> Result<String, ApiError> {
     }
 }
 
+/// [`name`] for a member borrowed from the body.
+fn name_ref(n: Option<Cow<'_, str>>) -> Result<String, ApiError> {
+    let n = n.ok_or_else(|| missing("deliveryStreamName"))?;
+    if validate::stream_name_ok(&n) {
+        Ok(n.into_owned())
+    } else {
+        Err(bad_name("deliveryStreamName", &n))
+    }
+}
+
 fn limit(l: Option<i64>, max: i64, default: usize, member: &str) -> Result<usize, ApiError> {
     match l {
         None => Ok(default),
@@ -446,21 +458,50 @@ fn stream_type_ok(t: &str) -> Result<(), ApiError> {
     }
 }
 
-fn base64_engine() -> base64::engine::GeneralPurpose {
-    base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    )
+/// Standard alphabet, padding optional (some producers strip it). A constant: building the
+/// engine computes its decode table, which is not free per record.
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// `{"Data": "<base64>"}`, borrowed from the request body: a base64 string without JSON escapes
+/// (every real one) is decoded straight from the body, never copied into a `String` first.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RecordRef<'a> {
+    #[serde(borrow)]
+    data: Option<Cow<'a, str>>,
 }
 
-fn record_data(r: &RecordInput, member: &str) -> Result<Vec<u8>, ApiError> {
-    let b64 = r.data.as_deref().ok_or_else(|| missing(member))?;
+/// PutRecord's input, borrowed ([`super::model::PutRecordInput`]'s shape).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordRef<'a> {
+    #[serde(borrow)]
+    delivery_stream_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    record: Option<RecordRef<'a>>,
+}
+
+/// PutRecordBatch's input, borrowed ([`super::model::PutRecordBatchInput`]'s shape).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRecordBatchRef<'a> {
+    #[serde(borrow)]
+    delivery_stream_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    records: Option<Vec<RecordRef<'a>>>,
+}
+
+fn record_data(b64: Option<&str>, member: &str) -> Result<Vec<u8>, ApiError> {
+    let b64 = b64.ok_or_else(|| missing(member))?;
     // Refuse before decoding what cannot fit: 1,024,000 bytes is 1,365,336 base64 characters.
     if b64.len() > RECORD_BYTES_MAX.div_ceil(3) * 4 {
         return Err(record_too_large(member, b64.len() / 4 * 3));
     }
-    let data = base64_engine()
+    let data = BASE64
         .decode(b64)
         .map_err(|e| ApiError::serialization(format!("{member} is not valid base64: {e}")))?;
     if data.len() > RECORD_BYTES_MAX {
@@ -476,8 +517,8 @@ fn record_too_large(member: &str, len: usize) -> ApiError {
     ))
 }
 
-fn put_record_batch(i: PutRecordBatchInput) -> Result<Request, ApiError> {
-    let name = name(i.delivery_stream_name)?;
+fn put_record_batch(i: PutRecordBatchRef<'_>) -> Result<Request, ApiError> {
+    let name = name_ref(i.delivery_stream_name)?;
     let inputs = i.records.ok_or_else(|| missing("records"))?;
     if inputs.is_empty() || inputs.len() > BATCH_RECORDS_MAX {
         return Err(ApiError::invalid(format!(
@@ -489,7 +530,11 @@ fn put_record_batch(i: PutRecordBatchInput) -> Result<Request, ApiError> {
     let mut records = Vec::with_capacity(inputs.len());
     let mut total = 0usize;
     for (n, r) in inputs.iter().enumerate() {
-        let data = record_data(r, &format!("records.{}.member.data", n + 1))?;
+        let data = match record_data(r.data.as_deref(), "") {
+            Ok(d) => d,
+            // The member's name only when it is needed (formatting it costs per record).
+            Err(_) => record_data(r.data.as_deref(), &format!("records.{}.member.data", n + 1))?,
+        };
         total += data.len();
         if total > BATCH_BYTES_MAX {
             return Err(ApiError::invalid(format!(
@@ -654,6 +699,46 @@ mod tests {
     }
 
     #[test]
+    fn escaped_base64_decodes_as_plain() {
+        // `\/` is JSON for `/`: such a Data member cannot be borrowed and is unescaped first.
+        let r = decode_request(
+            Some(b"Firehose_20150804.PutRecord"),
+            Some(CT),
+            br#"{"DeliveryStreamName": "s\u0031", "Record": {"Data": "\/\/8="}}"#,
+        )
+        .expect("decodes");
+        assert_eq!(
+            r,
+            Request::PutRecord {
+                name: "s1".into(),
+                data: vec![0xff, 0xff]
+            }
+        );
+        let r = decode_request(
+            Some(T),
+            Some(CT),
+            br#"{"DeliveryStreamName": "s1", "Records": [{"Data": "\/\/8="}, {"Data": "//8"}]}"#,
+        )
+        .expect("decodes");
+        assert_eq!(
+            r,
+            Request::PutRecordBatch {
+                name: "s1".into(),
+                records: vec![vec![0xff, 0xff], vec![0xff, 0xff]]
+            }
+        );
+        // A bad record deep in a batch is named by its position.
+        let e = decode_request(
+            Some(T),
+            Some(CT),
+            br#"{"DeliveryStreamName": "s1", "Records": [{"Data": "AA=="}, {}]}"#,
+        )
+        .expect_err("refused");
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert!(e.message.contains("records.2.member.data"), "{}", e.message);
+    }
+
+    #[test]
     fn error_table() {
         use ErrorCode::*;
         type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a str, ErrorCode);
@@ -757,13 +842,13 @@ mod tests {
             vec![rec; 500].join(",")
         );
         assert!(decode_request(Some(T), Some(CT), body.as_bytes()).is_ok());
-        let big = base64_engine().encode(vec![7u8; RECORD_BYTES_MAX + 1]);
+        let big = BASE64.encode(vec![7u8; RECORD_BYTES_MAX + 1]);
         let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{{"Data":"{big}"}}]}}"#);
         assert_eq!(
             code(decode_request(Some(T), Some(CT), body.as_bytes())),
             ErrorCode::InvalidArgument
         );
-        let max = base64_engine().encode(vec![7u8; RECORD_BYTES_MAX]);
+        let max = BASE64.encode(vec![7u8; RECORD_BYTES_MAX]);
         let five = vec![format!(r#"{{"Data":"{max}"}}"#); 5].join(",");
         let body = format!(r#"{{"DeliveryStreamName":"s","Records":[{five}]}}"#);
         assert_eq!(

@@ -7,6 +7,8 @@ use std::time::{Instant, SystemTime};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request as HttpRequest, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use serde_json::Value;
 
 use super::decode::{self, Operation, Request, BODY_BYTES_MAX};
@@ -27,6 +29,9 @@ pub struct AppState {
     pub verifier: Option<Verifier>,
     /// Set when shutdown began: readiness turns 503.
     pub stopping: AtomicBool,
+    /// Per operation, in [`Operation::ALL`] order: its `code="ok"` request counter and its
+    /// duration histogram (handles into `metrics`, resolved once).
+    ok_metrics: OnceLock<Vec<(Counter, Histogram)>>,
 }
 
 impl AppState {
@@ -38,7 +43,38 @@ impl AppState {
             metrics,
             verifier,
             stopping: AtomicBool::new(false),
+            ok_metrics: OnceLock::new(),
         }
+    }
+
+    /// The `ok` request counter and the duration histogram of `op`.
+    fn ok_metrics(&self, op: Operation) -> (&Counter, &Histogram) {
+        let all = self.ok_metrics.get_or_init(|| {
+            Operation::ALL
+                .iter()
+                .map(|o| {
+                    let requests = self
+                        .metrics
+                        .api_requests
+                        .get_or_create(&RequestLabel {
+                            operation: o.name().to_string(),
+                            code: "ok".to_string(),
+                        })
+                        .clone();
+                    let duration = self
+                        .metrics
+                        .api_duration
+                        .get_or_create(&OperationLabel {
+                            operation: o.name().to_string(),
+                        })
+                        .clone();
+                    (requests, duration)
+                })
+                .collect()
+        });
+        let i = Operation::ALL.iter().position(|o| *o == op).unwrap_or(0);
+        let (c, h) = &all[i];
+        (c, h)
     }
 }
 
@@ -52,17 +88,22 @@ fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>)
     r
 }
 
-fn request_id() -> String {
+/// A fresh request id, `8-4-4-4-12` lowercase hex like AWS's (built without formatting).
+fn request_id() -> Option<HeaderValue> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let b: [u8; 16] = rand::random();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    let mut out = [0u8; 36];
+    let mut j = 0;
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out[j] = b'-';
+            j += 1;
+        }
+        out[j] = HEX[usize::from(x >> 4)];
+        out[j + 1] = HEX[usize::from(x & 15)];
+        j += 2;
+    }
+    HeaderValue::from_bytes(&out).ok()
 }
 
 fn error_reply(e: &ApiError) -> Reply {
@@ -105,7 +146,7 @@ where
             "hydrant serves Firehose JSON 1.1 at POST / and /health/live, /health/ready, /metrics",
         )),
     };
-    if let Ok(v) = HeaderValue::from_str(&rid) {
+    if let Some(v) = rid {
         resp.headers_mut().insert("x-amzn-RequestId", v);
     }
     Ok(resp)
@@ -125,21 +166,32 @@ where
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
     };
-    state
-        .metrics
-        .api_requests
-        .get_or_create(&RequestLabel {
-            operation: op_name.to_string(),
-            code: code.to_string(),
-        })
-        .inc();
-    state
-        .metrics
-        .api_duration
-        .get_or_create(&OperationLabel {
-            operation: op_name.to_string(),
-        })
-        .observe(started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    match (op, &result) {
+        (Some(op), Ok(_)) => {
+            // The common case, without building two label sets per request.
+            let (requests, duration) = state.ok_metrics(op);
+            requests.inc();
+            duration.observe(elapsed);
+        }
+        _ => {
+            state
+                .metrics
+                .api_requests
+                .get_or_create(&RequestLabel {
+                    operation: op_name.to_string(),
+                    code: code.to_string(),
+                })
+                .inc();
+            state
+                .metrics
+                .api_duration
+                .get_or_create(&OperationLabel {
+                    operation: op_name.to_string(),
+                })
+                .observe(elapsed);
+        }
+    }
     match result {
         Ok(body) => reply(StatusCode::OK, CONTENT_TYPE, body),
         Err(e) => {
