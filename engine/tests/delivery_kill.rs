@@ -13,7 +13,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,52 +80,6 @@ fn client(addr: SocketAddr, id: usize, cycle: usize, stop: Arc<AtomicBool>, acke
     n
 }
 
-/// Starts hydrantd; returns it once ready, or `None` with the child reaped if it died first (a
-/// crash point can fire during start-up, when the worker resumes a backlog).
-fn spawn(data: &Path, cfg: &Path, crash: Option<&str>) -> Option<(Child, SocketAddr)> {
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let log = data.with_extension("log");
-    let mut cmd = Command::new(common::BIN);
-    cmd.arg("--data-dir")
-        .arg(data)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--config")
-        .arg(cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .unwrap(),
-        );
-    common::clear_hydrant_env(&mut cmd);
-    cmd.env("HYDRANT_LOG", "info");
-    if let Some(c) = crash {
-        cmd.env("HYDRANT_CRASH_AT", c);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return None;
-        }
-        if let Ok((200, _)) = common::get(addr, "/health/ready") {
-            return Some((child, addr));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hydrantd not ready; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn temp_files(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
@@ -174,7 +128,8 @@ fn kill_9_during_delivery_delivers_every_acknowledged_record_once() {
             let p = points[(cycle / 2) % points.len()];
             (p, format!("{p}:{}", rng.gen_range(1..=3)))
         });
-        let Some((mut child, addr)) = spawn(&data, &cfg, crash.as_ref().map(|c| c.1.as_str()))
+        let Some((mut child, addr)) =
+            common::spawn_with_config(&data, &cfg, crash.as_ref().map(|c| c.1.as_str()))
         else {
             *fired.entry(crash.map_or("start-up", |c| c.0)).or_default() += 1;
             continue;
@@ -230,7 +185,7 @@ fn kill_9_during_delivery_delivers_every_acknowledged_record_once() {
     }
 
     // A clean daemon drains the backlog.
-    let (mut child, addr) = spawn(&data, &cfg, None).expect("clean start");
+    let (mut child, addr) = common::spawn_with_config(&data, &cfg, None).expect("clean start");
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() > 2000, "load too light: {}", acked.len());
     let root = data.join("objects/hydrant-local");

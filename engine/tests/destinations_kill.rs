@@ -24,7 +24,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -88,52 +88,6 @@ fn client(
     }
 }
 
-/// Starts hydrantd; `None` (child reaped) when it died before ready (a crash point can fire
-/// during start-up, when the worker resumes a backlog).
-fn spawn(data: &Path, cfg: &Path, crash: Option<&str>) -> Option<(Child, SocketAddr)> {
-    let addr: SocketAddr = format!("127.0.0.1:{}", common::free_port())
-        .parse()
-        .unwrap();
-    let log = data.with_extension("log");
-    let mut cmd = Command::new(common::BIN);
-    cmd.arg("--data-dir")
-        .arg(data)
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--config")
-        .arg(cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .unwrap(),
-        );
-    common::clear_hydrant_env(&mut cmd);
-    cmd.env("HYDRANT_LOG", "info");
-    if let Some(c) = crash {
-        cmd.env("HYDRANT_CRASH_AT", c);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(_)) = child.try_wait() {
-            return None;
-        }
-        if let Ok((200, _)) = common::get(addr, "/health/ready") {
-            return Some((child, addr));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hydrantd not ready; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 struct Run {
     data: PathBuf,
     cfg: PathBuf,
@@ -161,7 +115,7 @@ fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
             (p, format!("{p}:{}", rng.gen_range(1..=3)))
         });
         let Some((mut child, addr)) =
-            spawn(&run.data, &run.cfg, crash.as_ref().map(|c| c.1.as_str()))
+            common::spawn_with_config(&run.data, &run.cfg, crash.as_ref().map(|c| c.1.as_str()))
         else {
             *fired.entry(crash.map_or("start-up", |c| c.0)).or_default() += 1;
             continue;
@@ -224,7 +178,7 @@ fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
         );
     }
     assert!(acked.len() > 300, "load too light: {}", acked.len());
-    let (child, addr) = spawn(&run.data, &run.cfg, None).expect("clean start");
+    let (child, addr) = common::spawn_with_config(&run.data, &run.cfg, None).expect("clean start");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, metrics) = common::get(addr, "/metrics").unwrap();

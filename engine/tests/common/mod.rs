@@ -288,3 +288,53 @@ pub fn wal_records(data_dir: &Path, stream: &str) -> Vec<(u64, Vec<u8>)> {
     }
     out
 }
+
+/// Starts hydrantd with `--config cfg` (stderr appended to `<data>.log`, `HYDRANT_CRASH_AT` set
+/// to `crash` if given); returns it once ready, or `None` with the child reaped if it died
+/// first (a crash point can fire during start-up, when the worker resumes a backlog). For the
+/// kill tests, which need the bare child to kill and restart.
+pub fn spawn_with_config(
+    data: &Path,
+    cfg: &Path,
+    crash: Option<&str>,
+) -> Option<(Child, SocketAddr)> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let log = data.with_extension("log");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--config")
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        );
+    clear_hydrant_env(&mut cmd);
+    cmd.env("HYDRANT_LOG", "info");
+    if let Some(c) = crash {
+        cmd.env("HYDRANT_CRASH_AT", c);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        if let Ok((200, _)) = get(addr, "/health/ready") {
+            return Some((child, addr));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hydrantd not ready; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
