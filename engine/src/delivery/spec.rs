@@ -271,9 +271,10 @@ pub fn build_spec(
                 processing: c.processing_configuration.clone(),
                 buffer_bytes,
                 buffer_interval,
+                // Firehose retries a failed COPY for the whole window, whatever the error (a
+                // missing table or a failed load may be fixed by the operator meanwhile).
                 retry: RetryPolicy {
                     window: window(c.retry_options, 3600),
-                    permanent_is_final: true,
                     ..s3_retry
                 },
             }
@@ -300,9 +301,10 @@ pub fn build_spec(
                 processing: c.processing_configuration.clone(),
                 buffer_bytes,
                 buffer_interval,
+                // Whole-request failures are retried for the window (credentials may be fixed);
+                // documents the cluster refuses for good come back in `Delivered::failed`.
                 retry: RetryPolicy {
                     window: window(c.retry_options, 300),
-                    permanent_is_final: true,
                     ..s3_retry
                 },
             }

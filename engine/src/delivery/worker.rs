@@ -97,8 +97,9 @@ pub struct RetryPolicy {
     /// Relative jitter of each backoff (0.2: ±20 %; Firehose's HTTP endpoint policy uses 0.15).
     pub jitter: f64,
     /// Whether a non-retryable error ends the retries at once (the batch goes to the error
-    /// output). Firehose retries S3 for its whole window whatever the error; the other
-    /// destinations give up on errors a retry cannot fix (an HTTP 413, a rejected load).
+    /// output). Firehose retries S3, Redshift and OpenSearch for their whole window whatever the
+    /// error (an operator may fix a bucket, a table or credentials meanwhile); an HTTP endpoint's
+    /// 413 is final at once.
     pub permanent_is_final: bool,
 }
 
