@@ -141,32 +141,12 @@ fn kill_9_during_delivery_delivers_every_acknowledged_record_once() {
                 std::thread::spawn(move || client(addr, id, cycle, stop, acked))
             })
             .collect();
-        match crash {
-            Some((point, _)) => {
-                // Wait for the daemon to kill itself at the point; kill it anyway after 5 s.
-                let deadline = Instant::now() + Duration::from_secs(5);
-                loop {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        assert!(status.code().is_none(), "exited, not killed: {status}");
-                        *fired.entry(point).or_default() += 1;
-                        break;
-                    }
-                    if Instant::now() > deadline {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        *fired.entry("point-not-reached").or_default() += 1;
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-            None => {
-                std::thread::sleep(Duration::from_millis(rng.gen_range(150..900)));
-                let _ = child.kill();
-                let _ = child.wait();
-                *fired.entry("random").or_default() += 1;
-            }
-        }
+        common::end_kill_cycle(
+            &mut child,
+            crash.map(|c| c.0),
+            Duration::from_millis(rng.gen_range(150..900)),
+            &mut fired,
+        );
         stop.store(true, Ordering::SeqCst);
         for h in handles {
             h.join().unwrap();

@@ -134,31 +134,12 @@ fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
                 std::thread::spawn(move || client(addr, stream, id, cycle, stop, acked))
             })
             .collect();
-        match crash {
-            Some((point, _)) => {
-                let deadline = Instant::now() + Duration::from_secs(5);
-                loop {
-                    if let Ok(Some(status)) = child.try_wait() {
-                        assert!(status.code().is_none(), "exited, not killed: {status}");
-                        *fired.entry(point).or_default() += 1;
-                        break;
-                    }
-                    if Instant::now() > deadline {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        *fired.entry("point-not-reached").or_default() += 1;
-                        break;
-                    }
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-            None => {
-                std::thread::sleep(Duration::from_millis(rng.gen_range(300..1200)));
-                let _ = child.kill();
-                let _ = child.wait();
-                *fired.entry("random").or_default() += 1;
-            }
-        }
+        common::end_kill_cycle(
+            &mut child,
+            crash.map(|c| c.0),
+            Duration::from_millis(rng.gen_range(300..1200)),
+            &mut fired,
+        );
         stop.store(true, Ordering::SeqCst);
         for h in handles {
             h.join().unwrap();

@@ -164,6 +164,17 @@ fn object_sink(
     Ok(ObjectSink::new(store, object_config))
 }
 
+/// The source-record backup copy into `c`, when the destination's S3BackupMode asks for one.
+fn backup_sink(
+    config: &Config,
+    c: Option<&ExtendedS3Config>,
+) -> Result<Option<Arc<dyn Sink>>, String> {
+    match c {
+        Some(c) => Ok(Some(Arc::new(object_sink(config, c, false, false)?))),
+        None => Ok(None),
+    }
+}
+
 fn hints(h: Option<BufferingHints>, default_mb: u32, max_mb: u32) -> (u64, Duration) {
     let h = h.unwrap_or_default();
     (
@@ -227,17 +238,14 @@ pub fn build_spec(
             let primary = object_sink(config, c, false, false).map_err(&invalid)?;
             // When the destination is S3, S3 is what failed: the error output is local.
             let error_output = object_sink(config, c, true, false).map_err(&invalid)?;
-            let backup = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
-                (Some("Enabled"), Some(b)) => {
-                    let b: ExtendedS3Config = serde_json::from_value(b.clone())
-                        .map_err(|e| invalid(format!("S3BackupConfiguration: {e}")))?;
-                    Some(
-                        Arc::new(object_sink(config, &b, false, false).map_err(&invalid)?)
-                            as Arc<dyn Sink>,
-                    )
-                }
+            let backup_config = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
+                (Some("Enabled"), Some(b)) => Some(
+                    serde_json::from_value::<ExtendedS3Config>(b.clone())
+                        .map_err(|e| invalid(format!("S3BackupConfiguration: {e}")))?,
+                ),
                 _ => None,
             };
+            let backup = backup_sink(config, backup_config.as_ref()).map_err(&invalid)?;
             let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 128);
             Parts {
                 sink: Arc::new(primary),
@@ -256,12 +264,13 @@ pub fn build_spec(
                 .ok_or_else(|| invalid("no S3Configuration".into()))?;
             let intermediate = object_sink(config, s3, false, true).map_err(&invalid)?;
             let error_output = object_sink(config, s3, false, true).map_err(&invalid)?;
-            let backup = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
-                (Some("Enabled"), Some(b)) => Some(Arc::new(
-                    object_sink(config, b, false, false).map_err(&invalid)?,
-                ) as Arc<dyn Sink>),
-                _ => None,
-            };
+            let backup = backup_sink(
+                config,
+                c.s3_backup_configuration
+                    .as_ref()
+                    .filter(|_| c.s3_backup_mode.as_deref() == Some("Enabled")),
+            )
+            .map_err(&invalid)?;
             let sink = super::sinks::redshift(c, intermediate).map_err(&invalid)?;
             let (buffer_bytes, buffer_interval) = hints(s3.buffering_hints, 5, 128);
             Parts {
@@ -286,12 +295,11 @@ pub fn build_spec(
                 .as_ref()
                 .ok_or_else(|| invalid("no S3Configuration".into()))?;
             let error_output = object_sink(config, s3, false, false).map_err(&invalid)?;
-            let backup = match c.s3_backup_mode.as_deref() {
-                Some("AllDocuments") => Some(Arc::new(
-                    object_sink(config, s3, false, false).map_err(&invalid)?,
-                ) as Arc<dyn Sink>),
-                _ => None,
-            };
+            let backup = backup_sink(
+                config,
+                Some(s3).filter(|_| c.s3_backup_mode.as_deref() == Some("AllDocuments")),
+            )
+            .map_err(&invalid)?;
             let sink = super::sinks::opensearch(config, c, legacy).map_err(&invalid)?;
             let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 100);
             Parts {
@@ -315,12 +323,11 @@ pub fn build_spec(
                 .as_ref()
                 .ok_or_else(|| invalid("no S3Configuration".into()))?;
             let error_output = object_sink(config, s3, false, false).map_err(&invalid)?;
-            let backup = match c.s3_backup_mode.as_deref() {
-                Some("AllData") => Some(Arc::new(
-                    object_sink(config, s3, false, false).map_err(&invalid)?,
-                ) as Arc<dyn Sink>),
-                _ => None,
-            };
+            let backup = backup_sink(
+                config,
+                Some(s3).filter(|_| c.s3_backup_mode.as_deref() == Some("AllData")),
+            )
+            .map_err(&invalid)?;
             let sink = super::sinks::http_endpoint(config, c, &stream_arn(config, &stream))
                 .map_err(&invalid)?;
             let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 64);

@@ -338,3 +338,39 @@ pub fn spawn_with_config(
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Ends one kill-test cycle: with a crash point armed, waits (up to 5 s) for the daemon to kill
+/// itself there and counts it under `point` (or under "point-not-reached", killing it anyway);
+/// without one, kills it after `random_delay` and counts "random".
+pub fn end_kill_cycle(
+    child: &mut Child,
+    point: Option<&'static str>,
+    random_delay: Duration,
+    fired: &mut std::collections::BTreeMap<&'static str, usize>,
+) {
+    match point {
+        Some(point) => {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(status.code().is_none(), "exited, not killed: {status}");
+                    *fired.entry(point).or_default() += 1;
+                    return;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    *fired.entry("point-not-reached").or_default() += 1;
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        None => {
+            std::thread::sleep(random_delay);
+            let _ = child.kill();
+            let _ = child.wait();
+            *fired.entry("random").or_default() += 1;
+        }
+    }
+}
