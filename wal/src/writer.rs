@@ -177,6 +177,10 @@ pub(crate) struct State {
     spare: Option<Arc<dyn StorageFile>>,
     /// A retired segment renamed to `recycle.tmp`, waiting to become the next spare.
     recycle: Option<PathBuf>,
+    /// `recycle.tmp` is spoken for: a retired segment is being renamed to it, waits there, or is
+    /// being turned into the spare (after `recycle` was taken). Nothing else may be renamed onto
+    /// the name until this clears: the spare's handle and its name must stay the same file.
+    recycle_busy: bool,
     preparing: bool,
     prepare_failure: Option<String>,
     pub written: Position,
@@ -378,6 +382,7 @@ impl Wal {
                 active,
                 spare: None,
                 recycle: None,
+                recycle_busy: false,
                 preparing: false,
                 prepare_failure: None,
                 written: end,
@@ -600,25 +605,37 @@ impl Wal {
     fn recycle(&self, path: &Path, hold: &Arc<()>) -> Result<bool> {
         let shared = &self.shared;
         {
-            let st = lock_state(&shared.state);
-            // A reader in this process still holds the segment, or a recycled file already waits.
-            if Arc::strong_count(hold) > 1 || st.recycle.is_some() {
+            let mut st = lock_state(&shared.state);
+            // A reader in this process still holds the segment, or `recycle.tmp` is in use (a
+            // recycled file waits there, or the prepare thread is turning one into the spare).
+            if Arc::strong_count(hold) > 1 || st.recycle_busy {
                 return Ok(false);
             }
+            st.recycle_busy = true;
         }
+        let target = shared.dir.join(RECYCLE_NAME);
+        let renamed = self.rename_to_recycle(path, &target);
+        let mut st = lock_state(&shared.state);
+        match renamed {
+            Ok(true) => st.recycle = Some(target),
+            _ => st.recycle_busy = false,
+        }
+        renamed
+    }
+
+    fn rename_to_recycle(&self, path: &Path, target: &Path) -> Result<bool> {
+        let shared = &self.shared;
         // A reader in another process (`hydrant wal dump`, replay) holds the readers' lock
         // shared; taking it exclusively, for the length of the rename, proves there is none and
         // keeps a new one from opening the file before it leaves the log.
         let Ok(guard) = shared.storage.lock(&shared.dir.join(READERS_NAME)) else {
             return Ok(false);
         };
-        let target = shared.dir.join(RECYCLE_NAME);
         shared
             .storage
-            .rename(path, &target)
+            .rename(path, target)
             .map_err(|e| Error::io("rename", path, e))?;
         drop(guard);
-        lock_state(&shared.state).recycle = Some(target);
         Ok(true)
     }
 
@@ -896,7 +913,13 @@ impl Shared {
             }
             None => {
                 let recycle = st.recycle.take();
-                prepare_spare(self.storage.as_ref(), &self.dir, self.geometry, recycle)?
+                let took = recycle.is_some();
+                let prepared =
+                    prepare_spare(self.storage.as_ref(), &self.dir, self.geometry, recycle);
+                if took {
+                    st.recycle_busy = false;
+                }
+                prepared?
             }
         };
         let base = st.written.lsn;
@@ -1170,10 +1193,15 @@ impl Shared {
             }
             st.preparing = true;
             let recycle = st.recycle.take();
+            let took = recycle.is_some();
             drop(st);
             let result = prepare_spare(self.storage.as_ref(), &self.dir, self.geometry, recycle);
             st = lock_state(&self.state);
             st.preparing = false;
+            if took {
+                // `recycle.tmp` was renamed to the spare (or removed): free for the next one.
+                st.recycle_busy = false;
+            }
             match result {
                 Ok(f) => st.spare = Some(f),
                 Err(e) => st.prepare_failure = Some(e.to_string()),
