@@ -46,6 +46,7 @@ use crate::delivery::{build_spec, DeliveryStats, DeliveryWorker};
 use crate::metrics::{DeliveryLabel, Metrics, StreamLabel};
 use crate::record_id;
 use crate::registry::{Origin, Registry, RegistryError, StreamRecord, StreamStatus};
+use prometheus_client::metrics::counter::Counter;
 
 /// A start-up failure.
 #[derive(Debug, thiserror::Error)]
@@ -96,20 +97,31 @@ pub struct OpenStream {
     /// The log, shared with the stream's delivery worker.
     pub wal: Arc<Wal>,
     label: StreamLabel,
+    /// Handles of the stream's intake counters (records, bytes, put requests), resolved once
+    /// rather than looked up by label on every request.
+    incoming: [Counter; 3],
     /// Set once the WAL is closed (deletion, shutdown): an append that slipped in just before
     /// the close must not wait for a sync that will never run.
     closed: tokio::sync::watch::Sender<bool>,
 }
 
 impl OpenStream {
-    fn new(name: &str, incarnation: u64, wal: Wal) -> OpenStream {
+    fn new(name: &str, incarnation: u64, wal: Wal, metrics: &Metrics) -> OpenStream {
+        let label = StreamLabel {
+            stream: name.to_string(),
+        };
+        let incoming = [
+            &metrics.incoming_records,
+            &metrics.incoming_bytes,
+            &metrics.incoming_put_requests,
+        ]
+        .map(|family| family.get_or_create(&label).clone());
         OpenStream {
             name: name.to_string(),
             incarnation,
             wal: Arc::new(wal),
-            label: StreamLabel {
-                stream: name.to_string(),
-            },
+            label,
+            incoming,
             closed: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -403,7 +415,12 @@ impl Engine {
     }
 
     fn install(&self, rec: StreamRecord, wal: Wal) {
-        let open = Arc::new(OpenStream::new(&rec.name, rec.incarnation, wal));
+        let open = Arc::new(OpenStream::new(
+            &rec.name,
+            rec.incarnation,
+            wal,
+            &self.metrics,
+        ));
         self.write_streams()
             .insert(rec.name.clone(), Slot::new(rec, Some(open)));
     }
@@ -570,7 +587,12 @@ impl Engine {
                     return;
                 }
                 slot.record = rec.clone();
-                slot.open = Some(Arc::new(OpenStream::new(&rec.name, rec.incarnation, wal)));
+                slot.open = Some(Arc::new(OpenStream::new(
+                    &rec.name,
+                    rec.incarnation,
+                    wal,
+                    &self.metrics,
+                )));
                 tracing::info!(stream = %name, "stream ACTIVE");
                 drop(streams);
                 self.start_worker(name);
@@ -858,9 +880,13 @@ impl Engine {
 
     /// Appends one batch as one frame and waits for the stream's durability. Returns the LSN
     /// of the first record.
-    async fn append(&self, stream: &OpenStream, records: &[Vec<u8>]) -> Result<Lsn, ApiError> {
+    async fn append<R: AsRef<[u8]> + Sync>(
+        &self,
+        stream: &OpenStream,
+        records: &[R],
+    ) -> Result<Lsn, ApiError> {
         let label = &stream.label;
-        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
+        let bytes: u64 = records.iter().map(|r| r.as_ref().len() as u64).sum();
         let throttled = |msg: String| {
             self.metrics
                 .throttled_records
@@ -889,12 +915,10 @@ impl Engine {
             Ok(r) => r,
             Err(e) => return Err(self.append_error(e, stream, throttled)),
         };
-        let m = &self.metrics;
-        m.incoming_records
-            .get_or_create(label)
-            .inc_by(records.len() as u64);
-        m.incoming_bytes.get_or_create(label).inc_by(bytes);
-        m.incoming_put_requests.get_or_create(label).inc();
+        let [incoming_records, incoming_bytes, incoming_requests] = &stream.incoming;
+        incoming_records.inc_by(records.len() as u64);
+        incoming_bytes.inc_by(bytes);
+        incoming_requests.inc();
         Ok(range.start)
     }
 
@@ -950,10 +974,10 @@ impl Engine {
     /// # Errors
     /// ResourceNotFoundException, ServiceUnavailableException (whole batch: nothing written),
     /// InternalFailure.
-    pub async fn put_record_batch(
+    pub async fn put_record_batch<R: AsRef<[u8]> + Sync>(
         &self,
         name: &str,
-        records: &[Vec<u8>],
+        records: &[R],
     ) -> Result<PutRecordBatchOutput, ApiError> {
         let stream = self.active_stream(name)?;
         let first = self.append(&stream, records).await?;

@@ -49,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
         Request::PutRecordBatch { records, .. } => {
             assert!(!records.is_empty() && records.len() <= BATCH_RECORDS_MAX);
             assert!(records.iter().all(|r| r.len() <= RECORD_BYTES_MAX));
-            assert!(records.iter().map(Vec::len).sum::<usize>() <= BATCH_BYTES_MAX);
+            assert!(records.iter().map(<[u8]>::len).sum::<usize>() <= BATCH_BYTES_MAX);
+            assert_eq!(records.total_bytes(), records.iter().map(<[u8]>::len).sum::<usize>());
         }
         Request::PutRecord { data, .. } => assert!(data.len() <= RECORD_BYTES_MAX),
         _ => {}

@@ -310,7 +310,7 @@ pub async fn dispatch(
 ) -> Result<Vec<u8>, ApiError> {
     match request {
         Request::PutRecordBatch { name, records } => {
-            to_json(&engine.put_record_batch(&name, &records).await?)
+            to_json(&engine.put_record_batch(&name, &records.slices()).await?)
         }
         Request::PutRecord { name, data } => to_json(&engine.put_record(&name, data).await?),
         Request::Create(c) => {
