@@ -572,7 +572,10 @@ mod tests {
                 .put_blocking(&key, &body[..size / 2])
                 .unwrap_or_else(|e| panic!("{size}: {e}"));
             let back = store.get_blocking(&key).unwrap_or_else(|e| panic!("{e}"));
-            assert!(back[..] == body[..size / 2], "rewrite of a {size}-byte body");
+            assert!(
+                back[..] == body[..size / 2],
+                "rewrite of a {size}-byte body"
+            );
         }
     }
 
