@@ -20,6 +20,12 @@ use tokio::net::TcpListener;
 ///
 /// Every option can also be set in the TOML file given with --config and through its
 /// HYDRANT_* environment variable; flags and variables win over the file.
+/// mimalloc: delivery builds each batch and object in large buffers; glibc hands every one of
+/// them back to the kernel on free and page-faults fresh zeroed pages for the next, which cost
+/// about a quarter of a delivery thread's CPU under load. mimalloc keeps and reuses them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "hydrantd", version)]
 struct Cli {

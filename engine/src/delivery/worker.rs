@@ -8,11 +8,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, FailedRecord, Record, Sink, SinkError};
 use hydrant_wal::{CheckpointFile, Lsn, StdStorage, Wal};
 
 use super::state::{DeliveryState, Intent};
+
+/// Size of the shared buffers a batch's records are copied into from the WAL.
+const LOAD_CHUNK_BYTES: usize = 4 << 20;
 
 /// Why a worker could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -467,17 +470,24 @@ impl Worker {
     fn load(&self, intent: Intent) -> Result<Batch, DeliveryError> {
         let mut reader = self.wal.reader(intent.first).map_err(|e| self.wal_err(e))?;
         let mut records = Vec::with_capacity((intent.end.0 - intent.first.0).min(1 << 16) as usize);
+        // Records are copied out of the map into shared chunks, each record a slice of one:
+        // an allocation per chunk rather than per record.
+        let mut chunk = BytesMut::new();
         'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
             let arrival_ms = frame.arrival_ms();
             for (lsn, data) in frame.records() {
                 if lsn >= intent.end {
                     break 'frames;
                 }
+                if chunk.capacity() - chunk.len() < data.len() {
+                    chunk = BytesMut::with_capacity(LOAD_CHUNK_BYTES.max(data.len()));
+                }
+                chunk.extend_from_slice(data);
                 records.push(Record {
                     lsn: lsn.0,
                     sub: 0,
                     arrival_ms,
-                    data: Bytes::copy_from_slice(data),
+                    data: chunk.split().freeze(),
                 });
             }
         }
