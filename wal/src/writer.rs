@@ -197,6 +197,8 @@ pub(crate) struct State {
     closed: bool,
     /// `close` has run its final sync: a ticket not durable by now never will be.
     shut: bool,
+    /// Threads in `wait_durable_past` (log followers): a sync wakes them only if there are any.
+    followers: usize,
     bytes_since_sync: u64,
 }
 
@@ -388,6 +390,7 @@ impl Wal {
                 written: end,
                 durable: end,
                 sync_in_progress: false,
+                followers: 0,
                 pending_seals: Vec::new(),
                 dir_dirty: false,
                 waiters: Vec::new(),
@@ -525,12 +528,14 @@ impl Wal {
             if now >= deadline {
                 break;
             }
+            st.followers += 1;
             st = self
                 .shared
                 .durable_cv
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
+            st.followers -= 1;
         }
         st.durable.lsn
     }
@@ -1059,8 +1064,11 @@ impl Shared {
             if let Some((_, t)) = st.blocked.first() {
                 unpark.push(t.clone());
             }
+            let followers = st.followers > 0;
             drop(st);
-            self.durable_cv.notify_all();
+            if followers {
+                self.durable_cv.notify_all();
+            }
             for t in unpark {
                 t.unpark();
             }

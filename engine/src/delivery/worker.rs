@@ -305,6 +305,11 @@ const RETAIN_IDLE_PERIOD: Duration = Duration::from_secs(5);
 /// How often a waiting worker looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
+/// While records arrive and the batch is neither full nor due, the worker reads them in steps of
+/// this long. A full buffer is noticed this much later at most; a zero buffering interval does
+/// not wait at all.
+const GATHER: Duration = Duration::from_millis(20);
+
 impl Worker {
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
@@ -451,7 +456,15 @@ impl Worker {
             }
             let wait = Duration::from_millis(due_ms.saturating_sub(now)).min(POLL);
             // Wait until the record at `end` (the next one to read) is durable.
-            let _ = self.wal.wait_durable_past(end.max(reader.next_lsn()), wait);
+            let next = end.max(reader.next_lsn());
+            let durable = self.wal.wait_durable_past(next, wait);
+            if durable > next && !self.spec.buffer_interval.is_zero() {
+                // Records are flowing but no batch is due: let them gather instead of waking
+                // on every group commit (thousands a second under small PutRecords, each a
+                // wake-up and a read of a frame or two).
+                let due_in = Duration::from_millis(due_ms.saturating_sub(hydrant_wal::now_ms()));
+                std::thread::sleep(due_in.min(GATHER));
+            }
         }
     }
 
