@@ -96,6 +96,12 @@ pub struct BenchPutArgs {
     /// Do not measure `bench wal` S1 (P1's ratio is then not computed).
     #[arg(long)]
     pub no_wal: bool,
+    /// Threads of the load generator. One by default: on a machine this small the load
+    /// generator shares the CPUs with the daemon, and measured on 2 vCPUs (P2, 2026-11-26) a
+    /// second thread cost more than it gave: 10.8 against 9.4 us of load-generator CPU per
+    /// PutRecord (cross-thread wake-ups), 51,201 against 56,359 acknowledged records/s.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub client_threads: usize,
     /// Print the results as one JSON document.
     #[arg(long)]
     pub json: bool,
@@ -181,6 +187,7 @@ struct ShapeReport {
 struct Report {
     target: String,
     cpus: usize,
+    client_threads: usize,
     seconds_per_shape: f64,
     wal_s1_mb_per_sec: Option<f64>,
     wal_s1_note: String,
@@ -293,7 +300,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         .unwrap_or_default();
     let addr = endpoint_addr(&endpoint)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cpus.clamp(1, 4))
+        .worker_threads(args.client_threads.max(1))
         .enable_all()
         .build()
         .map_err(|source| BenchHttpError::Io {
@@ -385,6 +392,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
     let report = Report {
         target,
         cpus,
+        client_threads: args.client_threads.max(1),
         seconds_per_shape: args.seconds,
         wal_s1_mb_per_sec: wal_s1,
         wal_s1_note: wal_note,
@@ -396,8 +404,12 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
     }
     writeln!(
         out,
-        "hydrant bench put  {} CPUs shared by load generator and daemon; {:.1} s per shape",
-        report.cpus, report.seconds_per_shape
+        "hydrant bench put  {} CPUs shared by load generator ({} thread{}) and daemon; {:.1} s \
+         per shape",
+        report.cpus,
+        report.client_threads,
+        if report.client_threads == 1 { "" } else { "s" },
+        report.seconds_per_shape
     )?;
     writeln!(out, "{}", report.target)?;
     writeln!(
