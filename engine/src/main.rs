@@ -83,6 +83,9 @@ struct Cli {
     /// Seconds to wait for in-flight requests on SIGTERM. Default 30.
     #[arg(long, env = "HYDRANT_SHUTDOWN_GRACE_SECS")]
     shutdown_grace_secs: Option<u64>,
+    /// Threads serving the API. Default 0: one fewer than the CPUs, at least one.
+    #[arg(long, env = "HYDRANT_WORKER_THREADS")]
+    worker_threads: Option<usize>,
     /// S3 endpoint URL of S3 destinations; unset: the local object store DIR/objects/<bucket>.
     #[arg(long, env = "HYDRANT_S3_ENDPOINT")]
     s3_endpoint: Option<String>,
@@ -145,6 +148,7 @@ impl Cli {
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),
             shutdown_grace_secs: self.shutdown_grace_secs,
+            worker_threads: self.worker_threads,
             s3_endpoint: self.s3_endpoint.clone(),
             s3_region: self.s3_region.clone(),
             s3_force_path_style: self.s3_force_path_style,
@@ -179,6 +183,7 @@ fn main() -> anyhow::Result<()> {
     config.validate()?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.api_threads())
         .enable_all()
         .build()
         .context("starting the async runtime")?;

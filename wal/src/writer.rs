@@ -118,6 +118,12 @@ impl Default for WalOptions {
     }
 }
 
+/// Frames up to this size are gathered for the next sync's single `pwrite` (under `sync`
+/// durability); larger ones are written at once.
+const COALESCE_FRAME_MAX: usize = 16 << 10;
+/// Frames gathered past this many bytes are written at once, whatever their size.
+const TAIL_BYTES_MAX: usize = 1 << 20;
+
 /// A position in the log: an LSN and where its frame boundary is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Position {
@@ -185,6 +191,15 @@ pub(crate) struct State {
     prepare_failure: Option<String>,
     pub written: Position,
     pub durable: Position,
+    /// End of what is in the active segment's file (the rest of `written` waits in `tail`).
+    pub flushed: Position,
+    /// Small frames appended under `sync` durability, not yet written to the file: the next
+    /// sync writes them with one `pwrite` before its `fdatasync` (one system call per group
+    /// commit instead of one per append). They end at `written` and start at `tail_offset`.
+    tail: Vec<u8>,
+    tail_offset: u64,
+    /// A sync is writing a taken `tail` outside the lock: `flushed` waits for that sync.
+    tail_in_flight: bool,
     sync_in_progress: bool,
     pending_seals: Vec<PendingSeal>,
     dir_dirty: bool,
@@ -389,6 +404,10 @@ impl Wal {
                 prepare_failure: None,
                 written: end,
                 durable: end,
+                flushed: end,
+                tail: Vec::new(),
+                tail_offset: 0,
+                tail_in_flight: false,
                 sync_in_progress: false,
                 followers: 0,
                 pending_seals: Vec::new(),
@@ -817,6 +836,9 @@ impl Future for Ticket {
 }
 
 struct SyncPlan {
+    /// Frames to write into the active segment at `tail_offset` before syncing it.
+    tail: Vec<u8>,
+    tail_offset: u64,
     seals: Vec<PendingSeal>,
     active: Arc<dyn StorageFile>,
     active_path: PathBuf,
@@ -853,13 +875,30 @@ impl Shared {
         let count = u64::from(buf.record_count());
         let bytes = buf.seal(first, arrival_ms);
         let offset = st.active.write_offset;
-        if let Err(e) = st.active.file.write_at(bytes, offset) {
-            // A part of the frame may be in the file; nothing after it may be written.
-            let err = Error::io("write", &st.active.path, e);
-            st.poisoned = Some(err.to_string());
-            drop(st);
-            self.wake_all();
-            return Err(err);
+        let coalesce = self.options.durability == Durability::Sync
+            && bytes.len() <= COALESCE_FRAME_MAX
+            && st.tail.len() < TAIL_BYTES_MAX;
+        if coalesce {
+            if st.tail.is_empty() {
+                st.tail_offset = offset;
+            }
+            st.tail.extend_from_slice(bytes);
+        } else {
+            let written = match self.flush_tail(&mut st) {
+                Ok(()) => st
+                    .active
+                    .file
+                    .write_at(bytes, offset)
+                    .map_err(|e| Error::io("write", &st.active.path, e)),
+                Err(e) => Err(e),
+            };
+            if let Err(err) = written {
+                // A part of the frame may be in the file; nothing after it may be written.
+                st.poisoned = Some(err.to_string());
+                drop(st);
+                self.wake_all();
+                return Err(err);
+            }
         }
         let a = &mut st.active;
         if offset >= a.next_index_at {
@@ -879,12 +918,31 @@ impl Shared {
             segment,
             offset: offset + padded,
         };
+        if st.tail.is_empty() && !st.tail_in_flight {
+            st.flushed = st.written;
+        }
         st.bytes_since_sync += padded;
         drop(st);
         if let Some(o) = &self.options.observer {
             o.on_append(started.elapsed(), padded);
         }
         Ok(LsnRange { start: first, end })
+    }
+
+    /// Writes the frames waiting in `tail` into the active segment's file, under the lock.
+    fn flush_tail(&self, st: &mut State) -> Result<()> {
+        if st.tail.is_empty() {
+            return Ok(());
+        }
+        st.active
+            .file
+            .write_at(&st.tail, st.tail_offset)
+            .map_err(|e| Error::io("write", &st.active.path, e))?;
+        st.tail.clear();
+        if !st.tail_in_flight {
+            st.flushed = st.written;
+        }
+        Ok(())
     }
 
     /// Switches to a new segment. Called with the lock held; may wait for the spare.
@@ -927,6 +985,11 @@ impl Shared {
                 prepared?
             }
         };
+        // The old segment's frames go into its file before it is sealed.
+        if let Err(e) = self.flush_tail(&mut st) {
+            st.poisoned = Some(e.to_string());
+            return Err(e);
+        }
         let base = st.written.lsn;
         let new_active =
             match install_spare(self.storage.as_ref(), &self.dir, self.geometry, spare, base) {
@@ -1005,7 +1068,11 @@ impl Shared {
                 continue;
             }
             st.sync_in_progress = true;
+            let tail_offset = st.tail_offset;
+            st.tail_in_flight = !st.tail.is_empty();
             let plan = SyncPlan {
+                tail: std::mem::take(&mut st.tail),
+                tail_offset,
                 seals: std::mem::take(&mut st.pending_seals),
                 active: st.active.file.clone(),
                 active_path: st.active.path.clone(),
@@ -1019,11 +1086,15 @@ impl Shared {
             let elapsed = started.elapsed();
             st = lock_state(&self.state);
             st.sync_in_progress = false;
+            st.tail_in_flight = false;
             match outcome {
                 Ok(()) => {
                     self.syncs.fetch_add(1, Ordering::Relaxed);
                     if plan.upto.lsn >= st.durable.lsn {
                         st.durable = plan.upto;
+                    }
+                    if plan.upto.lsn > st.flushed.lsn {
+                        st.flushed = plan.upto;
                     }
                     for seal in &plan.seals {
                         if let Some(m) = st.sealed.iter_mut().find(|m| m.base == seal.base) {
@@ -1083,6 +1154,11 @@ impl Shared {
     /// footers (each durable before the next), then the active segment, then the directory
     /// (renames into the log).
     fn run_sync(&self, plan: &SyncPlan) -> Result<()> {
+        if !plan.tail.is_empty() {
+            plan.active
+                .write_at(&plan.tail, plan.tail_offset)
+                .map_err(|e| Error::io("write", &plan.active_path, e))?;
+        }
         for seal in &plan.seals {
             // Frames, then index, then footer, each made durable before the next is written:
             // a valid footer then vouches for both, whatever a power loss tears.
@@ -1443,7 +1519,7 @@ impl SegmentSource for LiveSource {
         let st = lock_state(&self.shared.state);
         let bound = match self.limit {
             ReadLimit::Durable => st.durable,
-            ReadLimit::Written => st.written,
+            ReadLimit::Written => st.flushed,
         };
         let first = st.sealed.front().map_or(st.active.base, |s| s.base);
         if lsn < first {
@@ -1512,7 +1588,7 @@ impl SegmentSource for LiveSource {
         let st = lock_state(&self.shared.state);
         let bound = match self.limit {
             ReadLimit::Durable => st.durable,
-            ReadLimit::Written => st.written,
+            ReadLimit::Written => st.flushed,
         };
         if st.active.base == base {
             let off = if bound.segment == base {
