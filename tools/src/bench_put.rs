@@ -130,6 +130,48 @@ impl Workload for Fixed {
     }
 }
 
+/// The longest `bench put` waits for delivery to finish P1's records before P2.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One sample of `name{stream="<stream>"...}` from a Prometheus text page.
+fn metric(page: &str, name: &str, stream: &str) -> Option<u64> {
+    let prefix = format!("{name}{{stream=\"{stream}\"");
+    page.lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+/// Waits until `stream`'s delivery cursor reaches its durable end (read from `/metrics`);
+/// returns how long that took.
+async fn wait_delivered(
+    client: &FirehoseClient,
+    stream: &str,
+    timeout: Duration,
+) -> Result<Duration, BenchHttpError> {
+    let started = std::time::Instant::now();
+    loop {
+        let page = client.get("/metrics").await?;
+        let page = String::from_utf8_lossy(&page);
+        let durable = metric(&page, "hydrant_wal_durable_lsn", stream);
+        let cursor = metric(&page, "hydrant_delivery_cursor_lsn", stream);
+        if let (Some(durable), Some(cursor)) = (durable, cursor) {
+            if cursor >= durable {
+                return Ok(started.elapsed());
+            }
+        }
+        if started.elapsed() >= timeout {
+            return Err(BenchHttpError::Delivery(format!(
+                "delivery of {stream} did not catch up within {} s (cursor {cursor:?}, durable \
+                 end {durable:?})",
+                timeout.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Record data that does not compress to nothing (xorshift bytes, printable).
 pub fn filler(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
@@ -191,6 +233,8 @@ struct Report {
     seconds_per_shape: f64,
     wal_s1_mb_per_sec: Option<f64>,
     wal_s1_note: String,
+    /// Seconds delivery still needed, after P1 ended, for P1's records (P2 starts after).
+    delivery_drained_after_p1_s: Option<f64>,
     shapes: Vec<ShapeReport>,
 }
 
@@ -330,6 +374,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         }
         let warmup = Duration::from_secs_f64((args.seconds / 5.0).min(1.0));
         let mut shapes = Vec::new();
+        let mut drained_after_p1 = None;
         if args.shape != PutShapeArg::P2 {
             eprintln!("bench put: P1 for {:.1} s", args.seconds);
             let load = Load {
@@ -355,6 +400,16 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
             });
         }
         if args.shape != PutShapeArg::P1 {
+            if args.shape == PutShapeArg::All {
+                // P1 leaves gigabytes for delivery: let it finish, or P2 would measure the
+                // daemon delivering them as much as taking PutRecords.
+                let waited = wait_delivered(&client, &stream, DRAIN_TIMEOUT).await?;
+                eprintln!(
+                    "bench put: delivery finished P1's records {:.1} s after P1 ended",
+                    waited.as_secs_f64()
+                );
+                drained_after_p1 = Some(waited.as_secs_f64());
+            }
             eprintln!("bench put: P2 for {:.1} s", args.seconds);
             let load = Load {
                 connections: 64,
@@ -375,8 +430,9 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
                 result,
             });
         }
-        Ok::<_, BenchHttpError>(shapes)
+        Ok::<_, BenchHttpError>((shapes, drained_after_p1))
     })?;
+    let (shapes, drained_after_p1) = shapes;
     let target = match &daemon {
         Some(d) => format!(
             "hydrantd started by this run at {} (data {}) with {} (retention follows \
@@ -396,6 +452,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         seconds_per_shape: args.seconds,
         wal_s1_mb_per_sec: wal_s1,
         wal_s1_note: wal_note,
+        delivery_drained_after_p1_s: drained_after_p1,
         shapes,
     };
     if args.json {
@@ -445,5 +502,28 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
             }
         )?;
     }
+    if let Some(s) = report.delivery_drained_after_p1_s {
+        writeln!(
+            out,
+            "P2 started once delivery had caught up with P1's records, {s:.1} s after P1 ended \
+             (P1's rate is a burst the daemon took while delivering behind it)"
+        )?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_reads_one_streams_sample() {
+        let page = "# HELP x\nhydrant_wal_durable_lsn{stream=\"other\"} 7\n\
+                    hydrant_wal_durable_lsn{stream=\"s\"} 1500\n\
+                    hydrant_delivery_cursor_lsn{stream=\"s\",destination=\"d-1\"} 1000\n";
+        assert_eq!(metric(page, "hydrant_wal_durable_lsn", "s"), Some(1500));
+        assert_eq!(metric(page, "hydrant_wal_durable_lsn", "other"), Some(7));
+        assert_eq!(metric(page, "hydrant_delivery_cursor_lsn", "s"), Some(1000));
+        assert_eq!(metric(page, "hydrant_delivery_cursor_lsn", "nope"), None);
+    }
 }

@@ -208,6 +208,42 @@ impl FirehoseClient {
         Err(api_error(status, &body))
     }
 
+    /// GETs `path` of the endpoint (`/metrics`, `/health/ready`): the 200 reply's body.
+    ///
+    /// # Errors
+    /// [`ClientError::Transport`], or [`ClientError::Api`] for any other status.
+    pub async fn get(&self, path: &str) -> Result<Bytes, ClientError> {
+        let transport = |e: &dyn std::fmt::Display| ClientError::Transport {
+            endpoint: self.endpoint.clone(),
+            message: e.to_string(),
+        };
+        let uri: Uri = format!("{}{path}", self.endpoint)
+            .parse()
+            .map_err(|e| transport(&e))?;
+        let request = Request::builder()
+            .method("GET")
+            .uri(uri)
+            .header("host", &self.host)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| transport(&e))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| transport(&ErrorChain(&e)))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport(&e))?
+            .to_bytes();
+        if status == StatusCode::OK {
+            return Ok(body);
+        }
+        Err(api_error(status, &body))
+    }
+
     /// Sends one operation and decodes its output.
     ///
     /// # Errors
