@@ -516,7 +516,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         writeln!(
             out,
             "P2 started once delivery had caught up with P1 (less than one buffer left), {s:.1} \
-             s after P1 ended (P1's rate is a burst the daemon took while delivering behind it)"
+             s after P1 ended"
         )?;
     }
     Ok(())
