@@ -186,26 +186,7 @@ impl FirehoseClient {
         if let Some(signer) = &self.signer {
             self.sign(signer, &mut request, &target, &body)?;
         }
-        let transport = |e: &dyn std::fmt::Display| ClientError::Transport {
-            endpoint: self.endpoint.clone(),
-            message: e.to_string(),
-        };
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(|e| transport(&ErrorChain(&e)))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| transport(&e))?
-            .to_bytes();
-        if status == StatusCode::OK {
-            return Ok(body);
-        }
-        Err(api_error(status, &body))
+        self.send(request).await
     }
 
     /// GETs `path` of the endpoint (`/metrics`, `/health/ready`): the 200 reply's body.
@@ -213,19 +194,30 @@ impl FirehoseClient {
     /// # Errors
     /// [`ClientError::Transport`], or [`ClientError::Api`] for any other status.
     pub async fn get(&self, path: &str) -> Result<Bytes, ClientError> {
+        let request = format!("{}{path}", self.endpoint)
+            .parse::<Uri>()
+            .map_err(|e| e.to_string())
+            .and_then(|uri| {
+                Request::builder()
+                    .method("GET")
+                    .uri(uri)
+                    .header("host", &self.host)
+                    .body(Full::new(Bytes::new()))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|message| ClientError::Transport {
+                endpoint: self.endpoint.clone(),
+                message,
+            })?;
+        self.send(request).await
+    }
+
+    /// Sends `request`; returns the 200 reply's body, or the error the reply carries.
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Bytes, ClientError> {
         let transport = |e: &dyn std::fmt::Display| ClientError::Transport {
             endpoint: self.endpoint.clone(),
             message: e.to_string(),
         };
-        let uri: Uri = format!("{}{path}", self.endpoint)
-            .parse()
-            .map_err(|e| transport(&e))?;
-        let request = Request::builder()
-            .method("GET")
-            .uri(uri)
-            .header("host", &self.host)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| transport(&e))?;
         let response = self
             .client
             .request(request)
