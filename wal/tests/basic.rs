@@ -387,9 +387,10 @@ fn retired_segments_are_recycled_unless_someone_may_read_them() {
     fill(&wal, 1500);
     let segs = wal.segments();
     let recycle = dir.join(hydrant_wal::segment::RECYCLE_NAME);
-    // No reader: the first retired segment becomes recycle.tmp, the second is deleted.
+    // No reader: both retired segments are kept for reuse, as recycle.tmp and recycle.1.tmp.
     assert_eq!(wal.truncate_before(segs[2].base_lsn).unwrap(), 2);
     assert!(recycle.exists());
+    assert!(dir.join("recycle.1.tmp").exists());
     assert!(!segs[0].path.exists() && !segs[1].path.exists());
     // The next rotation takes the recycled file (its old frames stay until overwritten).
     let before = wal.segments().len();
@@ -451,4 +452,45 @@ fn close_completes_waiting_tickets_and_refuses_later_appends() {
     closer.join().unwrap().unwrap();
     assert!(matches!(wal.append(&[record(99)]), Err(Error::Closed)));
     assert_eq!(wal.durable_lsn(), Lsn(20));
+}
+
+/// At most four retired segments are kept for reuse; the rest are deleted, and a budget bounds
+/// the kept ones together with the live segments and the spare.
+#[test]
+fn kept_recycled_segments_are_bounded() {
+    let kept = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("recycle."))
+            .count()
+    };
+    for (budget, want) in [(None, 4), (Some(5 * 16 * 1024), 2)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let options = WalOptions {
+            budget_bytes: budget,
+            ..small(false)
+        };
+        let (wal, _) = Wal::open(dir, options).unwrap();
+        let mut i = 0u64;
+        while wal.segments().len() < 8 {
+            match wal.append(&[record(i)]).unwrap().wait() {
+                Ok(_) => i += 1,
+                Err(e) => panic!("{e}"),
+            }
+            if budget.is_some() && wal.segments().len() >= 3 {
+                break;
+            }
+        }
+        let end = wal.segments().last().unwrap().base_lsn;
+        let retired = wal.truncate_before(end).unwrap();
+        assert!(retired >= 2, "{retired} retired");
+        assert_eq!(kept(dir), want.min(retired), "budget {budget:?}");
+        let stats = wal.stats();
+        if let Some(b) = budget {
+            assert!(stats.disk_bytes <= b, "{} > {b}", stats.disk_bytes);
+        }
+        wal.close().unwrap();
+    }
 }
