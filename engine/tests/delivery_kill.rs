@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::objects::{check_exactly_once, object_records};
-use common::{b64, try_post};
+use common::try_put_batch;
 use hydrant_sinks::Compression;
 use rand::{Rng, SeedableRng};
 
@@ -41,24 +41,7 @@ fn client(addr: SocketAddr, id: usize, cycle: usize, stop: Arc<AtomicBool>, acke
             })
             .collect();
         batch_no += 1;
-        let body = format!(
-            r#"{{"DeliveryStreamName":"{STREAM}","Records":[{}]}}"#,
-            records
-                .iter()
-                .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let Ok((200, text)) = try_post(
-            addr,
-            Some("Firehose_20150804.PutRecordBatch"),
-            Some("application/x-amz-json-1.1"),
-            body.as_bytes(),
-        ) else {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        let Some(v) = try_put_batch(addr, STREAM, &records) else {
             continue;
         };
         let mut acked = acked.lock().unwrap();

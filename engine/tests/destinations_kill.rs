@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{b64, try_post};
+use common::try_put_batch;
 use rand::{Rng, SeedableRng};
 
 const CLIENTS: usize = 2;
@@ -58,24 +58,7 @@ fn client(
             })
             .collect();
         batch_no += 1;
-        let body = format!(
-            r#"{{"DeliveryStreamName":"{stream}","Records":[{}]}}"#,
-            records
-                .iter()
-                .map(|(_, r)| format!(r#"{{"Data":"{}"}}"#, b64(r)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let Ok((200, text)) = try_post(
-            addr,
-            Some("Firehose_20150804.PutRecordBatch"),
-            Some("application/x-amz-json-1.1"),
-            body.as_bytes(),
-        ) else {
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        let Some(v) = try_put_batch(addr, stream, records.iter().map(|(_, r)| r)) else {
             continue;
         };
         assert_eq!(v["FailedPutCount"], 0, "{v}");

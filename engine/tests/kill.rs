@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{b64, try_post, Daemon};
+use common::{try_put_batch, Daemon};
 use rand::{Rng, SeedableRng};
 
 const CLIENTS: usize = 4;
@@ -38,29 +38,8 @@ fn client(
             })
             .collect();
         batch_no += 1;
-        let body = format!(
-            r#"{{"DeliveryStreamName":"load","Records":[{}]}}"#,
-            records
-                .iter()
-                .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let result = try_post(
-            addr,
-            Some("Firehose_20150804.PutRecordBatch"),
-            Some("application/x-amz-json-1.1"),
-            body.as_bytes(),
-        );
-        let Ok((status, text)) = result else {
-            // The daemon died mid-request: nothing acknowledged.
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
-        };
-        if status != 200 {
-            continue;
-        }
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        // None: the daemon died mid-request or refused; nothing acknowledged.
+        let Some(v) = try_put_batch(addr, "load", &records) else {
             continue;
         };
         if v["FailedPutCount"] != 0 {

@@ -231,6 +231,35 @@ pub fn try_post(
     raw(addr, &bytes)
 }
 
+/// One PutRecordBatch of `records` into `stream` (a fresh connection): the reply's JSON when the
+/// daemon answered 200, else `None`, after a short pause (the daemon may be dead or starting).
+pub fn try_put_batch<R: AsRef<[u8]>>(
+    addr: SocketAddr,
+    stream: &str,
+    records: impl IntoIterator<Item = R>,
+) -> Option<serde_json::Value> {
+    let body = format!(
+        r#"{{"DeliveryStreamName":"{stream}","Records":[{}]}}"#,
+        records
+            .into_iter()
+            .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r.as_ref())))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    match try_post(
+        addr,
+        Some("Firehose_20150804.PutRecordBatch"),
+        Some("application/x-amz-json-1.1"),
+        body.as_bytes(),
+    ) {
+        Ok((200, text)) => serde_json::from_str(&text).ok(),
+        _ => {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            None
+        }
+    }
+}
+
 /// POST a Firehose operation with a JSON body.
 pub fn call(addr: SocketAddr, op: &str, body: &str) -> (u16, serde_json::Value) {
     let (status, text) = post(
