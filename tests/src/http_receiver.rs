@@ -46,10 +46,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
@@ -390,39 +387,12 @@ impl Drop for HttpReceiver {
 
 /// Accepts connections until `stop` fires; each connection runs on its own task. Dropping the
 /// runtime afterwards ends the connections still open.
-async fn serve(
-    listener: std::net::TcpListener,
-    shared: Arc<Shared>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("http receiver: cannot register the listener: {e}");
-            return;
-        }
-    };
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut stop => return,
-            accepted = listener.accept() => accepted,
-        };
-        let Ok((stream, _)) = accepted else {
-            continue;
-        };
+async fn serve(listener: std::net::TcpListener, shared: Arc<Shared>, stop: oneshot::Receiver<()>) {
+    crate::serve::serve_http(listener, stop, move |request| {
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let shared = Arc::clone(&shared);
-                async move { handle(&shared, request).await }
-            });
-            // A dropped reply ends the connection with an error: nothing to report.
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move { handle(&shared, request).await }
+    })
+    .await;
 }
 
 /// Why a connection is closed without an answer ([`Reply::Drop`]).

@@ -443,29 +443,13 @@ impl Drop for LambdaServer {
 async fn serve(
     listener: std::net::TcpListener,
     state: Arc<State>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
+    stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let state = Arc::clone(&state);
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(handle(&state, request).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        }
-    }
+    crate::serve::serve_http(listener, stopped, move |request| {
+        let state = Arc::clone(&state);
+        async move { Ok::<_, Infallible>(handle(&state, request).await) }
+    })
+    .await;
 }
 
 fn response(status: u16, headers: &[(&str, &str)], body: Vec<u8>) -> Response<Full<Bytes>> {

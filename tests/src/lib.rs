@@ -12,6 +12,7 @@ pub mod bulk;
 pub mod http_receiver;
 pub mod lambda;
 pub mod pg;
+mod serve;
 
 /// The bytes the WAL load generator appends as record `index` of batch `seq` of thread `thread`.
 /// The kill test recomputes them to check every acknowledged record byte for byte.
