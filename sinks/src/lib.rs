@@ -63,7 +63,7 @@ pub use keys::{ErrorOutputType, KeyError, S3Prefixes};
 pub use local::LocalStore;
 pub use object::{ObjectSink, ObjectSinkConfig};
 pub use s3::{S3Config, S3Credentials, S3Store};
-pub use store::{ObjectStore, PutObject};
+pub use store::{Body, ObjectStore, PutObject};
 
 /// A boxed, sendable future: what the object-safe async methods of [`Sink`] and [`ObjectStore`]
 /// return, so the engine can hold them as `Arc<dyn Sink>`.

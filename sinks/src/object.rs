@@ -17,7 +17,7 @@ use bytes::Bytes;
 use crate::compress::{Compression, Encoder, ZipEntry};
 use crate::failed::{encode_failed_records, FailedRecord};
 use crate::keys::{resolve_extension, ErrorOutputType, S3Prefixes};
-use crate::store::{ObjectStore, PutObject};
+use crate::store::{Body, ObjectStore, PutObject};
 use crate::{Batch, BatchIdentity, BoxFuture, Delivered, Sink, SinkError};
 
 /// The naming and encoding settings of an S3-style destination, validated.
@@ -118,15 +118,19 @@ impl ObjectSink {
         )
     }
 
-    /// Compresses `chunks` into one object body, off the async workers.
+    /// Compresses `chunks` into one object body, off the async workers. Uncompressed, the
+    /// chunks are the body: no copy here, the store writes them in turn.
     async fn encode(
         &self,
         chunks: Vec<Bytes>,
         zip_name: String,
         modified_ms: u64,
-    ) -> Result<Bytes, SinkError> {
+    ) -> Result<Body, SinkError> {
         let compression = self.config.compression;
-        let encode = move || -> Result<Bytes, SinkError> {
+        if compression == Compression::Uncompressed {
+            return Ok(Body::from_parts(chunks));
+        }
+        let encode = move || -> Result<Body, SinkError> {
             let entry = ZipEntry {
                 name: &zip_name,
                 modified_ms,
@@ -135,18 +139,14 @@ impl ObjectSink {
             for chunk in &chunks {
                 encoder.write(chunk)?;
             }
-            Ok(Bytes::from(encoder.finish()?))
+            Ok(Body::from(encoder.finish()?))
         };
-        if compression == Compression::Uncompressed {
-            // Concatenation is a memcpy: not worth a thread hop.
-            return encode();
-        }
         tokio::task::spawn_blocking(encode)
             .await
             .map_err(|e| SinkError::Task(e.to_string()))?
     }
 
-    async fn put(&self, key: &str, body: Bytes) -> Result<u64, SinkError> {
+    async fn put(&self, key: &str, body: Body) -> Result<u64, SinkError> {
         let wire_bytes = body.len() as u64;
         let object = PutObject {
             body,

@@ -254,7 +254,7 @@ impl S3Store {
             .key(key)
             .content_type(OBJECT_CONTENT_TYPE)
             .set_content_encoding(object.content_encoding.map(str::to_string))
-            .body(ByteStream::from(object.body))
+            .body(ByteStream::from(object.body.to_bytes()))
             .send()
             .await
             .map_err(|e| map_sdk_error("PutObject", e))?;
@@ -281,7 +281,7 @@ impl S3Store {
             });
         };
         let result = self
-            .upload_parts_and_complete(key, &upload_id, object.body)
+            .upload_parts_and_complete(key, &upload_id, object.body.to_bytes())
             .await;
         if let Err(error) = &result {
             // Without the abort the parts would be stored (and billed) until a lifecycle rule

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hydrant_sinks::{
-    Batch, BatchIdentity, Compression, ObjectSink, ObjectSinkConfig, ObjectStore, PutObject,
+    Batch, BatchIdentity, Body, Compression, ObjectSink, ObjectSinkConfig, ObjectStore, PutObject,
     Record, S3Config, S3Credentials, S3Store, Sink, SinkError,
 };
 
@@ -124,7 +124,7 @@ impl S3sFs {
 
 fn object(body: impl Into<Bytes>, content_encoding: Option<&'static str>) -> PutObject {
     PutObject {
-        body: body.into(),
+        body: Body::from(body.into()),
         content_encoding,
     }
 }

@@ -74,7 +74,7 @@ pub use options::{quote_identifier, CopyCommand, DataFormat, TableName, MAX_ERRO
 
 use crate::failed::{FailedRecord, FailureDetail};
 use crate::object::ObjectSink;
-use crate::store::PutObject;
+use crate::store::{Body, PutObject};
 use crate::{failed_records, now_ms, Batch, BoxFuture, Delivered, Record, Sink, SinkError};
 use rows::{Column, LoadError, Rows};
 
@@ -945,7 +945,7 @@ impl PostgresSink {
         let written = intermediate.deliver(batch).await?;
         let url = intermediate.store().location(&written.target);
         let object = PutObject {
-            body: Bytes::from(manifest(&url)),
+            body: Body::from(manifest(&url)),
             content_encoding: None,
         };
         intermediate.store().put_object(&key, object).await?;
