@@ -52,8 +52,12 @@ cargo test --workspace
 
 step "fuzz targets, ${FUZZ_SECONDS} s each"
 for target in $(cd fuzz && cargo fuzz list); do
+  # The learned corpus (fuzz/corpus/<target>, not in git), then the hand-made seeds if any.
+  dirs=("corpus/$target")
+  if [ -d "fuzz/seeds/$target" ]; then dirs+=("seeds/$target"); fi
+  mkdir -p "fuzz/corpus/$target"
   (cd fuzz && CARGO_TARGET_DIR="$ROOT/target/fuzz" \
-    cargo fuzz run -s none "$target" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096)
+    cargo fuzz run -s none "$target" "${dirs[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096)
 done
 
 step "all tests passed"

@@ -1,11 +1,13 @@
 //! Fuzzes Firehose request decoding (`hydrant_engine::decode_request`): headers and body bytes
 //! in, a typed request or a Firehose error out. It must never panic, and what it accepts must
-//! respect the API's limits.
+//! respect the API's limits. Whatever the PutRecord/PutRecordBatch fast path
+//! (`api::fastpath`) accepts, the general serde decoder must accept as the same request.
 #![no_main]
 
 use hydrant_engine::api::decode::{
-    BATCH_BYTES_MAX, BATCH_RECORDS_MAX, RECORD_BYTES_MAX, TARGET_PREFIX,
+    decode_body_general, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, RECORD_BYTES_MAX, TARGET_PREFIX,
 };
+use hydrant_engine::api::fastpath;
 use hydrant_engine::api::validate::stream_name_ok;
 use hydrant_engine::{decode_request, Operation, Request};
 use libfuzzer_sys::fuzz_target;
@@ -32,6 +34,15 @@ fuzz_target!(|data: &[u8]| {
         )
         .into_bytes();
         body = rest;
+        let op = Operation::ALL[usize::from(selector)];
+        if let Some(fast) = fastpath::decode(op, body) {
+            let general = decode_body_general(op, body);
+            assert_eq!(
+                general.as_ref().ok(),
+                Some(&fast),
+                "the fast path and the general decoder disagree ({general:?})"
+            );
+        }
     } else {
         // An arbitrary target: the first line of the rest.
         let split = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());

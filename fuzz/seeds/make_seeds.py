@@ -65,3 +65,16 @@ write("recovery_scan", "log-flip-sealed",
       b"\x03" + bytes([3, 250] * 8) + bytes([0xE0, 0, 0x50, 0x02, 0x10]))
 write("recovery_scan", "log-flip-tail",
       b"\x03" + bytes([3, 250] * 8) + bytes([0xE0, 1, 0x50, 0x02, 0x01]))
+
+# api_request: operation index (Operation::ALL: 5 PutRecord, 6 PutRecordBatch) | content type
+# index | body. Bodies the PutRecord/PutRecordBatch fast path takes, for the fuzzer to mutate
+# around (the target checks the fast path against the general decoder).
+os.makedirs(os.path.join(HERE, "api_request"), exist_ok=True)
+write("api_request", "put-record-batch",
+      b"\x06\x00" + b'{"DeliveryStreamName":"s","Records":[{"Data":"aGVsbG8K"},{"Data":"AP8H"},{"Data":"eA"}]}')
+write("api_request", "put-record-batch-spaced",
+      b"\x06\x00" + b'{ "Records" : [ {"Data": "aGVsbG8K"} ],\n "DeliveryStreamName": "a.b-c_d" }')
+write("api_request", "put-record",
+      b"\x05\x00" + b'{"DeliveryStreamName":"s","Record":{"Data":"aGVsbG8K"}}')
+write("api_request", "put-record-batch-escaped",
+      b"\x06\x00" + b'{"DeliveryStreamName":"s","Records":[{"Data":"aGVs\\/bG8K"}]}')

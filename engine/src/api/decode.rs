@@ -265,6 +265,21 @@ pub fn decode_body(op: Operation, body: &[u8]) -> Result<Request, ApiError> {
     if body.len() > BODY_BYTES_MAX {
         return Err(body_too_large(body.len()));
     }
+    if let Some(request) = super::fastpath::decode(op, body) {
+        return Ok(request);
+    }
+    decode_body_general(op, body)
+}
+
+/// [`decode_body`] without its fast path ([`super::fastpath`]): serde for every body. Public
+/// so that the fuzz target can check the fast path against it.
+///
+/// # Errors
+/// As [`decode_request`], steps 3 and 4.
+pub fn decode_body_general(op: Operation, body: &[u8]) -> Result<Request, ApiError> {
+    if body.len() > BODY_BYTES_MAX {
+        return Err(body_too_large(body.len()));
+    }
     // An empty body is `{}` to AWS JSON services (some clients send nothing for no members).
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
@@ -308,12 +323,7 @@ pub fn decode_body(op: Operation, body: &[u8]) -> Result<Request, ApiError> {
             let i: PutRecordRef<'_> = parse(body)?;
             let name = name_ref(i.delivery_stream_name)?;
             let record = i.record.ok_or_else(|| missing("record"))?;
-            let mut one = Records::default();
-            record_data(record.data.as_deref(), "record.data", &mut one)?;
-            Ok(Request::PutRecord {
-                name,
-                data: one.data,
-            })
+            put_record_of(name, record.data.as_deref().map(str::as_bytes))
         }
         Operation::PutRecordBatch => put_record_batch(parse(body)?),
         Operation::TagDeliveryStream => {
@@ -583,14 +593,14 @@ struct PutRecordBatchRef<'a> {
 }
 
 /// Decodes one `Data` member into `into`, checking the record size limit.
-fn record_data(b64: Option<&str>, member: &str, into: &mut Records) -> Result<(), ApiError> {
+fn record_data(b64: Option<&[u8]>, member: &str, into: &mut Records) -> Result<(), ApiError> {
     let b64 = b64.ok_or_else(|| missing(member))?;
     // Refuse before decoding what cannot fit: 1,024,000 bytes is 1,365,336 base64 characters.
     if b64.len() > RECORD_BYTES_MAX.div_ceil(3) * 4 {
         return Err(record_too_large(member, b64.len() / 4 * 3));
     }
     let before = into.total_bytes();
-    into.push_base64(b64.as_bytes())
+    into.push_base64(b64)
         .map_err(|_| ApiError::serialization(format!("{member} is not valid base64")))?;
     let len = into.total_bytes() - before;
     if len > RECORD_BYTES_MAX {
@@ -609,6 +619,30 @@ fn record_too_large(member: &str, len: usize) -> ApiError {
 fn put_record_batch(i: PutRecordBatchRef<'_>) -> Result<Request, ApiError> {
     let name = name_ref(i.delivery_stream_name)?;
     let inputs = i.records.ok_or_else(|| missing("records"))?;
+    let data: Vec<Option<&[u8]>> = inputs
+        .iter()
+        .map(|r| r.data.as_deref().map(str::as_bytes))
+        .collect();
+    put_record_batch_of(name, &data)
+}
+
+/// PutRecord of the record whose base64 `Data` is `data` (`None`: the member is missing), into
+/// the stream `name` (already validated).
+pub(super) fn put_record_of(name: String, data: Option<&[u8]>) -> Result<Request, ApiError> {
+    let mut one = Records::default();
+    record_data(data, "record.data", &mut one)?;
+    Ok(Request::PutRecord {
+        name,
+        data: one.data,
+    })
+}
+
+/// PutRecordBatch of the records whose base64 `Data` members are `inputs` (`None`: missing),
+/// into the stream `name` (already validated): the limits, then one buffer of decoded records.
+pub(super) fn put_record_batch_of(
+    name: String,
+    inputs: &[Option<&[u8]>],
+) -> Result<Request, ApiError> {
     if inputs.is_empty() || inputs.len() > BATCH_RECORDS_MAX {
         return Err(ApiError::invalid(format!(
             "1 validation error detected: Value at 'records' failed to satisfy constraint: \
@@ -617,16 +651,13 @@ fn put_record_batch(i: PutRecordBatchRef<'_>) -> Result<Request, ApiError> {
         )));
     }
     // Decoded sizes are at most three quarters of the base64 text: one allocation.
-    let b64_bytes: usize = inputs
-        .iter()
-        .map(|r| r.data.as_deref().map_or(0, str::len))
-        .sum();
+    let b64_bytes: usize = inputs.iter().map(|r| r.map_or(0, <[u8]>::len)).sum();
     let mut records = Records::with_capacity(inputs.len(), b64_bytes / 4 * 3 + 3);
     for (n, r) in inputs.iter().enumerate() {
-        if record_data(r.data.as_deref(), "", &mut records).is_err() {
+        if record_data(*r, "", &mut records).is_err() {
             // The member's name only when it is needed (formatting it costs per record).
             let member = format!("records.{}.member.data", n + 1);
-            record_data(r.data.as_deref(), &member, &mut records)?;
+            record_data(*r, &member, &mut records)?;
         }
         if records.total_bytes() > BATCH_BYTES_MAX {
             return Err(ApiError::invalid(format!(

@@ -15,6 +15,7 @@
 pub mod decode;
 pub mod destination;
 pub mod errors;
+pub mod fastpath;
 #[cfg(feature = "daemon")]
 pub mod handler;
 pub mod model;
