@@ -43,4 +43,4 @@ pub use api::decode::{decode_request, Operation, Request};
 pub use api::errors::{ApiError, ErrorCode};
 pub use config::Config;
 #[cfg(feature = "daemon")]
-pub use streams::Engine;
+pub use streams::{BatchAck, Engine};

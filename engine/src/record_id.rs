@@ -12,15 +12,21 @@ pub const RECORD_ID_LEN: usize = 32;
 /// The record id of `lsn` in the stream incarnation `incarnation`.
 #[must_use]
 pub fn encode(incarnation: u64, lsn: Lsn) -> String {
+    let mut out = Vec::with_capacity(RECORD_ID_LEN);
+    encode_into(incarnation, lsn, &mut out);
+    // Hex digits only.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the record id of `lsn` in the stream incarnation `incarnation` to `out`.
+pub fn encode_into(incarnation: u64, lsn: Lsn, out: &mut Vec<u8>) {
     // Written digit by digit: a PutRecordBatch answers with up to 500 of these.
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(RECORD_ID_LEN);
     for v in [incarnation, lsn.0] {
         for shift in (0..16).rev() {
-            out.push(char::from(HEX[((v >> (shift * 4)) & 15) as usize]));
+            out.push(HEX[((v >> (shift * 4)) & 15) as usize]);
         }
     }
-    out
 }
 
 /// The incarnation and LSN a record id encodes, or `None` when it is not a hydrant record id.

@@ -113,7 +113,8 @@ async fn intake_resumes_after_retention_frees_segments() {
     let err = loop {
         match engine.put_record_batch("default", &batch).await {
             Ok(out) => {
-                assert_eq!(out.failed_put_count, 0);
+                assert_eq!(out.first.0, acked, "the batch's first LSN");
+                assert_eq!(out.count, 4);
                 acked += 4;
             }
             Err(e) => break e,
@@ -134,7 +135,7 @@ async fn intake_resumes_after_retention_frees_segments() {
         .unwrap();
     assert!(freed > 0);
     let out = engine.put_record_batch("default", &batch).await.unwrap();
-    assert_eq!(out.failed_put_count, 0);
+    assert_eq!((out.first.0, out.count), (acked, 4));
     let e = engine.clone();
     tokio::task::spawn_blocking(move || e.close())
         .await

@@ -309,9 +309,10 @@ pub async fn dispatch(
     hint: Option<u32>,
 ) -> Result<Vec<u8>, ApiError> {
     match request {
-        Request::PutRecordBatch { name, records } => {
-            to_json(&engine.put_record_batch(&name, &records.slices()).await?)
-        }
+        Request::PutRecordBatch { name, records } => Ok(engine
+            .put_record_batch(&name, &records.slices())
+            .await?
+            .to_json()),
         Request::PutRecord { name, data } => to_json(&engine.put_record(&name, data).await?),
         Request::Create(c) => {
             let e = engine.clone();
