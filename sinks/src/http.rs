@@ -1029,6 +1029,7 @@ mod tests {
                 last_lsn: sizes.len() as u64,
             },
             stream_version: 1,
+            contiguous: None,
             oldest_arrival_ms: 0,
             records: sizes
                 .iter()

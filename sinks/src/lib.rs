@@ -205,9 +205,33 @@ pub struct Batch {
     pub oldest_arrival_ms: u64,
     /// The records, in LSN order.
     pub records: Vec<Record>,
+    /// The records' data back to back in one buffer, when whoever built the batch has it so
+    /// (the delivery loader reads a batch out of the log into one buffer): an object is then
+    /// made from it without copying the records together first. It is trusted only where it
+    /// provably holds the records ([`Batch::contiguous_data`]), so `None` is always correct and
+    /// a change to `records` can never deliver stale bytes.
+    pub contiguous: Option<Bytes>,
 }
 
 impl Batch {
+    /// [`Batch::contiguous`], when every record's data lies at its own place in it, in order,
+    /// and together they fill it: then it is the records' concatenation, without a copy. `None`
+    /// when there is no buffer or the records are no longer its slices (a transform changed
+    /// them).
+    pub fn contiguous_data(&self) -> Option<Bytes> {
+        let whole = self.contiguous.as_ref()?;
+        let start = whole.as_ptr() as usize;
+        let mut at = start;
+        for r in self.records.iter().filter(|r| !r.data.is_empty()) {
+            // The buffer is alive and immutable, so data at an address inside it is its bytes.
+            if r.data.as_ptr() as usize != at {
+                return None;
+            }
+            at += r.data.len();
+        }
+        (at == start + whole.len()).then(|| whole.clone())
+    }
+
     /// The total size of the records' data in bytes (before any encoding or compression).
     pub fn data_bytes(&self) -> u64 {
         self.records.iter().map(|r| r.data.len() as u64).sum()
@@ -350,6 +374,50 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contiguous_data_only_when_the_records_are_its_slices() {
+        let whole = Bytes::from_static(b"onetwothree");
+        let record = |lsn: u64, data: Bytes| Record {
+            lsn,
+            sub: 0,
+            arrival_ms: 0,
+            data,
+        };
+        let mut batch = Batch {
+            identity: BatchIdentity {
+                stream: "s".into(),
+                incarnation: "i".into(),
+                destination_id: "d".into(),
+                first_lsn: 0,
+                last_lsn: 3,
+            },
+            stream_version: 1,
+            oldest_arrival_ms: 0,
+            records: vec![
+                record(0, whole.slice(0..3)),
+                record(1, whole.slice(3..3)),
+                record(2, whole.slice(3..6)),
+                record(3, whole.slice(6..11)),
+            ],
+            contiguous: Some(whole.clone()),
+        };
+        assert_eq!(batch.contiguous_data(), Some(whole.clone()));
+        // A record replaced by equal bytes elsewhere: not provably the buffer any more.
+        batch.records[2].data = Bytes::copy_from_slice(b"two");
+        assert_eq!(batch.contiguous_data(), None);
+        batch.records[2].data = whole.slice(3..6);
+        // A record dropped, or one too few bytes: the records no longer fill the buffer.
+        let last = batch.records.pop();
+        assert_eq!(batch.contiguous_data(), None);
+        batch.records.extend(last);
+        batch.records[3].data = whole.slice(6..10);
+        assert_eq!(batch.contiguous_data(), None);
+        batch.records[3].data = whole.slice(6..11);
+        assert_eq!(batch.contiguous_data(), Some(whole));
+        batch.contiguous = None;
+        assert_eq!(batch.contiguous_data(), None);
+    }
 
     fn identity() -> BatchIdentity {
         BatchIdentity {

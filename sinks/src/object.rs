@@ -230,7 +230,10 @@ impl Sink for ObjectSink {
                     failed: Vec::new(),
                 });
             }
-            let chunks = batch.records.iter().map(|r| r.data.clone()).collect();
+            let chunks = match batch.contiguous_data() {
+                Some(whole) => vec![whole],
+                None => batch.records.iter().map(|r| r.data.clone()).collect(),
+            };
             let zip_name = batch.identity.object_id();
             let body = self
                 .encode(chunks, zip_name, batch.oldest_arrival_ms)
@@ -268,6 +271,7 @@ mod tests {
                 last_lsn: first_lsn + records.len() as u64 - 1,
             },
             stream_version: 1,
+            contiguous: None,
             oldest_arrival_ms: ARRIVAL,
             records: records
                 .iter()

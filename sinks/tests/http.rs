@@ -30,6 +30,7 @@ fn batch_of(records: Vec<Vec<u8>>) -> Batch {
             last_lsn: 100 + count.saturating_sub(1),
         },
         stream_version: 1,
+        contiguous: None,
         oldest_arrival_ms: 1_700_000_000_000,
         records: records
             .into_iter()

@@ -45,6 +45,7 @@ fn batch(records: &[(&str, u64)]) -> Batch {
     Batch {
         identity: identity(100, 100 + records.len() as u64 - 1),
         stream_version: 1,
+        contiguous: None,
         oldest_arrival_ms: records.iter().map(|r| r.arrival_ms).min().unwrap_or(0),
         records,
     }

@@ -57,6 +57,7 @@ fn batch_of(stream: &str, first_lsn: u64, records: &[&str]) -> Batch {
             last_lsn: first_lsn + records.len() as u64 - 1,
         },
         stream_version: 1,
+        contiguous: None,
         oldest_arrival_ms: ARRIVAL,
         records: records
             .iter()

@@ -239,6 +239,7 @@ async fn an_object_sink_on_s3_resends_to_the_same_key() {
             last_lsn: 42,
         },
         stream_version: 2,
+        contiguous: None,
         oldest_arrival_ms: arrival,
         records: vec![
             Record {

@@ -42,6 +42,7 @@ fn batch(data: &[&[u8]]) -> Batch {
     Batch {
         identity: identity(100, 100 + data.len().max(1) as u64 - 1),
         stream_version: 1,
+        contiguous: None,
         oldest_arrival_ms: 1_700_000_000_000,
         records,
     }

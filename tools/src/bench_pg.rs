@@ -66,6 +66,7 @@ fn batches(rows: u64, incarnation: &str) -> Vec<Batch> {
                 last_lsn: last.lsn,
             },
             stream_version: 1,
+            contiguous: None,
             oldest_arrival_ms: first.arrival_ms,
             records: std::mem::take(records),
         });

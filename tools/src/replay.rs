@@ -741,6 +741,7 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                         last_lsn: last,
                     },
                     stream_version: target.stream_version,
+                    contiguous: None,
                     oldest_arrival_ms: records.iter().map(|r| r.arrival_ms).min().unwrap_or(0),
                     records,
                 };

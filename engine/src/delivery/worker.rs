@@ -16,6 +16,11 @@ use super::state::{DeliveryState, Intent};
 
 /// Size of the shared buffers a batch's records are copied into from the WAL.
 const LOAD_CHUNK_BYTES: usize = 4 << 20;
+/// Alignment of a batch's one buffer (a page: what `O_DIRECT` asks of buffers).
+const ALIGN: usize = 4096;
+/// Batches up to this size (record data) are read into one buffer when their size is known:
+/// the largest buffering hint, 128 MiB, and then some.
+const CONTIGUOUS_MAX: u64 = 256 << 20;
 
 /// Why a worker could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +263,7 @@ impl DeliveryWorker {
             stop: stop.clone(),
             stats: stats.clone(),
             last_retain: Instant::now(),
+            cut_bytes: None,
         };
         let thread = std::thread::Builder::new()
             .name(format!("deliver-{stream}"))
@@ -297,6 +303,10 @@ struct Worker {
     /// When retention last ran (it also runs while idle, so the time window is honoured
     /// without new deliveries).
     last_retain: Instant,
+    /// Bytes of record data of the batch `next_batch` cut last, `(first, end, bytes)`: lets
+    /// `load` read it into one buffer of the right size. Unknown for a batch resent after a
+    /// restart, which is then read in chunks.
+    cut_bytes: Option<(Lsn, Lsn, u64)>,
 }
 
 /// How often retention runs while the worker has nothing to deliver.
@@ -432,6 +442,7 @@ impl Worker {
                 for (lsn, record) in frame.records() {
                     let len = record.len() as u64;
                     if end > cursor && bytes + len > self.spec.buffer_bytes {
+                        self.cut_bytes = Some((cursor, end, bytes));
                         return Ok(Some(self.intent(cursor, end, oldest.unwrap_or(arrival))));
                     }
                     oldest.get_or_insert(arrival);
@@ -449,6 +460,7 @@ impl Worker {
             let due_ms = oldest_ms.saturating_add(self.spec.buffer_interval.as_millis() as u64);
             let now = hydrant_wal::now_ms();
             if end > cursor && (now >= due_ms || bytes >= self.spec.buffer_bytes) {
+                self.cut_bytes = Some((cursor, end, bytes));
                 return Ok(Some(self.intent(cursor, end, oldest_ms)));
             }
             if self.stopping() {
@@ -480,28 +492,69 @@ impl Worker {
     }
 
     /// Reads the intent's records back from the WAL into a batch.
+    ///
+    /// When the batch's size is known (it was cut by this process), its records are copied into
+    /// one buffer, page-aligned, and the batch carries it as [`Batch::contiguous`]: an
+    /// uncompressed object is then written from that buffer as it is (with `O_DIRECT` by the
+    /// local store) instead of being copied together again. Otherwise, and for whatever does not
+    /// fit, records go into shared chunks: an allocation per chunk rather than per record.
     fn load(&self, intent: Intent) -> Result<Batch, DeliveryError> {
         let mut reader = self.wal.reader(intent.first).map_err(|e| self.wal_err(e))?;
         let mut records = Vec::with_capacity((intent.end.0 - intent.first.0).min(1 << 16) as usize);
-        // Records are copied out of the map into shared chunks, each record a slice of one:
-        // an allocation per chunk rather than per record.
-        let mut chunk = BytesMut::new();
-        'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
-            let arrival_ms = frame.arrival_ms();
-            for (lsn, data) in frame.records() {
-                if lsn >= intent.end {
-                    break 'frames;
+        let known = self
+            .cut_bytes
+            .filter(|(first, end, bytes)| {
+                (*first, *end) == (intent.first, intent.end) && *bytes <= CONTIGUOUS_MAX
+            })
+            .map(|(_, _, bytes)| bytes as usize);
+        let mut contiguous = None;
+        if let Some(bytes) = known {
+            let mut buf = BytesMut::with_capacity(bytes + ALIGN);
+            // Start the records at a page boundary, as O_DIRECT wants of a buffer.
+            let pad = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
+            buf.resize(pad, 0);
+            let _ = buf.split();
+            let mut spans = Vec::with_capacity(records.capacity());
+            'known: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
+                let arrival_ms = frame.arrival_ms();
+                for (lsn, data) in frame.records() {
+                    if lsn >= intent.end {
+                        break 'known;
+                    }
+                    let start = buf.len();
+                    // Within the capacity unless the size was wrong: then the buffer grows,
+                    // still one buffer (maybe no longer aligned, which costs only a copy).
+                    buf.extend_from_slice(data);
+                    spans.push((lsn.0, arrival_ms, start, buf.len()));
                 }
-                if chunk.capacity() - chunk.len() < data.len() {
-                    chunk = BytesMut::with_capacity(LOAD_CHUNK_BYTES.max(data.len()));
+            }
+            let whole = buf.freeze();
+            records.extend(spans.into_iter().map(|(lsn, arrival_ms, a, b)| Record {
+                lsn,
+                sub: 0,
+                arrival_ms,
+                data: whole.slice(a..b),
+            }));
+            contiguous = Some(whole);
+        } else {
+            let mut chunk = BytesMut::new();
+            'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
+                let arrival_ms = frame.arrival_ms();
+                for (lsn, data) in frame.records() {
+                    if lsn >= intent.end {
+                        break 'frames;
+                    }
+                    if chunk.capacity() - chunk.len() < data.len() {
+                        chunk = BytesMut::with_capacity(LOAD_CHUNK_BYTES.max(data.len()));
+                    }
+                    chunk.extend_from_slice(data);
+                    records.push(Record {
+                        lsn: lsn.0,
+                        sub: 0,
+                        arrival_ms,
+                        data: chunk.split().freeze(),
+                    });
                 }
-                chunk.extend_from_slice(data);
-                records.push(Record {
-                    lsn: lsn.0,
-                    sub: 0,
-                    arrival_ms,
-                    data: chunk.split().freeze(),
-                });
             }
         }
         if records.len() as u64 != intent.end.0 - intent.first.0 {
@@ -526,6 +579,7 @@ impl Worker {
             },
             oldest_arrival_ms: intent.oldest_arrival_ms,
             records,
+            contiguous,
         })
     }
 

@@ -218,6 +218,8 @@ impl Pipeline {
     ) -> impl Future<Output = Result<Processed, SinkError>> + Send + 'a {
         async move {
             let mut batch = batch;
+            // The records change below: the loader's buffer no longer holds them.
+            batch.contiguous = None;
             let mut failed = Vec::new();
             if let Some(kind) = &self.deaggregation {
                 batch.records =
