@@ -241,7 +241,43 @@ struct Report {
     wal_s1_note: String,
     /// Seconds delivery still needed, after P1 ended, for P1's records (P2 starts after).
     delivery_drained_after_p1_s: Option<f64>,
+    /// What the disk was asked to write during P1 (from the daemon's `/metrics`).
+    p1_disk_writes: Option<DiskWrites>,
     shapes: Vec<ShapeReport>,
+}
+
+/// Bytes written to the disk during a shape, per second: the WAL's synced bytes and the
+/// delivered objects (uncompressed, so the record data), both on the disk under test.
+#[derive(Clone, Copy, Debug, Serialize)]
+struct DiskWrites {
+    wal_mb_per_sec: f64,
+    delivered_mb_per_sec: f64,
+}
+
+/// The stream's WAL bytes synced and record bytes delivered so far, read from `/metrics`.
+async fn disk_counters(
+    client: &FirehoseClient,
+    stream: &str,
+) -> Result<(u64, u64, std::time::Instant), BenchHttpError> {
+    let page = client.get("/metrics").await?;
+    let page = String::from_utf8_lossy(&page);
+    Ok((
+        metric(&page, "hydrant_wal_synced_bytes_total", stream).unwrap_or(0),
+        metric(&page, "hydrant_delivery_to_s3_bytes_total", stream).unwrap_or(0),
+        std::time::Instant::now(),
+    ))
+}
+
+/// The write rates between two [`disk_counters`] readings.
+fn disk_writes(
+    before: (u64, u64, std::time::Instant),
+    after: (u64, u64, std::time::Instant),
+) -> DiskWrites {
+    let secs = after.2.duration_since(before.2).as_secs_f64().max(1e-9);
+    DiskWrites {
+        wal_mb_per_sec: after.0.saturating_sub(before.0) as f64 / 1e6 / secs,
+        delivered_mb_per_sec: after.1.saturating_sub(before.1) as f64 / 1e6 / secs,
+    }
 }
 
 /// `hydrant bench wal --shape s1 --json`, in process, for the same-run comparison: its
@@ -381,6 +417,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         let warmup = Duration::from_secs_f64((args.seconds / 5.0).min(1.0));
         let mut shapes = Vec::new();
         let mut drained_after_p1 = None;
+        let mut p1_disk = None;
         if args.shape != PutShapeArg::P2 {
             eprintln!("bench put: P1 for {:.1} s", args.seconds);
             let load = Load {
@@ -392,7 +429,9 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
             let workload = Arc::new(Fixed {
                 req: batch_request(&stream, 500, P1_RECORD_BYTES),
             });
+            let before = disk_counters(&client, &stream).await?;
             let result = loadgen::drive(addr, load, workload).await?;
+            p1_disk = Some(disk_writes(before, disk_counters(&client, &stream).await?));
             let ratio = wal_s1.map(|w| result.mb_per_sec / w);
             shapes.push(ShapeReport {
                 shape: "P1",
@@ -440,9 +479,9 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
                 result,
             });
         }
-        Ok::<_, BenchHttpError>((shapes, drained_after_p1))
+        Ok::<_, BenchHttpError>((shapes, drained_after_p1, p1_disk))
     })?;
-    let (shapes, drained_after_p1) = shapes;
+    let (shapes, drained_after_p1, p1_disk_writes) = shapes;
     let target = match &daemon {
         Some(d) => format!(
             "hydrantd started by this run at {} (data {}) with {} (retention follows \
@@ -463,6 +502,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         wal_s1_mb_per_sec: wal_s1,
         wal_s1_note: wal_note,
         delivery_drained_after_p1_s: drained_after_p1,
+        p1_disk_writes,
         shapes,
     };
     if args.json {
@@ -512,6 +552,19 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
             }
         )?;
     }
+    if let Some(d) = report.p1_disk_writes {
+        let s1 = report.wal_s1_mb_per_sec.map_or(String::new(), |w| {
+            format!("; WAL S1 alone wrote {w:.0} MB/s")
+        });
+        writeln!(
+            out,
+            "During P1 (warm-up included) the disk under test took WAL writes of {:.0} MB/s and \
+             delivered objects of {:.0} MB/s: {:.0} MB/s in all{s1}",
+            d.wal_mb_per_sec,
+            d.delivered_mb_per_sec,
+            d.wal_mb_per_sec + d.delivered_mb_per_sec
+        )?;
+    }
     if let Some(s) = report.delivery_drained_after_p1_s {
         writeln!(
             out,
@@ -525,6 +578,17 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_writes_are_rates_between_readings() {
+        let t = std::time::Instant::now();
+        let d = disk_writes(
+            (1_000_000, 0, t),
+            (5_000_000, 2_000_000, t + Duration::from_secs(2)),
+        );
+        assert!((d.wal_mb_per_sec - 2.0).abs() < 1e-9, "{d:?}");
+        assert!((d.delivered_mb_per_sec - 1.0).abs() < 1e-9, "{d:?}");
+    }
 
     #[test]
     fn metric_reads_one_streams_sample() {
