@@ -30,41 +30,36 @@ pub fn decode(op: Operation, body: &[u8]) -> Option<Request> {
 }
 
 fn put_record_batch(body: &[u8]) -> Option<Request> {
-    let mut s = Scan { b: body, i: 0 };
-    let mut name = None;
-    let mut records: Option<Vec<Option<&[u8]>>> = None;
-    s.members(|s, key| match key {
-        b"DeliveryStreamName" if name.is_none() => {
-            name = Some(s.string()?);
-            Some(())
-        }
-        b"Records" if records.is_none() => {
-            records = Some(s.records()?);
-            Some(())
-        }
-        _ => None,
-    })?;
-    let name = stream_name(name?)?;
-    decode::put_record_batch_of(name, &records?).ok()
+    let (name, records) = named(body, b"Records", Scan::records)?;
+    decode::put_record_batch_of(name, &records).ok()
 }
 
 fn put_record(body: &[u8]) -> Option<Request> {
+    let (name, data) = named(body, b"Record", Scan::record)?;
+    decode::put_record_of(name, Some(data)).ok()
+}
+
+/// `{"DeliveryStreamName": "...", "<member>": <value>}`, in either order, each exactly once:
+/// the stream name and what `value` read.
+fn named<'a, T>(
+    body: &'a [u8],
+    member: &[u8],
+    value: impl Fn(&mut Scan<'a>) -> Option<T>,
+) -> Option<(String, T)> {
     let mut s = Scan { b: body, i: 0 };
     let mut name = None;
-    let mut data = None;
-    s.members(|s, key| match key {
-        b"DeliveryStreamName" if name.is_none() => {
+    let mut got = None;
+    s.members(|s, key| {
+        if key == b"DeliveryStreamName" && name.is_none() {
             name = Some(s.string()?);
-            Some(())
+        } else if key == member && got.is_none() {
+            got = Some(value(s)?);
+        } else {
+            return None;
         }
-        b"Record" if data.is_none() => {
-            data = Some(s.record()?);
-            Some(())
-        }
-        _ => None,
+        Some(())
     })?;
-    let name = stream_name(name?)?;
-    decode::put_record_of(name, Some(data?)).ok()
+    Some((stream_name(name?)?, got?))
 }
 
 /// A stream name the general decoder would accept as it is.
