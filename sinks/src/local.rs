@@ -320,8 +320,9 @@ const DIRECT_WRITE_MAX: usize = 1024 * 1024;
 /// were a third of the daemon's CPU. A body in one page-aligned buffer (an uncompressed batch as
 /// the delivery loader reads it) is written from that buffer, all its whole pages; anything else
 /// is staged through an aligned buffer one chunk at a time. The last chunk is zero-padded to the
-/// alignment and the file then cut back to the body's length. File systems that refuse `O_DIRECT` (the flag or the first write answers `EINVAL`)
-/// get an ordinary buffered write. Durability is the caller's fsync either way.
+/// alignment and the file then cut back to the body's length. File systems that refuse
+/// `O_DIRECT` (the flag or the first write answers `EINVAL`) get an ordinary buffered write.
+/// Durability is the caller's fsync either way.
 fn write_body(file: &mut File, body: &Body) -> io::Result<()> {
     if body.len() < DIRECT_MIN || !set_direct(file, true) {
         return write_buffered(file, body);

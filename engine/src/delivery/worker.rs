@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, FailedRecord, Record, Sink, SinkError};
 use hydrant_wal::{CheckpointFile, Lsn, StdStorage, Wal};
 
@@ -496,8 +496,8 @@ impl Worker {
     /// When the batch's size is known (it was cut by this process), its records are copied into
     /// one buffer, page-aligned, and the batch carries it as [`Batch::contiguous`]: an
     /// uncompressed object is then written from that buffer as it is (with `O_DIRECT` by the
-    /// local store) instead of being copied together again. Otherwise, and for whatever does not
-    /// fit, records go into shared chunks: an allocation per chunk rather than per record.
+    /// local store) instead of being copied together again. Otherwise (a batch resent after a
+    /// restart) records go into shared chunks: an allocation per chunk rather than per record.
     fn load(&self, intent: Intent) -> Result<Batch, DeliveryError> {
         let mut reader = self.wal.reader(intent.first).map_err(|e| self.wal_err(e))?;
         let mut records = Vec::with_capacity((intent.end.0 - intent.first.0).min(1 << 16) as usize);
@@ -507,56 +507,44 @@ impl Worker {
                 (*first, *end) == (intent.first, intent.end) && *bytes <= CONTIGUOUS_MAX
             })
             .map(|(_, _, bytes)| bytes as usize);
-        let mut contiguous = None;
+        let mut buf = BytesMut::new();
         if let Some(bytes) = known {
-            let mut buf = BytesMut::with_capacity(bytes + ALIGN);
+            buf.reserve(bytes + ALIGN);
             // Start the records at a page boundary, as O_DIRECT wants of a buffer.
             let pad = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
             buf.resize(pad, 0);
             let _ = buf.split();
-            let mut spans = Vec::with_capacity(records.capacity());
-            'known: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
-                let arrival_ms = frame.arrival_ms();
-                for (lsn, data) in frame.records() {
-                    if lsn >= intent.end {
-                        break 'known;
-                    }
-                    let start = buf.len();
-                    // Within the capacity unless the size was wrong: then the buffer grows,
-                    // still one buffer (maybe no longer aligned, which costs only a copy).
-                    buf.extend_from_slice(data);
-                    spans.push((lsn.0, arrival_ms, start, buf.len()));
-                }
-            }
-            let whole = buf.freeze();
-            records.extend(spans.into_iter().map(|(lsn, arrival_ms, a, b)| Record {
+        }
+        // Records copied into `buf` and not yet made slices of it: (LSN, arrival, start, end).
+        let mut spans = Vec::new();
+        let mut seal = |buf: Bytes, spans: &mut Vec<(u64, u64, usize, usize)>| {
+            records.extend(spans.drain(..).map(|(lsn, arrival_ms, a, b)| Record {
                 lsn,
                 sub: 0,
                 arrival_ms,
-                data: whole.slice(a..b),
+                data: buf.slice(a..b),
             }));
-            contiguous = Some(whole);
-        } else {
-            let mut chunk = BytesMut::new();
-            'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
-                let arrival_ms = frame.arrival_ms();
-                for (lsn, data) in frame.records() {
-                    if lsn >= intent.end {
-                        break 'frames;
-                    }
-                    if chunk.capacity() - chunk.len() < data.len() {
-                        chunk = BytesMut::with_capacity(LOAD_CHUNK_BYTES.max(data.len()));
-                    }
-                    chunk.extend_from_slice(data);
-                    records.push(Record {
-                        lsn: lsn.0,
-                        sub: 0,
-                        arrival_ms,
-                        data: chunk.split().freeze(),
-                    });
+        };
+        'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
+            let arrival_ms = frame.arrival_ms();
+            for (lsn, data) in frame.records() {
+                if lsn >= intent.end {
+                    break 'frames;
                 }
+                // With the size known the buffer holds them all (had the size been wrong, it
+                // would grow: still one buffer). Else a full chunk is sealed for the next.
+                if known.is_none() && buf.capacity() - buf.len() < data.len() {
+                    seal(buf.split().freeze(), &mut spans);
+                    buf = BytesMut::with_capacity(LOAD_CHUNK_BYTES.max(data.len()));
+                }
+                let start = buf.len();
+                buf.extend_from_slice(data);
+                spans.push((lsn.0, arrival_ms, start, buf.len()));
             }
         }
+        let last = buf.freeze();
+        seal(last.clone(), &mut spans);
+        let contiguous = known.map(|_| last);
         if records.len() as u64 != intent.end.0 - intent.first.0 {
             return Err(self.wal_err(hydrant_wal::Error::BeyondEnd {
                 requested: intent.end,
