@@ -575,6 +575,14 @@ mod tests {
         store.put_blocking(key, &Body::from(body))
     }
 
+    /// Puts `body` under `key` and reads it back.
+    fn round_trip(store: &LocalStore, key: &str, body: &Body) -> Bytes {
+        store
+            .put_blocking(key, body)
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        store.get_blocking(key).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// `body` cut into parts of uneven sizes (1 byte up to a bit over a staging chunk), so part
     /// boundaries fall everywhere relative to the staging window and the alignment.
     fn uneven_parts(body: &[u8]) -> Body {
@@ -639,11 +647,7 @@ mod tests {
             }
             let whole = Bytes::from(buf).slice(start..start + size);
             assert_eq!(whole.as_ptr().align_offset(DIRECT_ALIGN), 0);
-            let key = format!("aligned/{i}");
-            store
-                .put_blocking(&key, &Body::from(whole.clone()))
-                .unwrap_or_else(|e| panic!("{size}: {e}"));
-            let back = store.get_blocking(&key).unwrap_or_else(|e| panic!("{e}"));
+            let back = round_trip(&store, &format!("aligned/{i}"), &Body::from(whole.clone()));
             assert_eq!(back.len(), size, "length of an aligned {size}-byte body");
             assert!(back == whole, "content of an aligned {size}-byte body");
         }
@@ -665,26 +669,17 @@ mod tests {
         for (i, size) in sizes.into_iter().enumerate() {
             let body: Vec<u8> = (0..size).map(|n| (n * 31 + i) as u8).collect();
             let key = format!("big/{i}");
-            store
-                .put_blocking(&key, &Body::from(body.clone()))
-                .unwrap_or_else(|e| panic!("{size}: {e}"));
-            let back = store.get_blocking(&key).unwrap_or_else(|e| panic!("{e}"));
+            let back = round_trip(&store, &key, &Body::from(body.clone()));
             assert_eq!(back.len(), size, "length of a {size}-byte body");
             assert!(back[..] == body[..], "content of a {size}-byte body");
             // The same bytes in many parts (an uncompressed batch's records).
-            store
-                .put_blocking(&key, &uneven_parts(&body))
-                .unwrap_or_else(|e| panic!("{size}: {e}"));
-            let back = store.get_blocking(&key).unwrap_or_else(|e| panic!("{e}"));
+            let back = round_trip(&store, &key, &uneven_parts(&body));
             assert!(
                 back[..] == body[..],
                 "content of a {size}-byte body in parts"
             );
             // Written again (a retry) over the same key: still exact.
-            store
-                .put_blocking(&key, &uneven_parts(&body[..size / 2]))
-                .unwrap_or_else(|e| panic!("{size}: {e}"));
-            let back = store.get_blocking(&key).unwrap_or_else(|e| panic!("{e}"));
+            let back = round_trip(&store, &key, &uneven_parts(&body[..size / 2]));
             assert!(
                 back[..] == body[..size / 2],
                 "rewrite of a {size}-byte body"

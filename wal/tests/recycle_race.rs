@@ -67,18 +67,11 @@ fn retention_racing_segment_preparation_loses_nothing() {
     );
 
     // Live: everything still in the log reads back with its bytes, in order, no gap.
-    let first = wal.segments()[0].base_lsn;
-    let mut reader = wal.reader(first).unwrap();
-    let mut next = first;
-    while let Some(frame) = reader.next_frame().unwrap() {
-        for (lsn, bytes) in frame.records() {
-            assert_eq!(lsn, next, "live read: a gap or a stale frame");
-            assert_eq!(bytes, &record(lsn.0)[..], "live read: bytes of {lsn:?}");
-            next = lsn.plus(1);
-        }
-    }
-    assert_eq!(next, Lsn(total), "live read ends at the written end");
-    drop(reader);
+    assert_eq!(
+        read_all(&wal, "live read"),
+        Lsn(total),
+        "live read ends at the written end"
+    );
     wal.close().unwrap();
     drop(wal);
 
@@ -91,15 +84,24 @@ fn retention_racing_segment_preparation_loses_nothing() {
         Lsn(total),
         "every acknowledged record survives a reopen"
     );
+    assert_eq!(read_all(&wal, "reopened"), Lsn(total));
+}
+
+/// Reads the whole log from its first segment, checking that LSNs follow one another and each
+/// record holds its bytes; returns the LSN after the last record read.
+fn read_all(wal: &Wal, what: &str) -> Lsn {
     let first = wal.segments()[0].base_lsn;
-    let mut reader = wal.reader(first).unwrap();
+    let mut reader = wal.reader(first).unwrap_or_else(|e| panic!("{what}: {e}"));
     let mut next = first;
-    while let Some(frame) = reader.next_frame().unwrap() {
+    while let Some(frame) = reader
+        .next_frame()
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+    {
         for (lsn, bytes) in frame.records() {
-            assert_eq!(lsn, next, "reopened: a gap or a stale frame");
-            assert_eq!(bytes, &record(lsn.0)[..], "reopened: bytes of {lsn:?}");
+            assert_eq!(lsn, next, "{what}: a gap or a stale frame");
+            assert_eq!(bytes, &record(lsn.0)[..], "{what}: bytes of {lsn:?}");
             next = lsn.plus(1);
         }
     }
-    assert_eq!(next, Lsn(total));
+    next
 }
