@@ -262,11 +262,11 @@ pub fn decode_request(
 /// # Errors
 /// As [`decode_request`], steps 3 and 4.
 pub fn decode_body(op: Operation, body: &[u8]) -> Result<Request, ApiError> {
-    if body.len() > BODY_BYTES_MAX {
-        return Err(body_too_large(body.len()));
-    }
-    if let Some(request) = super::fastpath::decode(op, body) {
-        return Ok(request);
+    // An oversized body is refused by the general decoder, before any parsing.
+    if body.len() <= BODY_BYTES_MAX {
+        if let Some(request) = super::fastpath::decode(op, body) {
+            return Ok(request);
+        }
     }
     decode_body_general(op, body)
 }
