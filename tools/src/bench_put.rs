@@ -97,9 +97,10 @@ pub struct BenchPutArgs {
     #[arg(long)]
     pub no_wal: bool,
     /// Threads of the load generator. One by default: on a machine this small the load
-    /// generator shares the CPUs with the daemon, and measured on 2 vCPUs (P2, 2026-11-26) a
-    /// second thread cost more than it gave: 10.8 against 9.4 us of load-generator CPU per
-    /// PutRecord (cross-thread wake-ups), 51,201 against 56,359 acknowledged records/s.
+    /// generator shares the CPUs with the daemon. Measured on 2 vCPUs under P2 (2026-11-26):
+    /// with hyper's client a second thread cost more than it gave (10.8 against 9.4 us of
+    /// load-generator CPU per PutRecord, 51,201 against 56,359 records/s); with the lean client
+    /// of `loadgen` two threads gave 74,859 and 75,614 records/s against 71,896 and 72,264.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub client_threads: usize,
     /// Print the results as one JSON document.
