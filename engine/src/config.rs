@@ -6,6 +6,8 @@
 //!
 //! ```toml
 //! data_dir = "./hydrant-data"          # HYDRANT_DATA_DIR, --data-dir
+//! objects_dir = "/mnt/objects"         # HYDRANT_OBJECTS_DIR, --objects-dir: the local object
+//!                                      # store (default DIR/objects), e.g. on another disk
 //! listen = "127.0.0.1:4573"            # HYDRANT_LISTEN, --listen
 //! allow_public_unauthenticated = false # HYDRANT_ALLOW_PUBLIC_UNAUTHENTICATED
 //! log_format = "human"                 # or "json"; HYDRANT_LOG_FORMAT, --log-format
@@ -31,7 +33,7 @@
 //! key = "/etc/hydrant/key.pem"
 //!
 //! [s3]                                 # no endpoint: S3 destinations write to the local object
-//!                                      # store DIR/objects/<bucket>/<key>
+//!                                      # store, objects_dir/<bucket>/<key>
 //! endpoint = "http://127.0.0.1:9000"   # HYDRANT_S3_ENDPOINT, --s3-endpoint
 //! region = "us-east-1"                 # HYDRANT_S3_REGION (signing region)
 //! force_path_style = true              # HYDRANT_S3_FORCE_PATH_STYLE (most self-hosted servers)
@@ -486,8 +488,12 @@ impl StreamConfig {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where streams, the registry and the local object store live.
+    /// Where streams, the registry and (unless `objects_dir` says otherwise) the local object
+    /// store live.
     pub data_dir: PathBuf,
+    /// The local object store's directory; `None`: `data_dir/objects`. On another disk, the
+    /// objects delivered there do not take the WAL disk's write bandwidth.
+    pub objects_dir: Option<PathBuf>,
     /// API address (HTTP, or HTTPS with `[tls]`).
     pub listen: SocketAddr,
     /// Allow a non-loopback `listen` without access keys.
@@ -529,6 +535,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            objects_dir: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 4573)),
             allow_public_unauthenticated: false,
             log_format: LogFormat::Human,
@@ -555,6 +562,8 @@ impl Default for Config {
 pub struct Overrides {
     /// `--data-dir` / `HYDRANT_DATA_DIR`.
     pub data_dir: Option<PathBuf>,
+    /// `--objects-dir` / `HYDRANT_OBJECTS_DIR`.
+    pub objects_dir: Option<PathBuf>,
     /// `--listen` / `HYDRANT_LISTEN`.
     pub listen: Option<SocketAddr>,
     /// `--allow-public-unauthenticated` / `HYDRANT_ALLOW_PUBLIC_UNAUTHENTICATED`.
@@ -635,6 +644,9 @@ impl Config {
     pub fn apply_overrides(&mut self, o: Overrides) {
         if let Some(v) = o.data_dir {
             self.data_dir = v;
+        }
+        if let Some(v) = o.objects_dir {
+            self.objects_dir = Some(v);
         }
         if let Some(v) = o.listen {
             self.listen = v;
@@ -860,10 +872,12 @@ impl Config {
         self.data_dir.join("registry")
     }
 
-    /// `DIR/objects`: the local object store (`DIR/objects/<bucket>/<key>`).
+    /// The local object store (`<it>/<bucket>/<key>`): `objects_dir`, else `DIR/objects`.
     #[must_use]
     pub fn local_store_dir(&self) -> PathBuf {
-        self.data_dir.join("objects")
+        self.objects_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("objects"))
     }
 
     /// `DIR/streams/<name>/delivery/<destination id>.ckpt`: a destination's cursor and intent
@@ -897,6 +911,19 @@ mod tests {
         assert_eq!(c.stream_budget("a"), Some(9));
         assert_eq!(c.stream_budget("b"), Some(8 << 30));
         assert!(Config::from_toml("nope = 1", Path::new("x")).is_err());
+    }
+
+    #[test]
+    fn the_local_object_store_follows_objects_dir() {
+        let mut c = Config::from_toml("data_dir = \"/d\"\n", Path::new("x.toml")).expect("parses");
+        assert_eq!(c.local_store_dir(), Path::new("/d/objects"));
+        let c2 = Config::from_toml("objects_dir = \"/o\"\n", Path::new("x.toml")).expect("parses");
+        assert_eq!(c2.local_store_dir(), Path::new("/o"));
+        c.apply_overrides(Overrides {
+            objects_dir: Some(PathBuf::from("/flag")),
+            ..Overrides::default()
+        });
+        assert_eq!(c.local_store_dir(), Path::new("/flag"));
     }
 
     #[test]

@@ -35,6 +35,10 @@ struct Cli {
     /// Data directory (streams, registry, local object store). Default ./hydrant-data.
     #[arg(long, env = "HYDRANT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The local object store's directory (S3 destinations without an S3 endpoint write
+    /// there), for example on another disk than the WAL. Default DATA_DIR/objects.
+    #[arg(long, env = "HYDRANT_OBJECTS_DIR")]
+    objects_dir: Option<PathBuf>,
     /// API address. Default 127.0.0.1:4573.
     #[arg(long, env = "HYDRANT_LISTEN")]
     listen: Option<SocketAddr>,
@@ -132,6 +136,7 @@ impl Cli {
         }
         Ok(Overrides {
             data_dir: self.data_dir.clone(),
+            objects_dir: self.objects_dir.clone(),
             listen: self.listen,
             allow_public_unauthenticated: self.allow_public_unauthenticated,
             log_format,

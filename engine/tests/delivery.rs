@@ -142,6 +142,28 @@ fn every_codec_to_the_local_store_exactly_once_in_lsn_order() {
 }
 
 #[test]
+fn objects_dir_moves_the_local_object_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let elsewhere = tmp.path().join("other-disk");
+    let d = Daemon::start(&data, &["--objects-dir", elsewhere.to_str().unwrap()]);
+    create(d.addr, "moved", "moved-bucket", "GZIP", 0);
+    let acked = put_batches(d.addr, "moved", "moved", 4, 25);
+    let objects = wait_delivered(
+        &elsewhere.join("moved-bucket"),
+        "moved",
+        Compression::Gzip,
+        &acked,
+        Duration::from_secs(30),
+    );
+    assert!(!objects.is_empty());
+    assert!(
+        !data.join("objects").join("moved-bucket").exists(),
+        "objects were also written under the data directory"
+    );
+}
+
+#[test]
 fn size_hint_cuts_batches_before_the_interval() {
     // 1 MiB buffers, a 900 s interval: only the size threshold can cut batches; the tail stays
     // buffered (and is delivered after the interval or a restart, not here).

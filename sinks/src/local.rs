@@ -1,7 +1,8 @@
 //! [`LocalStore`]: objects as files under a directory, the embedded default destination.
 //!
 //! An S3 or ExtendedS3 destination without an S3 endpoint writes here: object `key` of bucket
-//! `b` is the file `DIR/objects/b/key` ([`LocalStore::for_bucket`]), so the tree looks like what
+//! `b` is the file `ROOT/b/key` ([`LocalStore::for_bucket`]; the daemon's ROOT is `DIR/objects`
+//! unless configured elsewhere), so the tree looks like what
 //! `aws s3 sync` would download.
 //!
 //! # Durability protocol (one object)
@@ -86,19 +87,19 @@ impl LocalStore {
         })
     }
 
-    /// The store of `bucket` in hydrant's data directory: `data_dir/objects/<bucket>`.
+    /// The store of `bucket` under the local object store's root: `root/<bucket>`.
     ///
     /// # Errors
     /// [`SinkError::InvalidKey`] for a bucket name that is not one path segment, or
     /// [`SinkError::LocalIo`].
-    pub fn for_bucket(data_dir: &Path, bucket: &str) -> Result<LocalStore, SinkError> {
+    pub fn for_bucket(root: &Path, bucket: &str) -> Result<LocalStore, SinkError> {
         if bucket.is_empty() || bucket == "." || bucket == ".." || bucket.contains(['/', '\0']) {
             return Err(SinkError::InvalidKey {
                 key: bucket.to_string(),
                 reason: "a bucket name must be one path segment",
             });
         }
-        LocalStore::new(data_dir.join("objects").join(bucket))
+        LocalStore::new(root.join(bucket))
     }
 
     /// The directory objects live under.
@@ -622,8 +623,8 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, LocalStore) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store =
-            LocalStore::for_bucket(dir.path(), "my-bucket").unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::for_bucket(&dir.path().join("objects"), "my-bucket")
+            .unwrap_or_else(|e| panic!("{e}"));
         (dir, store)
     }
 

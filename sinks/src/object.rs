@@ -287,7 +287,8 @@ mod tests {
     }
 
     fn local_sink(dir: &std::path::Path, compression: &str) -> ObjectSink {
-        let store = LocalStore::for_bucket(dir, "bucket").unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::for_bucket(&dir.join("objects"), "bucket")
+            .unwrap_or_else(|e| panic!("{e}"));
         let config = ObjectSinkConfig::from_firehose(None, None, Some(compression), None)
             .unwrap_or_else(|e| panic!("{e}"));
         ObjectSink::new(Arc::new(store), config)
@@ -372,7 +373,8 @@ mod tests {
     #[tokio::test]
     async fn error_output_one_object_per_type() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let store = LocalStore::for_bucket(dir.path(), "bucket").unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::for_bucket(&dir.path().join("objects"), "bucket")
+            .unwrap_or_else(|e| panic!("{e}"));
         let config = ObjectSinkConfig::from_firehose(
             Some("data/!{timestamp:yyyy}/"),
             Some("errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"),

@@ -87,6 +87,12 @@ pub struct BenchPutArgs {
     /// put it on the disk under test. Removed afterwards.
     #[arg(long, value_name = "DIR", default_value = "hydrant-data/bench-tmp")]
     pub dir: PathBuf,
+    /// The started daemon's local object store (its --objects-dir): where P1's delivered
+    /// objects are written. Default: inside its data directory, on the disk under test, which
+    /// then takes every record twice (WAL and object). Give a directory on another disk to
+    /// measure ingestion with delivery off the WAL's disk, as with S3 in production.
+    #[arg(long, value_name = "DIR", conflicts_with = "endpoint")]
+    pub objects_dir: Option<PathBuf>,
     /// Measured seconds per shape.
     #[arg(long, value_name = "N", default_value_t = 5.0)]
     pub seconds: f64,
@@ -244,6 +250,8 @@ struct Report {
     delivery_drained_after_p1_s: Option<f64>,
     /// What the disk was asked to write during P1 (from the daemon's `/metrics`).
     p1_disk_writes: Option<DiskWrites>,
+    /// Whether the delivered objects went to another directory (`--objects-dir`).
+    objects_elsewhere: bool,
     shapes: Vec<ShapeReport>,
 }
 
@@ -377,7 +385,15 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         None => {
             let binary = daemon::find_hydrantd(args.hydrantd.as_deref())?;
             eprintln!("bench put: starting {}", binary.display());
-            Some(Daemon::start(&binary, &args.dir, &bench_daemon_args())?)
+            let mut daemon_args = bench_daemon_args();
+            if let Some(dir) = &args.objects_dir {
+                let dir = std::path::absolute(dir).map_err(|source| BenchHttpError::Io {
+                    op: "resolve --objects-dir",
+                    source,
+                })?;
+                daemon_args.extend(["--objects-dir".to_string(), dir.display().to_string()]);
+            }
+            Some(Daemon::start(&binary, &args.dir, &daemon_args)?)
         }
     };
     let endpoint = daemon
@@ -487,10 +503,14 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         Some(d) => format!(
             "hydrantd started by this run at {} (data {}) with {} (retention follows \
              delivery, as WAL S1's --retention follow: delivered segments are recycled); \
-             stream UNCOMPRESSED, buffering 128 MiB / 900 s, to the local object store",
+             stream UNCOMPRESSED, buffering 128 MiB / 900 s, to the local object store {}",
             d.endpoint,
             d.data_dir.display(),
-            bench_daemon_args().join(" ")
+            bench_daemon_args().join(" "),
+            match &args.objects_dir {
+                Some(dir) => format!("in {} (--objects-dir)", dir.display()),
+                None => "in the data directory (the disk under test)".to_string(),
+            }
         ),
         None => format!("running hydrantd at {endpoint}, stream {stream}"),
     };
@@ -504,6 +524,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         wal_s1_note: wal_note,
         delivery_drained_after_p1_s: drained_after_p1,
         p1_disk_writes,
+        objects_elsewhere: args.objects_dir.is_some(),
         shapes,
     };
     if args.json {
@@ -553,7 +574,14 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
             }
         )?;
     }
-    if let Some(d) = report.p1_disk_writes {
+    if let (Some(d), true) = (report.p1_disk_writes, report.objects_elsewhere) {
+        writeln!(
+            out,
+            "During P1 (warm-up included) the WAL wrote {:.0} MB/s and delivery {:.0} MB/s of \
+             objects to --objects-dir",
+            d.wal_mb_per_sec, d.delivered_mb_per_sec
+        )?;
+    } else if let Some(d) = report.p1_disk_writes {
         let s1 = report.wal_s1_mb_per_sec.map_or(String::new(), |w| {
             format!("; WAL S1 alone wrote {w:.0} MB/s")
         });

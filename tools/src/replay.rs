@@ -138,6 +138,10 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "TIME")]
     pub to_time: Option<String>,
 
+    /// The daemon's local object store, where the stream's own destination is delivered
+    /// without --s3-endpoint (hydrantd's --objects-dir; default DATA_DIR/objects).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["to_dir", "to_s3_bucket", "s3_endpoint"])]
+    pub objects_dir: Option<PathBuf>,
     /// Deliver into this local directory (objects as files, keys as paths).
     #[arg(long, value_name = "DIR", conflicts_with = "to_s3_bucket")]
     pub to_dir: Option<PathBuf>,
@@ -399,10 +403,21 @@ fn resolve_target(args: &ReplayArgs) -> Result<Target, ReplayError> {
                 },
             ),
             // Without an S3 endpoint the daemon writes S3 destinations to its local object
-            // store, DIR/objects/<bucket>; so does replay.
+            // store, <objects dir>/<bucket>; so does replay.
             None => {
-                let dir = absolute(&args.data_dir).join("objects").join(&bucket);
-                (format!("local-bucket:{bucket}"), StoreSpec::Dir(dir))
+                // Another root is another place: its own destination id and checkpoint.
+                let (root, location) = match &args.objects_dir {
+                    Some(d) => {
+                        let root = absolute(d);
+                        let location = format!("local-bucket:{}:{bucket}", root.display());
+                        (root, location)
+                    }
+                    None => (
+                        absolute(&args.data_dir).join("objects"),
+                        format!("local-bucket:{bucket}"),
+                    ),
+                };
+                (location, StoreSpec::Dir(root.join(&bucket)))
             }
         }
     };

@@ -374,4 +374,16 @@ fn the_streams_own_destination_or_a_clear_error() {
         lsns_in(&got, Compression::Snappy),
         (0..total).collect::<Vec<_>>()
     );
+
+    // A daemon run with --objects-dir keeps its local object store there; so does replay
+    // (another place: a checkpoint of its own, so every record again).
+    let moved = tmp.path().join("other-disk");
+    let j = json(&replay(&data, &["--json", "--objects-dir", s(&moved)]));
+    assert_eq!(j["records"], total);
+    let again = objects(&moved.join("own-bucket"));
+    assert_eq!(
+        lsns_in(&again, Compression::Snappy),
+        (0..total).collect::<Vec<_>>()
+    );
+    assert_eq!(objects(&data.join("objects").join("own-bucket")), got);
 }

@@ -115,7 +115,7 @@ impl ErrorOutput for ObjectErrorOutput {
 }
 
 /// The store of an S3 configuration: S3 through the `[s3]` endpoint when one is configured
-/// (unless `local_only`), else the local object store `DIR/objects/<bucket>/`.
+/// (unless `local_only`), else the local object store's `<bucket>/` ([`Config::local_store_dir`]).
 fn store_for(
     config: &Config,
     bucket_arn: Option<&str>,
@@ -128,7 +128,7 @@ fn store_for(
             S3Store::new(&s3_config(config), bucket).map_err(|e| e.to_string())?,
         )),
         _ => Ok(Arc::new(
-            LocalStore::for_bucket(&config.data_dir, bucket).map_err(|e| e.to_string())?,
+            LocalStore::for_bucket(&config.local_store_dir(), bucket).map_err(|e| e.to_string())?,
         )),
     }
 }
