@@ -3,11 +3,10 @@
 //! tokio runtime. Every request's latency (send to full reply) is recorded. See [`Conn`] for why
 //! the client is its own few lines over `httparse` rather than hyper's.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use std::io::IoSlice;
 
 use bytes::Bytes;
 use hydrant_engine::api::decode::TARGET_PREFIX;
@@ -142,8 +141,9 @@ const MAX_REPLY_HEAD: usize = 64 * 1024;
 struct Conn {
     addr: SocketAddr,
     stream: TcpStream,
+    /// The request head being sent.
     head: Vec<u8>,
-    /// Reply bytes read and not yet consumed.
+    /// The reply being read (the last one, after `exchange`).
     buf: Vec<u8>,
 }
 
@@ -381,5 +381,63 @@ mod tests {
         ));
         assert!(!all_acked("PutRecordBatch", br#"{"FailedPutCount":10}"#));
         assert!(all_acked("PutRecord", b"{}"));
+    }
+
+    /// A server that reads one request head and answers with `reply`, written in pieces.
+    async fn answer_once(reply: Vec<&'static [u8]>) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut b = [0u8; 1024];
+                let n = s.read(&mut b).await.unwrap_or_else(|e| panic!("{e}"));
+                assert!(n > 0, "request ended early");
+                got.extend_from_slice(&b[..n]);
+            }
+            for piece in reply {
+                s.write_all(piece).await.unwrap_or_else(|e| panic!("{e}"));
+                s.flush().await.unwrap_or_else(|e| panic!("{e}"));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_reply_in_pieces_is_framed_by_its_content_length() {
+        let addr = answer_once(vec![
+            b"HTTP/1.1 200 OK\r\ncontent-le",
+            b"ngth: 20\r\nConnection: close\r\n\r\n{\"FailedPut",
+            b"Count\":0}",
+        ])
+        .await;
+        let mut c = Conn::open(addr).await.unwrap_or_else(|e| panic!("{e}"));
+        let r = c
+            .exchange("PutRecordBatch", b"{}")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status, 200);
+        assert!(r.close);
+        assert_eq!(&c.buf[r.body], br#"{"FailedPutCount":0}"#);
+    }
+
+    #[tokio::test]
+    async fn replies_it_cannot_frame_are_errors() {
+        for reply in [
+            &b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"[..],
+            &b"HTTP/1.1 200 OK\r\n\r\n{}"[..],
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}extra"[..],
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\n{}"[..],
+            &b"not http\r\n\r\n"[..],
+        ] {
+            let addr = answer_once(vec![reply]).await;
+            let mut c = Conn::open(addr).await.unwrap_or_else(|e| panic!("{e}"));
+            let got = c.exchange("PutRecord", b"{}").await;
+            assert!(got.is_err(), "{:?}", String::from_utf8_lossy(reply));
+        }
     }
 }
