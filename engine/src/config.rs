@@ -872,12 +872,13 @@ impl Config {
         self.data_dir.join("registry")
     }
 
-    /// The local object store (`<it>/<bucket>/<key>`): `objects_dir`, else `DIR/objects`.
+    /// The local object store (`<it>/<bucket>/<key>`): `objects_dir`, else
+    /// [`default_local_store_dir`].
     #[must_use]
     pub fn local_store_dir(&self) -> PathBuf {
         self.objects_dir
             .clone()
-            .unwrap_or_else(|| self.data_dir.join("objects"))
+            .unwrap_or_else(|| default_local_store_dir(&self.data_dir))
     }
 
     /// `DIR/streams/<name>/delivery/<destination id>.ckpt`: a destination's cursor and intent
@@ -889,6 +890,12 @@ impl Config {
             .join("delivery")
             .join(format!("{destination_id}.ckpt"))
     }
+}
+
+/// `data_dir/objects`: the local object store when `objects_dir` is not set.
+#[must_use]
+pub fn default_local_store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("objects")
 }
 
 #[cfg(test)]

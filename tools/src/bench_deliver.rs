@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
+use hydrant_engine::config::default_local_store_dir;
 use hydrant_sinks::Compression;
 use serde::Serialize;
 use serde_json::json;
@@ -545,7 +546,7 @@ pub fn run(args: &BenchDeliverArgs, out: &mut dyn Write) -> Result<(), BenchHttp
             codec.firehose_name(),
             args.seconds
         );
-        let local = |bucket: &str| daemon.data_dir.join("objects").join(bucket);
+        let local = |bucket: &str| default_local_store_dir(&daemon.data_dir).join(bucket);
         reports.push(measure_codec(
             &daemon, &runtime, codec, args, duration, &local,
         )?);

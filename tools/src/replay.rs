@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hydrant_engine::config::default_local_store_dir;
 use hydrant_sinks::{
     Batch, BatchIdentity, LocalStore, ObjectSink, ObjectSinkConfig, ObjectStore, Record, S3Config,
     S3Credentials, S3Store, Sink, SinkError,
@@ -413,7 +414,7 @@ fn resolve_target(args: &ReplayArgs) -> Result<Target, ReplayError> {
                         (root, location)
                     }
                     None => (
-                        absolute(&args.data_dir).join("objects"),
+                        default_local_store_dir(&absolute(&args.data_dir)),
                         format!("local-bucket:{bucket}"),
                     ),
                 };
