@@ -17,8 +17,11 @@
 //! 3. **A prefix.** The recovered log is a prefix of what was appended, with dense LSNs: no holes,
 //!    no reordering, no LSN reused for different bytes after it was read.
 //! 4. **Damage is reported, not repaired away.** A torn tail in the active segment (writes never
-//!    acknowledged) is cut and zeroed. Bad bytes in a sealed segment, a missing segment or a bad
-//!    header are typed errors naming the segment and offset.
+//!    acknowledged) is cut and zeroed; so is everything else after the recovered end (a recycled
+//!    file's earlier contents, frames a power loss kept behind a dropped one), durably, before
+//!    the first append, so that no frame from before an open can ever follow one written after
+//!    it. Bad bytes in a sealed segment, a missing segment or a bad header are typed errors
+//!    naming the segment and offset.
 //! 5. **Bounded resources.** Memory holds O(segments) metadata plus the active segment's sparse
 //!    index (at most one entry per `index_interval_bytes`); it does not grow with record count.
 //!    Disk use is bounded by [`WalOptions::budget_bytes`]; past it appends fail with
@@ -70,7 +73,8 @@
 //! append (frame written with `pwrite` into the active segment) → group commit (`fdatasync`;
 //! tickets complete) → the segment fills → rotation (the spare gets a header and is renamed in) →
 //! seal (sync the frames, write index and footer, sync again) → readers deliver → retention
-//! ([`Wal::truncate_before`]) deletes whole segments behind every cursor.
+//! ([`Wal::truncate_before`]) deletes whole segments behind every cursor, or renames them for
+//! reuse as a later spare (only once the directory `fsync` made that rename durable).
 //!
 //! ## Recovery
 //!

@@ -17,9 +17,19 @@
 //! | F    | no valid footer: the tail begins here                      | scan its frames from the start |
 //! | G    | tail scanned to LSN e, next segment starts at e            | the tail segment was complete: seal it now, scan the next |
 //! | H    | tail scanned to LSN e, next segment starts elsewhere       | discard the later segments: no sync covering them completed |
-//! | I    | scan stops at a zero length word, the data limit, or a frame from before the segment's base (a recycled file's old contents) | clean end |
-//! | J    | scan stops at a torn frame, bad CRC, or an out-of-sequence LSN | the log ends before it: the frame was never acknowledged (acknowledged frames were synced whole); the rest of the segment is zeroed |
+//! | I    | scan stops at a zero length word, the data limit, or a frame from before the segment's base (a recycled file's old contents) | clean end; the rest of the segment is zeroed (and synced) before the first append |
+//! | J    | scan stops at a torn frame, bad CRC, or an out-of-sequence LSN | the log ends before it: the frame was never acknowledged (acknowledged frames were synced whole); the rest of the segment is zeroed (and synced) before the first append |
 //! | K    | every segment sealed                                       | a new active segment starts at the last end |
+//!
+//! Why the rest of the tail segment is zeroed even after a clean end (case I): a power loss can
+//! keep a later frame of a group commit while dropping an earlier one. In a zero-filled file the
+//! hole reads as zeros and the scan ends there; in a recycled file it can read as an old frame
+//! of the file's earlier life, and the scan ends there too, but the kept frame behind it is
+//! still on disk. If the next run then appended a frame of the hole's size, a later scan would
+//! walk through it into the kept frame, whose LSNs fit: records never acknowledged would come
+//! back. Zeroing everything after the recovered end before the first append means that, after
+//! any later crash, the segment holds past its recovered end only frames written since the
+//! open, in order.
 //!
 //! Case J cannot tell a torn tail from damage to synced frames in the active segment; it counts
 //! the discarded bytes in the [`RecoveryReport`] so that damage shows. Damage in sealed segments is
@@ -58,9 +68,16 @@ pub struct TailSegment {
     pub header: SegmentHeader,
     /// What the scan of its frames found.
     pub scan: Scan,
-    /// Offset one past the last non-zero byte after the valid frames (equal to `scan.data_end`
-    /// when the rest is clean).
+    /// Offset one past the last non-zero byte after the valid frames that counts as a torn
+    /// write or damage (equal to `scan.data_end` when the rest is clean, or when the scan
+    /// stopped at a recycled file's earlier contents).
     pub dirty_end: u64,
+    /// Offset one past the last non-zero byte after the valid frames, whatever it is: opening
+    /// the log for appending zeroes `scan.data_end..stale_end` and syncs before it accepts an
+    /// append, so that no frame written before the open (a recycled file's earlier contents,
+    /// or frames of the last run that a power loss kept after a dropped one) can ever follow a
+    /// frame written after it.
+    pub stale_end: u64,
 }
 
 /// What opening a log found and did. Returned by [`crate::Wal::open`].
@@ -188,23 +205,26 @@ pub(crate) fn scan_tail(map: &dyn Mapping, path: &Path, header: SegmentHeader) -
     };
     let bytes = map.bytes(0, map.len());
     let scan = scan_frames(bytes, header.base_lsn, geometry, geometry.data_limit());
-    // After a clean end in a recycled file the rest is the file's earlier contents: harmless
-    // (every frame there is from before the segment's base, so no scan accepts it) and not
-    // worth rewriting. Anything else after the end is a torn write or damage, zeroed on open.
-    let rest: &[u8] = if scan.stop == ScanStop::Recycled {
-        &[]
-    } else {
-        &bytes[scan.data_end as usize..]
-    };
-    let dirty_end = rest
+    // Everything after the end is zeroed when the log is opened for appending (cases I and J).
+    // After a clean end in a recycled file the rest is mostly the file's earlier contents, which
+    // is not a torn write: it is not counted as discarded, though it is cleared all the same,
+    // because frames of the last run may hide behind it (see the module doc).
+    let rest = &bytes[scan.data_end as usize..];
+    let stale_end = rest
         .iter()
         .rposition(|b| *b != 0)
         .map_or(scan.data_end, |p| scan.data_end + p as u64 + 1);
+    let dirty_end = if scan.stop == ScanStop::Recycled {
+        scan.data_end
+    } else {
+        stale_end
+    };
     TailSegment {
         path: path.to_path_buf(),
         header,
         scan,
         dirty_end,
+        stale_end,
     }
 }
 

@@ -10,14 +10,30 @@
 //! file system would commit them). Handles opened before the crash fail from then on, like a dead
 //! process's would.
 //!
-//! Deterministic: the same seed and the same sequence of operations give the same disk.
+//! Which unsynced sectors survive follows one of three patterns, chosen by the crash's seed: each
+//! sector by an independent coin flip; per file, its writes in the order they were issued up to a
+//! random point (a disk that writes back in order); or everything but one random run of sectors
+//! (maybe none) per file (a disk that reorders: later sectors kept while earlier ones are lost,
+//! such as the middle frame of a group commit missing between two kept ones).
+//! [`SimDisk::crash_dropping`] loses exactly a given range instead, for deterministic tests.
+//!
+//! A crash can also be armed to strike at the n-th sync from now ([`SimDisk::arm_crash_at_sync`]),
+//! when the most writes are in flight.
+//!
+//! Deterministic: the same seed and the same sequence of operations give the same disk. Threads
+//! that touch the disk concurrently make the sequence depend on scheduling; a test makes it
+//! deterministic again by running one thread at a time, and can hold a thread before each of its
+//! mutating operations with [`SimDisk::gate_thread`] and let it go one operation at a time with
+//! [`SimDisk::step_gated`] (how the model test interleaves retention with appends).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::ThreadId;
 
 use crate::storage::{Mapping, OpenMode, Storage, StorageFile};
 
@@ -112,8 +128,37 @@ struct Shared {
     capacity_bytes: AtomicU64,
     /// Mutating operations left before an armed crash fires; `u64::MAX` when disarmed.
     crash_countdown: AtomicU64,
+    /// Syncs left before an armed crash fires; `u64::MAX` when disarmed.
+    sync_countdown: AtomicU64,
     crash_seed: AtomicU64,
     crashes: AtomicU64,
+    gate: Mutex<Gate>,
+    gate_cv: Condvar,
+}
+
+/// A thread held before each of its mutating operations (see [`SimDisk::gate_thread`]).
+#[derive(Debug, Default)]
+struct Gate {
+    /// The held thread; `None` when nothing is held.
+    thread: Option<ThreadId>,
+    /// Operations it may still start without waiting.
+    allowed: u64,
+    /// It waits at the gate now.
+    parked: bool,
+}
+
+/// Which unsynced writes a crash keeps (see the module doc).
+#[derive(Clone, Debug)]
+enum Survival {
+    /// Each sector on a coin flip.
+    Coin,
+    /// Per file, the sector pieces of its writes in the order they were issued, up to a
+    /// random point.
+    Prefix,
+    /// All but one random run of sectors (possibly empty) per file.
+    Hole,
+    /// All but the sectors of `path` that overlap `range`.
+    Dropping(PathBuf, Range<u64>),
 }
 
 /// The simulated disk. Cheap to clone (shared state).
@@ -169,8 +214,11 @@ impl SimDisk {
                 fail_syncs: AtomicBool::new(false),
                 capacity_bytes: AtomicU64::new(u64::MAX),
                 crash_countdown: AtomicU64::new(u64::MAX),
+                sync_countdown: AtomicU64::new(u64::MAX),
                 crash_seed: AtomicU64::new(0),
                 crashes: AtomicU64::new(0),
+                gate: Mutex::new(Gate::default()),
+                gate_cv: Condvar::new(),
             }),
         }
     }
@@ -205,11 +253,21 @@ impl SimDisk {
         self.shared.crash_countdown.store(after, Ordering::SeqCst);
     }
 
-    /// Disarms a crash armed by [`SimDisk::arm_crash`] that has not fired.
+    /// Arms a crash at the `after`-th sync (`sync_data` or `sync_dir`) from now (0 = the next
+    /// one): the power fails while the disk flushes, with every write issued before it unsynced,
+    /// the moment where what a power loss keeps matters most.
+    pub fn arm_crash_at_sync(&self, after: u64, seed: u64) {
+        self.shared.crash_seed.store(seed, Ordering::SeqCst);
+        self.shared.sync_countdown.store(after, Ordering::SeqCst);
+    }
+
+    /// Disarms a crash armed by [`SimDisk::arm_crash`] or [`SimDisk::arm_crash_at_sync`] that
+    /// has not fired.
     pub fn disarm_crash(&self) {
         self.shared
             .crash_countdown
             .store(u64::MAX, Ordering::SeqCst);
+        self.shared.sync_countdown.store(u64::MAX, Ordering::SeqCst);
     }
 
     /// How many crashes happened so far (armed or explicit).
@@ -218,8 +276,104 @@ impl SimDisk {
         self.shared.crashes.load(Ordering::SeqCst)
     }
 
-    /// Counts one mutating operation against an armed crash; fires it when due.
-    fn tick(&self) -> io::Result<()> {
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        self.shared
+            .gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Holds thread `id` before each of its mutating operations from now on, until
+    /// [`SimDisk::step_gated`] lets an operation through or [`SimDisk::ungate`] releases it.
+    /// One thread at a time.
+    pub fn gate_thread(&self, id: ThreadId) {
+        let mut g = self.gate();
+        *g = Gate {
+            thread: Some(id),
+            allowed: 0,
+            parked: false,
+        };
+    }
+
+    /// Lets the held thread start `ops` more mutating operations, then waits until it is held
+    /// again with none left, or released (`step_gated(0)` only waits). Returns true while a
+    /// thread is still held.
+    pub fn step_gated(&self, ops: u64) -> bool {
+        let mut g = self.gate();
+        if g.thread.is_none() {
+            return false;
+        }
+        g.allowed += ops;
+        self.shared.gate_cv.notify_all();
+        while g.thread.is_some() && !(g.parked && g.allowed == 0) {
+            g = self
+                .shared
+                .gate_cv
+                .wait(g)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        g.thread.is_some()
+    }
+
+    /// Releases the held thread, if any: its operations run freely again.
+    pub fn ungate(&self) {
+        let mut g = self.gate();
+        *g = Gate::default();
+        self.shared.gate_cv.notify_all();
+    }
+
+    /// Waits at the gate if the calling thread is held there.
+    fn pass_gate(&self) {
+        let me = std::thread::current().id();
+        let mut g = self.gate();
+        if g.thread != Some(me) {
+            return;
+        }
+        while g.thread == Some(me) && g.allowed == 0 {
+            g.parked = true;
+            self.shared.gate_cv.notify_all();
+            g = self
+                .shared
+                .gate_cv
+                .wait(g)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        g.parked = false;
+        if g.thread == Some(me) {
+            g.allowed -= 1;
+        }
+        self.shared.gate_cv.notify_all();
+    }
+
+    /// Starts one mutating operation of a handle from boot `epoch`: waits at the gate if the
+    /// thread is held, fails if the machine crashed meanwhile, and counts the operation against
+    /// an armed crash, firing it when due.
+    fn tick(&self, epoch: u64) -> io::Result<()> {
+        self.pass_gate();
+        if self.shared.epoch.load(Ordering::SeqCst) != epoch {
+            return Err(crashed());
+        }
+        self.count_down()
+    }
+
+    /// As [`SimDisk::tick`], for a sync (`sync_data`, `sync_dir`), which also counts against
+    /// a crash armed by [`SimDisk::arm_crash_at_sync`].
+    fn tick_sync(&self, epoch: u64) -> io::Result<()> {
+        self.tick(epoch)?;
+        let left = self.shared.sync_countdown.load(Ordering::SeqCst);
+        if left == u64::MAX {
+            return Ok(());
+        }
+        if left == 0 {
+            self.shared.sync_countdown.store(u64::MAX, Ordering::SeqCst);
+            self.crash(self.shared.crash_seed.load(Ordering::SeqCst));
+            return Err(crashed());
+        }
+        self.shared.sync_countdown.store(left - 1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn count_down(&self) -> io::Result<()> {
         let left = self.shared.crash_countdown.load(Ordering::SeqCst);
         if left == u64::MAX {
             return Ok(());
@@ -258,12 +412,31 @@ impl SimDisk {
     /// what was durable plus a random (seeded) part of what was not. See the module doc.
     pub fn crash(&self, seed: u64) {
         let mut rng = SimRng::new(seed);
+        let survival = match rng.next_u64() % 3 {
+            0 => Survival::Coin,
+            1 => Survival::Prefix,
+            _ => Survival::Hole,
+        };
+        self.crash_with(rng, survival);
+    }
+
+    /// Simulates a power loss that keeps every write and directory change made so far, except
+    /// the unsynced writes to the file at `path` in the sectors overlapping `lost`: those are
+    /// lost, while later sectors survive. For deterministic tests of the reordering a real disk
+    /// may do.
+    pub fn crash_dropping(&self, path: &Path, lost: Range<u64>) {
+        self.crash_with(SimRng::new(0), Survival::Dropping(path.to_path_buf(), lost));
+    }
+
+    fn crash_with(&self, mut rng: SimRng, survival: Survival) {
         self.shared.epoch.fetch_add(1, Ordering::SeqCst);
         self.shared.crashes.fetch_add(1, Ordering::SeqCst);
         let mut ns = self.ns();
         let mut names = ns.durable.clone();
         let keep = if ns.pending.is_empty() {
             0
+        } else if matches!(survival, Survival::Dropping(..)) {
+            ns.pending.len()
         } else {
             (rng.next_u64() % (ns.pending.len() as u64 + 1)) as usize
         };
@@ -279,7 +452,34 @@ impl SimDisk {
                 f.clone()
             } else {
                 let old = inode.lock();
-                let image = survivor_image(&old, &mut rng);
+                let pieces = pieces(&old);
+                let (hole_from, hole_to) = match &survival {
+                    Survival::Hole if !pieces.is_empty() => {
+                        let lo = pieces.iter().map(|p| p.1 / SECTOR_BYTES).min().unwrap_or(0);
+                        let hi = pieces.iter().map(|p| p.1 / SECTOR_BYTES).max().unwrap_or(0) + 1;
+                        let a = lo + rng.next_u64() % (hi - lo);
+                        let b = a + rng.next_u64() % (hi - a + 1);
+                        (a * SECTOR_BYTES, b * SECTOR_BYTES)
+                    }
+                    Survival::Dropping(p, lost) if *p == path => (
+                        lost.start / SECTOR_BYTES * SECTOR_BYTES,
+                        lost.end.div_ceil(SECTOR_BYTES) * SECTOR_BYTES,
+                    ),
+                    _ => (0, 0),
+                };
+                let mut prefix_left = rng.next_u64() % (pieces.len() as u64 + 1);
+                let image = survivor_image(&old, &pieces, |at| match &survival {
+                    Survival::Coin => rng.chance(1, 2),
+                    Survival::Prefix => {
+                        if prefix_left > 0 {
+                            prefix_left -= 1;
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                    Survival::Hole | Survival::Dropping(..) => !(hole_from..hole_to).contains(&at),
+                });
                 // A preallocated file keeps its fixed size (and live mappings) when the
                 // preallocation itself survived.
                 let fixed = old.fixed && image.len() == old.len;
@@ -335,23 +535,38 @@ impl SimDisk {
     }
 }
 
-fn survivor_image(d: &InodeData, rng: &mut SimRng) -> Vec<u8> {
-    let mut image = d.durable.clone();
-    for (offset, bytes) in &d.pending {
-        // Split the write at sector boundaries; each piece lands or not on its own.
+/// The unsynced writes of a file split at sector boundaries, in the order they were issued:
+/// (index of the write, offset of the piece, end of the piece).
+fn pieces(d: &InodeData) -> Vec<(usize, u64, u64)> {
+    let mut v = Vec::new();
+    for (i, (offset, bytes)) in d.pending.iter().enumerate() {
         let mut at = *offset;
         let end = offset + bytes.len() as u64;
         while at < end {
-            let next = ((at / SECTOR_BYTES) + 1) * SECTOR_BYTES;
-            let piece_end = next.min(end);
-            if rng.chance(1, 2) {
-                if image.len() < piece_end as usize {
-                    image.resize(piece_end as usize, 0);
-                }
-                let src = &bytes[(at - offset) as usize..(piece_end - offset) as usize];
-                image[at as usize..piece_end as usize].copy_from_slice(src);
-            }
+            let piece_end = (((at / SECTOR_BYTES) + 1) * SECTOR_BYTES).min(end);
+            v.push((i, at, piece_end));
             at = piece_end;
+        }
+    }
+    v
+}
+
+/// The image a power loss leaves of a file: its durable bytes, and the pieces of its unsynced
+/// writes for which `keep(offset)` says so, each sector landing or not on its own.
+fn survivor_image(
+    d: &InodeData,
+    pieces: &[(usize, u64, u64)],
+    mut keep: impl FnMut(u64) -> bool,
+) -> Vec<u8> {
+    let mut image = d.durable.clone();
+    for &(i, at, piece_end) in pieces {
+        if keep(at) {
+            let (offset, bytes) = &d.pending[i];
+            if image.len() < piece_end as usize {
+                image.resize(piece_end as usize, 0);
+            }
+            let src = &bytes[(at - offset) as usize..(piece_end - offset) as usize];
+            image[at as usize..piece_end as usize].copy_from_slice(src);
         }
     }
     image
@@ -435,7 +650,7 @@ impl Storage for SimStorage {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
         self.check()?;
         if matches!(mode, OpenMode::CreateNew | OpenMode::Create) {
-            self.disk.tick()?;
+            self.disk.tick(self.epoch)?;
         }
         let mut ns = self.disk.ns();
         let existing = ns.current.get(path).cloned();
@@ -465,8 +680,9 @@ impl Storage for SimStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.check()?;
-        self.disk.tick()?;
+        self.disk.tick(self.epoch)?;
         let mut ns = self.disk.ns();
+        self.check()?;
         let inode = ns
             .current
             .remove(from)
@@ -479,8 +695,9 @@ impl Storage for SimStorage {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.check()?;
-        self.disk.tick()?;
+        self.disk.tick(self.epoch)?;
         let mut ns = self.disk.ns();
+        self.check()?;
         ns.current
             .remove(path)
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
@@ -490,7 +707,7 @@ impl Storage for SimStorage {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.check()?;
-        self.disk.tick()?;
+        self.disk.tick_sync(self.epoch)?;
         if self.disk.shared.fail_syncs.load(Ordering::SeqCst) {
             return Err(io::Error::other("simulated sync failure"));
         }
@@ -546,7 +763,7 @@ impl StorageFile for SimFile {
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.check()?;
-        self.disk.tick()?;
+        self.disk.tick(self.epoch)?;
         if !self.writable {
             return Err(io::Error::from(io::ErrorKind::PermissionDenied));
         }
@@ -571,7 +788,7 @@ impl StorageFile for SimFile {
 
     fn preallocate(&self, len: u64) -> io::Result<()> {
         self.check()?;
-        self.disk.tick()?;
+        self.disk.tick(self.epoch)?;
         let mut d = self.inode.lock();
         if d.fixed || (len as usize) < d.len {
             return Err(io::Error::other(
@@ -593,7 +810,7 @@ impl StorageFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         self.check()?;
-        self.disk.tick()?;
+        self.disk.tick_sync(self.epoch)?;
         if self.disk.shared.fail_syncs.load(Ordering::SeqCst) {
             return Err(io::Error::other("simulated sync failure"));
         }
@@ -687,6 +904,47 @@ mod tests {
         assert!(a == b"durable" || a == b"XXXXXXX");
         // Whatever happened to "b", the disk is consistent: reading either works or NotFound.
         let _ = disk.read_file(&dir.join("b"));
+    }
+
+    #[test]
+    fn later_sectors_can_survive_earlier_ones() {
+        let path = Path::new("/d/a");
+        let write_three = |disk: &SimDisk| {
+            let s = disk.storage();
+            let f = s.open(path, OpenMode::CreateNew).expect("create");
+            s.sync_dir(Path::new("/d")).expect("sync dir");
+            f.write_at(&[1u8; 512], 0).expect("write");
+            f.sync_data().expect("sync");
+            // One write of three sectors, never synced.
+            let mut three = vec![2u8; 512];
+            three.extend([3u8; 512]);
+            three.extend([4u8; 512]);
+            f.write_at(&three, 512).expect("write");
+        };
+        let disk = SimDisk::new();
+        write_three(&disk);
+        disk.crash_dropping(path, 512..1024);
+        let a = disk.read_file(path).expect("named");
+        assert!(
+            a[512..1024].iter().all(|b| *b == 1 || *b == 0),
+            "first sector lost"
+        );
+        assert!(
+            a[1024..].iter().all(|b| *b == 3 || *b == 4),
+            "later sectors kept"
+        );
+        // Seeded crashes do it too, for some seeds.
+        let hole = (0..256).any(|seed| {
+            let disk = SimDisk::new();
+            write_three(&disk);
+            disk.crash(seed);
+            let a = disk.read_file(path).expect("named");
+            a.len() == 2048 && a[512] != 2 && a[1024] == 3 && a[1536] == 4
+        });
+        assert!(
+            hole,
+            "no seed kept later sectors while dropping an earlier one"
+        );
     }
 
     #[test]

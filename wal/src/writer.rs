@@ -34,6 +34,25 @@
 //! then write its sparse index and footer, then `fdatasync` again. Because the footer is written
 //! only once the frames are durable, a valid footer vouches for the whole segment, and opening the
 //! log reads footers instead of frames.
+//!
+//! # Retention and recycling
+//!
+//! [`Wal::truncate_before`] retires whole sealed segments, oldest first, each removal or rename
+//! made durable by a directory `fsync` before the next. A retired segment that nothing reads is
+//! renamed to a recycling slot (`recycle.tmp`, `recycle.1.tmp`, ...) instead of deleted, and the
+//! prepare step later rewrites its header and makes it the spare. The slot becomes ready for the
+//! prepare step only after the directory `fsync` covering that rename returned: before it, a
+//! power loss can give the file back its old name, and a rewritten header and new frames under
+//! that name would end the log there (recovery would discard every later segment). A failed
+//! directory `fsync` after such a rename poisons the log: the file is never reused.
+//!
+//! # Opening
+//!
+//! Recovery ([`crate::recovery`]) plans; opening carries the plan out, and before the first
+//! append zeroes and syncs everything after the recovered end of the tail segment: a torn
+//! write, a recycled file's earlier frames, or frames of the last run that a power loss kept
+//! behind a dropped one. Whatever a later power loss keeps of this run's writes, no frame from
+//! before the open can then follow one written after it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -188,9 +207,12 @@ const RECYCLE_SLOTS: usize = 4;
 enum RecycleSlot {
     /// Its name is free.
     Free,
-    /// A retired segment is being renamed to it.
+    /// A retired segment is being renamed to it, or was and the directory `fsync` that makes
+    /// the rename durable has not completed: the file must not be reused yet (a power loss could
+    /// still give it back its old name, and a rewritten header and new frames under that name
+    /// would cut the log there).
     Renaming,
-    /// A retired segment waits under its name.
+    /// A retired segment waits under its name, the rename durable.
     Ready,
     /// The prepare step is turning its file into the spare.
     Preparing,
@@ -632,8 +654,10 @@ impl Wal {
     /// deleted segment keep reading it. Returns the number of segments deleted.
     ///
     /// # Errors
-    /// [`Error::Io`] when a removal or the directory sync failed (the segment may be gone or not;
-    /// a later call retries).
+    /// [`Error::Io`] when a removal, a rename or the directory sync failed (the segment may be
+    /// gone or not; a later call retries). A directory sync that fails after a segment was
+    /// renamed for reuse also poisons the log (see the module doc): later appends fail with
+    /// [`Error::Poisoned`] until the log is reopened.
     pub fn truncate_before(&self, lsn: Lsn) -> Result<usize> {
         let doomed: Vec<(PathBuf, Arc<()>)> = {
             let mut st = lock_state(&self.shared.state);
@@ -654,14 +678,38 @@ impl Wal {
         let dir = &self.shared.dir;
         let storage = &self.shared.storage;
         for (path, hold) in &doomed {
-            if !self.recycle(path, hold)? {
+            let slot = self.recycle(path, hold)?;
+            if slot.is_none() {
                 storage
                     .remove(path)
                     .map_err(|e| Error::io("remove", path, e))?;
             }
-            storage
+            let synced = storage
                 .sync_dir(dir)
-                .map_err(|e| Error::io("fsync directory", dir, e))?;
+                .map_err(|e| Error::io("fsync directory", dir, e));
+            let Some(slot) = slot else {
+                // A removal whose sync failed is harmless: if it is undone by a power loss, the
+                // segment comes back at the head of the log, sealed and contiguous.
+                synced?;
+                continue;
+            };
+            let mut st = lock_state(&self.shared.state);
+            debug_assert_eq!(st.recycle_slots[slot], RecycleSlot::Renaming);
+            match synced {
+                // Only now may the prepare step take the file: its old name is durably gone.
+                Ok(()) => st.recycle_slots[slot] = RecycleSlot::Ready,
+                Err(e) => {
+                    // The rename may or may not survive a power loss: the file must never be
+                    // reused, and nothing else may proceed as if the directory were in order.
+                    st.recycle_slots[slot] = RecycleSlot::Free;
+                    if st.poisoned.is_none() {
+                        st.poisoned = Some(e.to_string());
+                    }
+                    drop(st);
+                    self.shared.wake_all();
+                    return Err(e);
+                }
+            }
         }
         if !doomed.is_empty() {
             self.shared.spare_cv.notify_all();
@@ -671,21 +719,23 @@ impl Wal {
 
     /// Keeps a retired segment as the next spare instead of deleting it, when nothing may still
     /// read it: writing into its already-written blocks costs no allocation and no zero-fill,
-    /// as PostgreSQL recycles WAL files. Returns false when the file must be deleted instead.
-    fn recycle(&self, path: &Path, hold: &Arc<()>) -> Result<bool> {
+    /// as PostgreSQL recycles WAL files. Returns the recycling slot the file was renamed to,
+    /// still [`RecycleSlot::Renaming`]: the caller marks it ready once the directory `fsync`
+    /// made the rename durable. `None` when the file must be deleted instead.
+    fn recycle(&self, path: &Path, hold: &Arc<()>) -> Result<Option<usize>> {
         let shared = &self.shared;
         let slot = {
             let mut st = lock_state(&shared.state);
             // A reader in this process still holds the segment.
             if Arc::strong_count(hold) > 1 {
-                return Ok(false);
+                return Ok(None);
             }
             // Kept files stay within the log's budget: the live segments, the spare, the files
             // already kept and this one.
             if let Some(budget) = shared.options.budget_bytes {
                 let files = st.sealed.len() as u64 + 2 + st.kept_recycled() + 1;
                 if files * shared.geometry.segment_bytes > budget {
-                    return Ok(false);
+                    return Ok(None);
                 }
             }
             let Some(slot) = st
@@ -693,18 +743,19 @@ impl Wal {
                 .iter()
                 .position(|s| *s == RecycleSlot::Free)
             else {
-                return Ok(false);
+                return Ok(None);
             };
             st.recycle_slots[slot] = RecycleSlot::Renaming;
             slot
         };
         let target = shared.dir.join(recycle_name(slot));
-        let renamed = self.rename_to_recycle(path, &target);
-        lock_state(&shared.state).recycle_slots[slot] = match renamed {
-            Ok(true) => RecycleSlot::Ready,
-            _ => RecycleSlot::Free,
-        };
-        renamed
+        match self.rename_to_recycle(path, &target) {
+            Ok(true) => Ok(Some(slot)),
+            other => {
+                lock_state(&shared.state).recycle_slots[slot] = RecycleSlot::Free;
+                other.map(|_| None)
+            }
+        }
     }
 
     fn rename_to_recycle(&self, path: &Path, target: &Path) -> Result<bool> {
@@ -721,6 +772,26 @@ impl Wal {
             .map_err(|e| Error::io("rename", path, e))?;
         drop(guard);
         Ok(true)
+    }
+
+    /// Blocks until the background prepare thread is idle: a spare is ready, or none can be
+    /// prepared now (budget, a failed attempt), or the log is closed. Returns at once without
+    /// background preparation. For simulation tests, which use it to make the order of storage
+    /// operations a function of the test's actions alone.
+    #[doc(hidden)]
+    pub fn wait_background_idle(&self) {
+        let shared = &self.shared;
+        if !shared.options.background_prepare {
+            return;
+        }
+        let mut st = lock_state(&shared.state);
+        while !st.closed && (st.preparing || shared.prepare_has_work(&st)) {
+            st = shared
+                .spare_cv
+                .wait_timeout(st, Duration::from_millis(50))
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0;
+        }
     }
 
     /// The log's extent and size now.
@@ -1303,22 +1374,28 @@ impl Shared {
         }
     }
 
+    /// True when the prepare thread should prepare a spare now: none is ready, the budget has
+    /// room for one (a recycled file is already counted in the log's disk use), and the last
+    /// attempt did not just fail.
+    fn prepare_has_work(&self, st: &State) -> bool {
+        let seg = self.geometry.segment_bytes;
+        let live = st.sealed.len() as u64 + 1;
+        let within_budget = st.recycle_slots.contains(&RecycleSlot::Ready)
+            || self
+                .options
+                .budget_bytes
+                .is_none_or(|b| (live + 1) * seg <= b);
+        st.spare.is_none() && within_budget && st.prepare_failure.is_none()
+    }
+
     /// Keeps one spare segment ready.
     fn prepare_thread(&self) {
-        let seg = self.geometry.segment_bytes;
         let mut st = lock_state(&self.state);
         loop {
             if st.closed {
                 return;
             }
-            let live = st.sealed.len() as u64 + 1;
-            // A recycled file is already counted in the log's disk use.
-            let within_budget = st.recycle_slots.contains(&RecycleSlot::Ready)
-                || self
-                    .options
-                    .budget_bytes
-                    .is_none_or(|b| (live + 1) * seg <= b);
-            if st.spare.is_some() || !within_budget || st.prepare_failure.is_some() {
+            if !self.prepare_has_work(&st) {
                 let wait = if st.prepare_failure.is_some() {
                     Duration::from_secs(1)
                 } else {
@@ -1406,7 +1483,9 @@ fn prepare_spare(
 
 /// Turns a retired segment into the spare: a new header, the old footer zeroed (so the file can
 /// never pass for a sealed segment), synced, renamed. The old frames stay: every one of them is
-/// from before the next base LSN, so recovery and readers stop at them (case I of recovery).
+/// from before the next base LSN, so recovery and readers stop at them (case I of recovery), and
+/// opening the log zeroes whatever follows the recovered end. Called only once the rename that
+/// took the file out of the log is durable (see the module doc).
 fn reuse_retired(
     storage: &dyn Storage,
     dir: &Path,
@@ -1473,13 +1552,17 @@ fn install_spare(
     })
 }
 
-/// Reopens the recovered tail segment for appending: zeroes what follows the last valid frame.
+/// Reopens the recovered tail segment for appending: zeroes everything that follows the last
+/// valid frame, torn writes and a recycled file's earlier contents alike, and syncs, before the
+/// first append (see recovery's case I: no frame from before this open may ever follow one
+/// written after it).
 fn reopen_tail(storage: &dyn Storage, t: &TailSegment) -> Result<Active> {
     let file = storage
         .open(&t.path, OpenMode::ReadWrite)
         .map_err(|e| Error::io("open", &t.path, e))?;
-    if t.dirty_end > t.scan.data_end {
-        zero_range(file.as_ref(), &t.path, t.scan.data_end, t.dirty_end)?;
+    debug_assert!(t.stale_end >= t.dirty_end);
+    if t.stale_end > t.scan.data_end {
+        zero_range(file.as_ref(), &t.path, t.scan.data_end, t.stale_end)?;
         file.sync_data()
             .map_err(|e| Error::io("fdatasync", &t.path, e))?;
     }

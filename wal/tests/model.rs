@@ -2,18 +2,44 @@
 //!
 //! Random sequences of appends, waits (acknowledgements), retention, reads, clean reopens and
 //! power losses (armed to strike at any storage operation, including inside a sync, a rotation,
-//! or recovery itself) run against the real `Wal` on a [`SimDisk`]. After every crash the log is
-//! reopened and checked against a reference model:
+//! the background preparation of the next segment, retention, or recovery itself) run against the
+//! real `Wal` on a [`SimDisk`], with background preparation on as in production. After every
+//! crash the log is reopened and checked against a reference model:
 //!
 //! 1. every acknowledged record is there, with its exact bytes;
 //! 2. the recovered log is a prefix of what was appended (same bytes at every LSN), with dense LSNs;
 //! 3. `verify` finds nothing wrong.
+//!
+//! Retention runs on its own thread, as the daemon's delivery does, held by the simulated disk
+//! before each of its storage operations: an action starts it and lets it run a few operations,
+//! and it stays held (mid-way between a rename and its directory sync, say) while later actions
+//! append, rotate and sync, until a later retention action moves it on, or a clean reopen or a
+//! power loss. Power losses strike at the n-th storage operation or at the n-th sync from the
+//! moment they are armed, and keep unsynced sectors by one of the simulated disk's patterns,
+//! including one that drops a run of sectors while keeping later ones.
+//!
+//! A sequence is drawn from one of three mixes: every kind of append and action; uniform appends
+//! only (one record that makes a frame of exactly one sector, so frames line up with sectors and
+//! with a recycled file's old frames), with retention keeping up and fewer power losses so that
+//! segments get recycled; and appends that fill a segment each (every append rotates) with
+//! retention often held, so that a recycled file is reused as soon as retention lets it. The last
+//! two exist because the holes they find need long exact sequences: with them, the default
+//! 10,000 cases find both the old recycling order (a retired file reused before its rename was
+//! durable) and a frame of an earlier run kept behind a dropped one, each within a few thousand
+//! cases (the figures are in the commit that added them).
+//!
+//! Reproducibility: the test thread runs one action at a time and waits after each for the
+//! preparation thread to be idle, and retention moves only when the test lets it, so the order of
+//! storage operations (and hence where an armed power loss strikes) is a function of the actions.
+//! Shrinking works, but a shrunk sequence can change which operation an armed crash hits.
 //!
 //! `HYDRANT_PROPTEST_CASES` sets the number of cases (default 10,000); a failing case prints its
 //! minimal action sequence.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 
 use hydrant_wal::sim::SimDisk;
 use hydrant_wal::{Lsn, ReadLimit, Ticket, Wal, WalOptions};
@@ -22,31 +48,89 @@ use proptest::prelude::*;
 
 const SEGMENT_BYTES: u64 = 8192;
 
+/// A record that makes a frame of exactly one sector (32 bytes of header, 4 of length prefix),
+/// so that a power loss can drop one such frame whole and keep the next.
+const UNIFORM_RECORD: u16 = 512 - 36;
+
 #[derive(Clone, Debug)]
 enum Action {
     /// Append a batch with these record lengths (the ticket is kept, not waited on).
     Append(Vec<u16>),
     /// Wait on every outstanding ticket: their records become acknowledged.
     Wait,
-    /// Arm a power loss that strikes at the `after`-th storage operation from now.
-    Crash { after: u8, seed: u64 },
+    /// Arm a power loss that strikes at the `after`-th storage operation from now, or with
+    /// `at_sync` at the `after`-th sync from now (a power loss while the disk flushes).
+    Crash { after: u8, seed: u64, at_sync: bool },
     /// Close and reopen cleanly.
     Reopen,
-    /// Retention: drop segments below a point between the first and the durable LSN.
-    Truncate(u8),
+    /// Retention: drop segments below a point between the first and the durable LSN, on the
+    /// retention thread, which then runs `ops` storage operations and stays held (255: runs to
+    /// the end). If retention is already under way, it runs `ops` more instead.
+    Truncate { frac: u8, ops: u8 },
     /// Read from a point between the first LSN and the durable end, and compare with the model.
     Read(u8),
 }
 
-fn action() -> impl Strategy<Value = Action> {
+fn crash() -> impl Strategy<Value = Action> {
     prop_oneof![
-        6 => prop::collection::vec(prop_oneof![3 => 0u16..64, 2 => 64u16..900, 1 => 900u16..3000], 1..6)
+        2 => (0u8..24, any::<u64>())
+            .prop_map(|(after, seed)| Action::Crash { after, seed, at_sync: false }),
+        1 => (0u8..3, any::<u64>())
+            .prop_map(|(after, seed)| Action::Crash { after, seed, at_sync: true }),
+    ]
+}
+
+fn truncate() -> impl Strategy<Value = Action> {
+    (any::<u8>(), prop_oneof![1 => Just(255u8), 2 => 0u8..4])
+        .prop_map(|(frac, ops)| Action::Truncate { frac, ops })
+}
+
+/// Appends of every shape, and every other action.
+fn mixed_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        3 => prop::collection::vec(prop_oneof![3 => 0u16..64, 2 => 64u16..900, 1 => 900u16..3000], 1..6)
             .prop_map(Action::Append),
+        3 => Just(Action::Append(vec![UNIFORM_RECORD])),
         3 => Just(Action::Wait),
-        2 => (0u8..24, any::<u64>()).prop_map(|(after, seed)| Action::Crash { after, seed }),
+        3 => crash(),
         1 => Just(Action::Reopen),
-        1 => any::<u8>().prop_map(Action::Truncate),
+        2 => truncate(),
         1 => any::<u8>().prop_map(Action::Read),
+    ]
+}
+
+/// Uniform appends only, with retention keeping up and fewer power losses: segments get
+/// recycled (a reopen starts without recycled files), and every recycled file's old frames line
+/// up with the new ones, sector for sector.
+fn uniform_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        12 => Just(Action::Append(vec![UNIFORM_RECORD])),
+        4 => Just(Action::Wait),
+        1 => (0u8..3, any::<u64>())
+            .prop_map(|(after, seed)| Action::Crash { after, seed, at_sync: true }),
+        3 => truncate(),
+        1 => any::<u8>().prop_map(Action::Read),
+    ]
+}
+
+/// Appends that fill a segment each, so that every append rotates, with retention often held
+/// mid-way: recycled files are reused as soon as retention lets them.
+fn rotating_action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        4 => Just(Action::Append(vec![3000])),
+        3 => Just(Action::Wait),
+        2 => crash(),
+        3 => (any::<u8>(), prop_oneof![1 => Just(255u8), 3 => 0u8..3])
+            .prop_map(|(frac, ops)| Action::Truncate { frac, ops }),
+        1 => any::<u8>().prop_map(Action::Read),
+    ]
+}
+
+fn actions() -> impl Strategy<Value = Vec<Action>> {
+    prop_oneof![
+        1 => prop::collection::vec(mixed_action(), 1..40),
+        2 => prop::collection::vec(uniform_action(), 1..100),
+        2 => prop::collection::vec(rotating_action(), 1..40),
     ]
 }
 
@@ -54,7 +138,7 @@ fn options() -> WalOptions {
     WalOptions {
         segment_bytes: SEGMENT_BYTES,
         index_interval_bytes: 4096,
-        background_prepare: false,
+        background_prepare: true,
         ..WalOptions::default()
     }
 }
@@ -75,7 +159,10 @@ fn content(lsn: u64, life: u64, len: u16) -> Vec<u8> {
 
 struct Harness {
     disk: SimDisk,
-    wal: Option<Wal>,
+    wal: Option<Arc<Wal>>,
+    /// The retention thread, if one runs (held by the disk or finished): its cut, the first LSN
+    /// when it started, and its join handle.
+    retention: Option<(u64, u64, JoinHandle<hydrant_wal::Result<usize>>)>,
     /// The bytes appended at each LSN (the recovered prefix, then newer appends).
     model: Vec<Vec<u8>>,
     /// Every LSN below this was acknowledged.
@@ -91,9 +178,11 @@ impl Harness {
     fn new() -> Harness {
         let disk = SimDisk::new();
         let (wal, _) = Wal::open_with(disk.storage(), Path::new(DIR), options()).unwrap();
+        wal.wait_background_idle();
         Harness {
             disk,
-            wal: Some(wal),
+            wal: Some(Arc::new(wal)),
+            retention: None,
             model: Vec::new(),
             acked_end: 0,
             tickets: Vec::new(),
@@ -103,21 +192,57 @@ impl Harness {
     }
 
     fn wal(&self) -> &Wal {
-        self.wal.as_ref().unwrap()
+        self.wal.as_deref().unwrap()
     }
 
-    /// If a crash fired, recover and check the model. Returns true when it did.
+    /// Lets the retention thread, if any, run to its end, and checks what it did.
+    fn finish_retention(&mut self) -> Result<(), TestCaseError> {
+        let Some((cut, first, handle)) = self.retention.take() else {
+            return Ok(());
+        };
+        self.disk.ungate();
+        let result = handle.join().unwrap();
+        if self.disk.crash_count() > self.seen_crashes {
+            return Ok(()); // a dead machine's retention: whatever it says
+        }
+        match result {
+            Ok(_) => {
+                let now_first = self.wal().first_lsn().0;
+                prop_assert!(
+                    now_first <= cut.max(first),
+                    "retention removed records at or above the cut"
+                );
+            }
+            Err(e) => prop_assert!(false, "truncate failed without a crash: {e}"),
+        }
+        Ok(())
+    }
+
+    /// If a crash fired, recover and check the model; then wait for the background preparation
+    /// to be idle, so that the next action starts from a settled state.
     fn after_step(&mut self) -> Result<(), TestCaseError> {
         if self.disk.crash_count() == self.seen_crashes {
-            return Ok(());
+            if let Some(w) = &self.wal {
+                w.wait_background_idle();
+            }
+            if self.disk.crash_count() == self.seen_crashes {
+                return Ok(());
+            }
         }
         self.tickets.clear();
+        self.finish_retention()?;
         self.wal = None; // its handles are dead; dropping it joins its threads
                          // Reopen; a still-armed crash may strike recovery itself, so retry until it opens.
         let wal = loop {
             self.seen_crashes = self.disk.crash_count();
             match Wal::open_with(self.disk.storage(), Path::new(DIR), options()) {
-                Ok((w, _)) => break w,
+                Ok((w, _)) => {
+                    // The preparation thread it started may meet the armed crash too.
+                    w.wait_background_idle();
+                    if self.disk.crash_count() == self.seen_crashes {
+                        break w;
+                    }
+                }
                 Err(e) => {
                     prop_assert!(
                         self.disk.crash_count() > self.seen_crashes,
@@ -127,9 +252,8 @@ impl Harness {
             }
         };
         self.disk.disarm_crash();
-        self.seen_crashes = self.disk.crash_count();
         self.check_recovered(&wal)?;
-        self.wal = Some(wal);
+        self.wal = Some(Arc::new(wal));
         self.life += 1;
         Ok(())
     }
@@ -208,11 +332,23 @@ impl Harness {
                     }
                 }
             }
-            Action::Crash { after, seed } => {
-                self.disk.arm_crash(u64::from(*after), *seed);
+            Action::Crash {
+                after,
+                seed,
+                at_sync,
+            } => {
+                if *at_sync {
+                    self.disk.arm_crash_at_sync(u64::from(*after), *seed);
+                } else {
+                    self.disk.arm_crash(u64::from(*after), *seed);
+                }
             }
             Action::Reopen => {
                 self.tickets.clear();
+                self.finish_retention()?;
+                if self.disk.crash_count() > self.seen_crashes {
+                    return self.after_step();
+                }
                 let wal = self.wal.take().unwrap();
                 let closed = wal.close();
                 drop(wal);
@@ -226,8 +362,12 @@ impl Harness {
                 match Wal::open_with(self.disk.storage(), Path::new(DIR), options()) {
                     Ok((w, _)) => {
                         let end = w.next_lsn().0;
-                        prop_assert_eq!(end, self.model.len() as u64, "clean reopen lost records");
-                        self.wal = Some(w);
+                        prop_assert_eq!(
+                            end,
+                            self.model.len() as u64,
+                            "a clean reopen recovered another end than what was appended"
+                        );
+                        self.wal = Some(Arc::new(w));
                     }
                     Err(e) => {
                         prop_assert!(
@@ -238,22 +378,32 @@ impl Harness {
                     }
                 }
             }
-            Action::Truncate(frac) => {
-                let wal = self.wal();
+            Action::Truncate { ops, .. } if self.retention.is_some() => {
+                // Retention is under way: it goes on.
+                if *ops == 255 || !self.disk.step_gated(u64::from(*ops)) {
+                    self.finish_retention()?;
+                }
+            }
+            Action::Truncate { frac, ops } => {
+                let wal = self.wal.clone().unwrap();
                 let (first, durable) = (wal.first_lsn().0, wal.durable_lsn().0);
                 let cut = first + (durable - first) * u64::from(*frac) / 255;
-                match wal.truncate_before(Lsn(cut)) {
-                    Ok(_) => {
-                        let now_first = self.wal().first_lsn().0;
-                        prop_assert!(
-                            now_first <= cut.max(first),
-                            "retention removed records at or above the cut"
-                        );
-                    }
-                    Err(e) => prop_assert!(
-                        self.disk.crash_count() > self.seen_crashes,
-                        "truncate failed without a crash: {e}"
-                    ),
+                let (go, wait) = mpsc::channel::<()>();
+                let disk = self.disk.clone();
+                let handle = std::thread::spawn(move || {
+                    let _ = wait.recv();
+                    let result = wal.truncate_before(Lsn(cut));
+                    drop(wal);
+                    disk.ungate();
+                    result
+                });
+                self.disk.gate_thread(handle.thread().id());
+                go.send(()).unwrap();
+                self.retention = Some((cut, first, handle));
+                if *ops == 255 {
+                    self.finish_retention()?;
+                } else {
+                    self.disk.step_gated(u64::from(*ops));
                 }
             }
             Action::Read(frac) => {
@@ -300,13 +450,15 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_acknowledged_record_survives_power_loss(actions in prop::collection::vec(action(), 1..40)) {
+    fn every_acknowledged_record_survives_power_loss(actions in actions()) {
         let mut h = Harness::new();
         for a in &actions {
             h.step(a)?;
         }
-        // A final power loss with nothing armed: whatever was acknowledged survives.
+        // A final power loss with nothing armed (retention perhaps held mid-way): whatever was
+        // acknowledged survives.
         h.disk.crash(0xC0FFEE);
         h.after_step()?;
+        h.finish_retention()?;
     }
 }
