@@ -51,13 +51,27 @@ step "tests"
 cargo test --workspace
 
 step "fuzz targets, ${FUZZ_SECONDS} s each"
-for target in $(cd fuzz && cargo fuzz list); do
+# The listing runs on its own line: inside `for ... in $(...)` a failure would go unseen by
+# `set -e` and the loop would run zero times. No target listed, or none run, is a failure too.
+fuzz_targets=$(cd fuzz && cargo fuzz list)
+if [ -z "$fuzz_targets" ]; then
+  echo "cargo fuzz list named no fuzz target" >&2
+  exit 1
+fi
+fuzz_ran=0
+for target in $fuzz_targets; do
   # The learned corpus (fuzz/corpus/<target>, not in git), then the hand-made seeds if any.
   dirs=("corpus/$target")
   if [ -d "fuzz/seeds/$target" ]; then dirs+=("seeds/$target"); fi
   mkdir -p "fuzz/corpus/$target"
   (cd fuzz && CARGO_TARGET_DIR="$ROOT/target/fuzz" \
     cargo fuzz run -s none "$target" "${dirs[@]}" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=4096)
+  fuzz_ran=$((fuzz_ran + 1))
 done
+if [ "$fuzz_ran" -eq 0 ]; then
+  echo "no fuzz target ran" >&2
+  exit 1
+fi
+echo "$fuzz_ran fuzz targets ran"
 
 step "all tests passed"

@@ -1,11 +1,19 @@
 //! Read-only access to a log directory, whether or not a `hydrantd` has it open: listing
 //! (`hydrant wal stat`), reading (`hydrant wal dump`, `hydrant replay`) and full verification
-//! (`hydrant wal verify`). Nothing here writes, locks or repairs; the same recovery plan and
-//! frame decoder as the live log decide where the log ends.
+//! (`hydrant wal verify`). Nothing here writes or repairs; the same recovery plan and frame
+//! decoder as the live log decide where the log ends. Views and `verify` hold the readers' lock
+//! shared, so a live log in another process deletes rather than recycles (overwrites) a segment
+//! while they read.
+//!
+//! [`WalView::open`] shows the log as opening it now would recover it: up to what is *written*.
+//! [`WalView::open_durable`] stops at the durable end the live log published (see
+//! [`crate::durable_mark`]), for readers that deliver what they read (`hydrant replay`): a
+//! written but unsynced record can still be lost to a power loss and its LSN reused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::durable_mark::read_durable_mark;
 use crate::error::{Error, Result};
 use crate::format::{decode_frame, decode_index, FrameDecode, Geometry, DATA_START};
 use crate::ids::Lsn;
@@ -88,6 +96,87 @@ impl WalView {
     /// # Errors
     /// As [`WalView::open`].
     pub fn open_with(storage: Arc<dyn Storage>, dir: &Path) -> Result<WalView> {
+        Ok(WalView {
+            source: Arc::new(StaticSource::load(storage, dir)?),
+        })
+    }
+
+    /// Opens a read-only view of the log in `dir` on the real file system that ends at the
+    /// durable end: the mark the live log publishes after every sync, or, without a valid mark
+    /// (a log last opened by a version without it, or a mark torn by a power loss), the end of
+    /// the last segment whose footer vouches for it. Every record in the view survives a power
+    /// loss; every record acknowledged under `sync` durability before the view opened is in it.
+    ///
+    /// # Errors
+    /// As [`WalView::open`].
+    pub fn open_durable(dir: impl AsRef<Path>) -> Result<WalView> {
+        WalView::open_durable_with(StdStorage::shared(), dir.as_ref())
+    }
+
+    /// As [`WalView::open_durable`], on `storage`.
+    ///
+    /// # Errors
+    /// As [`WalView::open`].
+    pub fn open_durable_with(storage: Arc<dyn Storage>, dir: &Path) -> Result<WalView> {
+        let mut source = StaticSource::load(storage.clone(), dir)?;
+        let mark = read_durable_mark(storage.as_ref(), dir)?;
+        // A sealed segment's footer is written only after its frames are durable.
+        let vouched = source
+            .segments
+            .iter()
+            .filter(|s| matches!(s, StaticSegment::Sealed { .. }))
+            .map(|s| s.info().end_lsn)
+            .max();
+        let bound = match (mark, vouched) {
+            (Some(m), Some(v)) => m.max(v),
+            (Some(m), None) => m,
+            (None, Some(v)) => v,
+            (None, None) => source
+                .segments
+                .first()
+                .map_or(Lsn::ZERO, |s| s.info().base_lsn),
+        };
+        source.clip(bound);
+        Ok(WalView {
+            source: Arc::new(source),
+        })
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> impl Iterator<Item = &SegmentInfo> {
+        self.source.segments.iter().map(StaticSegment::info)
+    }
+
+    /// The first LSN in the log.
+    #[must_use]
+    pub fn first_lsn(&self) -> Lsn {
+        self.source
+            .segments
+            .first()
+            .map_or(Lsn::ZERO, |s| s.info().base_lsn)
+    }
+
+    /// One past the last LSN in the log.
+    #[must_use]
+    pub fn next_lsn(&self) -> Lsn {
+        self.source
+            .segments
+            .last()
+            .map_or(Lsn::ZERO, |s| s.info().end_lsn)
+    }
+
+    /// A reader from `from` to the end of the log.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] or [`Error::BeyondEnd`] when `from` is outside the log.
+    pub fn reader(&self, from: Lsn) -> Result<Reader> {
+        Reader::new(self.source.clone(), from)
+    }
+}
+
+impl StaticSource {
+    /// Plans the log in `dir` as opening it would, holding the readers' lock shared.
+    fn load(storage: Arc<dyn Storage>, dir: &Path) -> Result<StaticSource> {
         let readers = storage
             .lock_shared(&dir.join(crate::segment::READERS_NAME))
             .ok();
@@ -131,44 +220,69 @@ impl WalView {
                 data_end: t.scan.data_end,
             });
         }
-        Ok(WalView {
-            source: Arc::new(StaticSource {
-                storage,
-                segments,
-                _readers: readers,
-            }),
+        Ok(StaticSource {
+            storage,
+            segments,
+            _readers: readers,
         })
     }
 
-    /// The segments, oldest first.
-    pub fn segments(&self) -> impl Iterator<Item = &SegmentInfo> {
-        self.source.segments.iter().map(StaticSegment::info)
-    }
-
-    /// The first LSN in the log.
-    #[must_use]
-    pub fn first_lsn(&self) -> Lsn {
-        self.source
+    /// Cuts the view at `bound` (or at the last frame boundary below it): segments that start
+    /// at or after it go (the first one stays, empty), the segment holding it ends there.
+    fn clip(&mut self, bound: Lsn) {
+        let mut keep = 0;
+        for (i, seg) in self.segments.iter_mut().enumerate() {
+            let info = seg.info();
+            if info.base_lsn >= bound && i > 0 {
+                break;
+            }
+            keep = i + 1;
+            if info.end_lsn <= bound {
+                continue;
+            }
+            let StaticSegment::Tail {
+                info,
+                map,
+                data_end,
+            } = seg
+            else {
+                // Sealed segments end at or below the bound (their ends are part of it).
+                debug_assert!(false, "a sealed segment past the durable bound");
+                continue;
+            };
+            let bytes = map.bytes(0, map.len());
+            let limit = (*data_end as usize).min(bytes.len());
+            let mut at = DATA_START;
+            let (mut lsn, mut frames, mut last_arrival) = (info.base_lsn, 0u64, 0u64);
+            while at < *data_end {
+                match decode_frame(&bytes[..limit], at as usize) {
+                    FrameDecode::Frame(fr) if fr.header.end_lsn() <= bound => {
+                        lsn = fr.header.end_lsn();
+                        last_arrival = fr.header.arrival_ms;
+                        frames += 1;
+                        at += fr.header.padded_len();
+                    }
+                    _ => break,
+                }
+            }
+            info.end_lsn = lsn;
+            info.frame_count = frames;
+            info.data_bytes = at - DATA_START;
+            info.last_arrival_ms = last_arrival;
+            if frames == 0 {
+                info.first_arrival_ms = 0;
+            }
+            *data_end = at;
+        }
+        self.segments.truncate(keep);
+        // Past a cut segment nothing else may follow.
+        if let Some(i) = self
             .segments
-            .first()
-            .map_or(Lsn::ZERO, |s| s.info().base_lsn)
-    }
-
-    /// One past the last LSN in the log.
-    #[must_use]
-    pub fn next_lsn(&self) -> Lsn {
-        self.source
-            .segments
-            .last()
-            .map_or(Lsn::ZERO, |s| s.info().end_lsn)
-    }
-
-    /// A reader from `from` to the end of the log.
-    ///
-    /// # Errors
-    /// [`Error::Truncated`] or [`Error::BeyondEnd`] when `from` is outside the log.
-    pub fn reader(&self, from: Lsn) -> Result<Reader> {
-        Reader::new(self.source.clone(), from)
+            .windows(2)
+            .position(|w| w[0].info().end_lsn != w[1].info().base_lsn)
+        {
+            self.segments.truncate(i + 1);
+        }
     }
 }
 
@@ -287,15 +401,26 @@ impl VerifyReport {
 /// Verifies every frame, index block and footer of the log in `dir`, read-only, reporting every
 /// problem with its segment and offset rather than stopping at the first.
 ///
+/// Safe beside a live log in another process: it holds the readers' lock shared for the whole
+/// scan, so no segment is recycled (renamed away and overwritten) under it; a segment that
+/// retention deletes after the listing is skipped when every segment listed before it is gone
+/// too (retention deletes oldest first), and reported as missing otherwise.
+///
 /// # Errors
-/// [`Error::Io`] when the directory cannot be listed.
+/// [`Error::Io`] when the directory cannot be listed or the readers' lock not taken.
 pub fn verify(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
+    let readers_path = dir.join(crate::segment::READERS_NAME);
+    let _readers = match storage.lock_shared(&readers_path) {
+        Ok(guard) => Some(guard),
+        // No log of this version was ever opened here: nothing live to keep out.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("lock", &readers_path, e)),
+    };
     let (segments, _) = list_dir(storage, dir)?;
     let mut report = VerifyReport::default();
     let mut expected: Option<Lsn> = None;
     let n = segments.len();
     for (i, (base, path)) in segments.iter().enumerate() {
-        report.segments += 1;
         let is_last = i + 1 == n;
         let problem = |severity, offset, what: String| Problem {
             severity,
@@ -305,7 +430,18 @@ pub fn verify(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         };
         let opened = match read_header(storage, path, OpenMode::Read, *base) {
             Ok(o) => o,
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound
+                    && segments[..i]
+                        .iter()
+                        .all(|(_, p)| matches!(storage.open(p, OpenMode::Read), Err(e) if e.kind() == std::io::ErrorKind::NotFound)) =>
+            {
+                // Deleted by retention after the listing.
+                expected = None;
+                continue;
+            }
             Err(e) => {
+                report.segments += 1;
                 report
                     .problems
                     .push(problem(Severity::Error, Some(0), e.to_string()));
@@ -313,6 +449,7 @@ pub fn verify(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
                 continue;
             }
         };
+        report.segments += 1;
         let h = opened.header;
         if let Some(e) = expected {
             if e != h.base_lsn {

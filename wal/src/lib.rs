@@ -33,13 +33,16 @@
 //! - A frame never spans segments, so the largest append is [`Wal::batch_bytes_max`] (a little
 //!   under the segment size; the API's 4 MiB batches fit easily).
 //! - Records are at most 4 GiB - 1 each (u32 length); the API limits them to 1,000 KiB.
-//! - One process opens a log at a time (a `LOCK` file); read-only tools need no lock.
+//! - One process opens a log at a time (a `LOCK` file); read-only tools take the `READERS` lock
+//!   shared, which keeps the log from recycling (overwriting) a segment while they read.
 //!
 //! ## On-disk layout
 //!
 //! ```text
 //! streams/<name>/wal/
 //!   LOCK
+//!   READERS                       shared-locked by read-only tools (no recycling under them)
+//!   DURABLE                       the published durable end (see [`durable_mark`])
 //!   00000000000000000000.seg      sealed: frames, index block, footer
 //!   00000000000000731022.seg      active: frames, then zeros
 //!   spare.tmp                     the next segment, preallocated and zero-filled
@@ -86,6 +89,7 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod durable_mark;
 pub mod error;
 pub mod format;
 pub mod ids;

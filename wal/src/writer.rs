@@ -66,6 +66,7 @@ use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::durable_mark::DurableMark;
 use crate::error::{Error, Result};
 use crate::format::{
     encode_index, Footer, FrameBuf, Geometry, IndexEntry, SegmentHeader, DATA_START,
@@ -299,6 +300,8 @@ pub(crate) struct Shared {
     /// Wakes the preparer thread, and rotations waiting for a spare.
     spare_cv: Condvar,
     syncs: AtomicU64,
+    /// The durable end, published for readers in other processes after every sync.
+    mark: DurableMark,
     _lock: Box<dyn fmt::Debug + Send + Sync>,
 }
 
@@ -407,6 +410,7 @@ impl Wal {
         storage
             .open(&readers, OpenMode::Create)
             .map_err(|e| Error::io("create", &readers, e))?;
+        let mark = DurableMark::open(storage.as_ref(), dir)?;
         let plan = recovery::plan(storage.as_ref(), dir)?;
         let report = plan.report(started);
 
@@ -454,6 +458,17 @@ impl Wal {
                 .sync_dir(dir)
                 .map_err(|e| Error::io("fsync directory", dir, e))?;
         }
+        // From here on the log calls everything recovery kept durable, but after a kill -9 the
+        // tail may hold frames that were written and never synced: sync them, and the names,
+        // before saying so (to delivery, and to readers in other processes through the mark).
+        active
+            .file
+            .sync_data()
+            .map_err(|e| Error::io("fdatasync", &active.path, e))?;
+        storage
+            .sync_dir(dir)
+            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        mark.publish(plan.next_lsn)?;
         let end = Position {
             lsn: plan.next_lsn,
             segment: active.base,
@@ -492,6 +507,7 @@ impl Wal {
             syncer_cv: Condvar::new(),
             spare_cv: Condvar::new(),
             syncs: AtomicU64::new(0),
+            mark,
             _lock: lock,
             options,
         });
@@ -1214,6 +1230,13 @@ impl Shared {
             let started = Instant::now();
             let outcome = self.run_sync(&plan);
             let elapsed = started.elapsed();
+            if outcome.is_ok() {
+                // Before the waiters wake, so that an acknowledged record is below the published
+                // mark. Still one sync at a time here, so the mark only moves forward. A failed
+                // write leaves the mark behind the durable end, which readers tolerate (they stop
+                // earlier): not a reason to poison the log.
+                let _ = self.mark.publish(plan.upto.lsn);
+            }
             st = lock_state(&self.state);
             st.sync_in_progress = false;
             st.tail_in_flight = false;
