@@ -127,11 +127,12 @@ trap '[ -n "$QPID" ] && kill -9 "$QPID" 2>/dev/null; true' EXIT
 
 # boot MODE TAG: starts qemu in the background; its console goes to $WORK/serial/TAG.log.
 boot() {
+  : >"$WORK/serial/$2.log"
   qemu-system-x86_64 -accel tcg -m 512 -smp 1 -nographic -no-reboot -nodefaults \
     -serial stdio -net none -kernel "$KDIR/vmlinuz" -initrd "$WORK/initramfs.cpio" \
     -append "console=ttyS0 loglevel=1 panic=-1 hydrant.mode=$1 hydrant.tag=$2 hydrant.args=$ARGS" \
     -drive "file=$DISK,format=raw,if=virtio,cache=none" \
-    </dev/null >"$WORK/serial/$2.log" 2>&1 &
+    </dev/null >>"$WORK/serial/$2.log" 2>&1 &
   QPID=$!
 }
 
