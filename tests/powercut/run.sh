@@ -54,7 +54,7 @@ for tool in qemu-system-x86_64 busybox mkfs.ext4 e2fsck debugfs strip ldd; do
     fail "$tool not found: apt-get install qemu-system-x86 busybox-static e2fsprogs"
 done
 export PATH="$PATH:/sbin:/usr/sbin"
-# The guest has no libraries: its busybox must be the static one.
+# busybox is PID 1 of the guest and its only shell: it must be the static one.
 if ldd "$(command -v busybox)" >/dev/null 2>&1; then
   fail "$(command -v busybox) is dynamically linked: apt-get install busybox-static"
 fi
@@ -200,6 +200,7 @@ log "$n power cuts done in $(($(date +%s) - t_start)) s; last boot delivers and 
 
 boot final final
 wait_for final '^DONE ' 600
+grep -q '^HYDRANTD-EXIT 0' "$WORK/serial/final.log" || fail "hydrantd did not stop cleanly in the last boot"
 wait "$QPID" || true
 QPID=""
 e2fsck -fn "$DISK" >"$WORK/e2fsck.log" 2>&1 || fail "file system not clean after the last boot: $(cat "$WORK/e2fsck.log")"
