@@ -5,7 +5,7 @@
 # kill -9 and whole-system tests against real servers), and each fuzz target for 30 s.
 #
 # Environment knobs: HYDRANT_PROPTEST_CASES (default 10000), HYDRANT_KILL_CYCLES (default 20),
-# HYDRANT_FUZZ_SECONDS (default 30).
+# HYDRANT_FUZZ_SECONDS (default 30), HYDRANT_POWERCUT_CYCLES (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -49,6 +49,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
 cargo test --workspace
+
+step "power cuts of the whole daemon in a QEMU guest (tests/powercut/run.sh)"
+tests/powercut/run.sh
+# The same harness against durability none (acknowledges before fdatasync) must lose records:
+# proof that it would catch a daemon that acknowledges too early.
+tests/powercut/run.sh --durability none --cycles 3 --expect-loss
 
 step "fuzz targets, ${FUZZ_SECONDS} s each"
 # The listing runs on its own line: inside `for ... in $(...)` a failure would go unseen by

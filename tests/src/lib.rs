@@ -7,11 +7,13 @@
 //!   on these machines).
 //! - [`http_receiver`]: a Firehose HTTP endpoint receiver.
 //! - [`lambda`]: Lambda functions served through the Invoke API and as plain URLs.
+//! - [`powercut`]: the record identity of the power-cut test (`tests/powercut/`).
 
 pub mod bulk;
 pub mod http_receiver;
 pub mod lambda;
 pub mod pg;
+pub mod powercut;
 mod serve;
 
 /// The bytes the WAL load generator appends as record `index` of batch `seq` of thread `thread`.
