@@ -13,6 +13,10 @@
 //! - a wrong signature, a credential scope for another service, or a request time more than
 //!   5 minutes off: InvalidSignatureException.
 //!
+//! Everything but the signature itself is checked from the headers alone
+//! ([`Verifier::check_headers`]), before the body is read, as AWS does: a client without a known
+//! key and a current date cannot make the daemon read (and hold) its body.
+//!
 //! Any region in the credential scope is accepted (the signature covers it): a self-hosted
 //! endpoint has no region of its own to insist on.
 
@@ -164,13 +168,26 @@ impl Verifier {
         }
     }
 
-    /// Verifies one request at time `now`.
+    /// Checks what can be checked without the body, as AWS does before reading it: the
+    /// `Authorization` header is well formed, its key is known, `X-Amz-Date` is within
+    /// [`CLOCK_SKEW_MAX`] of `now`, the credential scope names that date and this service, and
+    /// `host` is signed. A request that fails here is answered without reading its body.
     ///
     /// # Errors
     /// The AWS error to answer with (see the module documentation).
-    pub fn verify(&self, req: &SignedRequest<'_>, now: SystemTime) -> Result<(), ApiError> {
+    pub fn check_headers(&self, headers: &[(&str, &str)], now: SystemTime) -> Result<(), ApiError> {
+        self.check(headers, now).map(|_| ())
+    }
+
+    /// The header checks of [`Verifier::check_headers`]; returns the parsed header, the secret
+    /// and the request time for the signature.
+    fn check<'s, 'h>(
+        &'s self,
+        headers: &[(&'h str, &'h str)],
+        now: SystemTime,
+    ) -> Result<(AuthHeader<'h>, &'s str, SystemTime), ApiError> {
         let header = |name: &str| {
-            req.headers
+            headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| *v)
@@ -225,6 +242,16 @@ impl Verifier {
         if !auth.signed_headers.contains(&"host") {
             return Err(invalid_signature("'Host' must be a signed header."));
         }
+        Ok((auth, secret.as_str(), time))
+    }
+
+    /// Verifies one request at time `now`: the header checks of [`Verifier::check_headers`],
+    /// then the signature over the whole request, body included.
+    ///
+    /// # Errors
+    /// The AWS error to answer with (see the module documentation).
+    pub fn verify(&self, req: &SignedRequest<'_>, now: SystemTime) -> Result<(), ApiError> {
+        let (auth, secret, time) = self.check(&req.headers, now)?;
         let mut signed: Vec<(&str, &str)> = Vec::new();
         for name in &auth.signed_headers {
             let before = signed.len();
@@ -376,6 +403,26 @@ mod tests {
         assert_eq!(
             code(verify(&v, &h, body, later)),
             ErrorCode::InvalidSignature
+        );
+        // The header checks alone: a known key and a current date pass whatever the body.
+        let refs: Vec<(&str, &str)> = h.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        v.check_headers(&refs, now)
+            .expect("headers of a valid request");
+        assert_eq!(
+            code(v.check_headers(&refs, later)),
+            ErrorCode::InvalidSignature
+        );
+        let unknown_refs: Vec<(&str, &str)> = unknown
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            code(v.check_headers(&unknown_refs, now)),
+            ErrorCode::UnrecognizedClient
+        );
+        assert_eq!(
+            code(v.check_headers(&[], now)),
+            ErrorCode::MissingAuthenticationToken
         );
         assert_eq!(
             code(verify(&v, &[], body, now)),

@@ -23,7 +23,28 @@
 //! sync_interval_ms = 200               # for "interval"
 //! segment_bytes = 67108864             # 64 MiB
 //! stream_budget_bytes = 8589934592     # 8 GiB of segment files per stream
-//! node_budget_bytes = 0                # all streams together; 0 = no node budget
+//! node_budget_bytes = 107374182400     # HYDRANT_NODE_BUDGET_BYTES: all streams together; the
+//!                                      # streams' budgets must fit in it (CreateDeliveryStream
+//!                                      # answers LimitExceededException otherwise). Unset: the
+//!                                      # size of the data directory's file system; 0 = none
+//!
+//! [limits]                             # what a client may hold before it is authenticated
+//! body_timeout_secs = 30               # HYDRANT_BODY_TIMEOUT_SECS: a request body must arrive
+//! body_min_bytes_per_sec = 65536       # HYDRANT_BODY_MIN_BYTES_PER_SEC: within this time plus
+//!                                      # its Content-Length at this rate, or the connection is
+//!                                      # answered 408 and closed
+//! body_memory_max_bytes = 268435456    # HYDRANT_BODY_MEMORY_MAX_BYTES: request bodies held at
+//!                                      # once, all connections (a body waits for room, up to
+//!                                      # its deadline, then 503); at least 8 MiB + 1 KiB
+//! max_connections = 0                  # HYDRANT_MAX_CONNECTIONS: connections served at once
+//!                                      # (more wait in the listen backlog); 0 = derived from
+//!                                      # RLIMIT_NOFILE at start, leaving descriptors for WALs,
+//!                                      # checkpoints and delivery ([`Config::connection_cap`])
+//! metrics_token = "T"                  # HYDRANT_METRICS_TOKEN: /metrics wants
+//!                                      # `Authorization: Bearer T`; unset with [auth] keys: a
+//!                                      # SigV4 signature; unset without keys: loopback peers only
+//! metrics_public = false               # HYDRANT_METRICS_PUBLIC: without keys or token, serve
+//!                                      # /metrics to any peer
 //!
 //! [auth]                               # no keys: no authentication (loopback only)
 //! keys = [{ access_key_id = "AKID", secret_access_key = "SECRET" }]
@@ -209,8 +230,9 @@ pub struct WalConfig {
     /// 0 = no per-stream budget.
     pub stream_budget_bytes: u64,
     /// Segment bytes all streams together may hold before intake answers
-    /// ServiceUnavailableException. 0 = no node budget.
-    pub node_budget_bytes: u64,
+    /// ServiceUnavailableException; the per-stream budgets must fit in it. `None`: the size of
+    /// the data directory's file system ([`Config::node_budget`]); 0 = no node budget.
+    pub node_budget_bytes: Option<u64>,
 }
 
 impl Default for WalConfig {
@@ -220,10 +242,66 @@ impl Default for WalConfig {
             sync_interval_ms: 200,
             segment_bytes: 64 << 20,
             stream_budget_bytes: 8 << 30,
-            node_budget_bytes: 0,
+            node_budget_bytes: None,
         }
     }
 }
+
+/// Limits on what a client holds before it is authenticated, and on `/metrics`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Seconds a request body may take, plus its length at `body_min_bytes_per_sec`.
+    pub body_timeout_secs: u64,
+    /// The slowest average rate a body may arrive at, bytes per second.
+    pub body_min_bytes_per_sec: u64,
+    /// Request body bytes held at once across all connections.
+    pub body_memory_max_bytes: u64,
+    /// Connections served at once; 0: derived from RLIMIT_NOFILE ([`Config::connection_cap`]).
+    pub max_connections: usize,
+    /// Bearer token of `/metrics`.
+    pub metrics_token: Option<String>,
+    /// Without keys or token, serve `/metrics` to non-loopback peers too.
+    pub metrics_public: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            body_timeout_secs: 30,
+            body_min_bytes_per_sec: 64 << 10,
+            body_memory_max_bytes: 256 << 20,
+            max_connections: 0,
+            metrics_token: None,
+            metrics_public: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for LimitsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimitsConfig")
+            .field("body_timeout_secs", &self.body_timeout_secs)
+            .field("body_min_bytes_per_sec", &self.body_min_bytes_per_sec)
+            .field("body_memory_max_bytes", &self.body_memory_max_bytes)
+            .field("max_connections", &self.max_connections)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("metrics_public", &self.metrics_public)
+            .finish()
+    }
+}
+
+/// Descriptors kept for everything but connections when `max_connections` is derived: the
+/// registry, the runtime, logs and a margin...
+pub const FD_RESERVE_BASE: u64 = 64;
+/// ... plus this many per stream (`streams_max`): its WAL's segment files, checkpoint,
+/// the delivery worker's object and temp files, its sink's connections.
+pub const FD_RESERVE_PER_STREAM: u64 = 8;
+/// The fewest connections a derived cap allows.
+pub const CONNECTIONS_MIN: u64 = 16;
 
 /// One access key accepted by SigV4 verification.
 #[derive(Clone, Serialize, Deserialize)]
@@ -513,6 +591,8 @@ pub struct Config {
     pub worker_threads: usize,
     /// WAL settings.
     pub wal: WalConfig,
+    /// Limits on unauthenticated clients and `/metrics`.
+    pub limits: LimitsConfig,
     /// Authentication.
     pub auth: AuthConfig,
     /// TLS.
@@ -545,6 +625,7 @@ impl Default for Config {
             shutdown_grace_secs: 30,
             worker_threads: 0,
             wal: WalConfig::default(),
+            limits: LimitsConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             s3: S3Section::default(),
@@ -586,6 +667,18 @@ pub struct Overrides {
     pub stream_budget_bytes: Option<u64>,
     /// `--node-budget-bytes` / `HYDRANT_NODE_BUDGET_BYTES`.
     pub node_budget_bytes: Option<u64>,
+    /// `--body-timeout-secs` / `HYDRANT_BODY_TIMEOUT_SECS`.
+    pub body_timeout_secs: Option<u64>,
+    /// `--body-min-bytes-per-sec` / `HYDRANT_BODY_MIN_BYTES_PER_SEC`.
+    pub body_min_bytes_per_sec: Option<u64>,
+    /// `--body-memory-max-bytes` / `HYDRANT_BODY_MEMORY_MAX_BYTES`.
+    pub body_memory_max_bytes: Option<u64>,
+    /// `--max-connections` / `HYDRANT_MAX_CONNECTIONS`.
+    pub max_connections: Option<usize>,
+    /// `--metrics-token` / `HYDRANT_METRICS_TOKEN`.
+    pub metrics_token: Option<String>,
+    /// `--metrics-public` / `HYDRANT_METRICS_PUBLIC`.
+    pub metrics_public: Option<bool>,
     /// `--access-key-id` / `HYDRANT_ACCESS_KEY_ID` (with the secret: adds one key).
     pub access_key_id: Option<String>,
     /// `--secret-access-key` / `HYDRANT_SECRET_ACCESS_KEY`.
@@ -679,7 +772,25 @@ impl Config {
             self.wal.stream_budget_bytes = v;
         }
         if let Some(v) = o.node_budget_bytes {
-            self.wal.node_budget_bytes = v;
+            self.wal.node_budget_bytes = Some(v);
+        }
+        if let Some(v) = o.body_timeout_secs {
+            self.limits.body_timeout_secs = v;
+        }
+        if let Some(v) = o.body_min_bytes_per_sec {
+            self.limits.body_min_bytes_per_sec = v;
+        }
+        if let Some(v) = o.body_memory_max_bytes {
+            self.limits.body_memory_max_bytes = v;
+        }
+        if let Some(v) = o.max_connections {
+            self.limits.max_connections = v;
+        }
+        if let Some(v) = o.metrics_token {
+            self.limits.metrics_token = (!v.is_empty()).then_some(v);
+        }
+        if let Some(v) = o.metrics_public {
+            self.limits.metrics_public = v;
         }
         if let (Some(id), Some(secret)) = (o.access_key_id, o.secret_access_key) {
             self.auth.keys.push(AccessKey {
@@ -750,6 +861,21 @@ impl Config {
             return bad(format!(
                 "wal.segment_bytes must be a multiple of 4096 and at least 8192, not {}",
                 self.wal.segment_bytes
+            ));
+        }
+        if self.limits.body_timeout_secs == 0 || self.limits.body_min_bytes_per_sec == 0 {
+            return bad(
+                "limits.body_timeout_secs and limits.body_min_bytes_per_sec must be at least 1"
+                    .to_string(),
+            );
+        }
+        let body_max = crate::api::decode::BODY_BYTES_MAX as u64;
+        if self.limits.body_memory_max_bytes < body_max + 1024 {
+            return bad(format!(
+                "limits.body_memory_max_bytes must be at least {} (one largest request body \
+                 and 1 KiB), not {}",
+                body_max + 1024,
+                self.limits.body_memory_max_bytes
             ));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
@@ -825,6 +951,52 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The most connections served at once: `limits.max_connections`, or with 0 the
+    /// process's descriptor limit `nofile` less [`FD_RESERVE_BASE`] and
+    /// [`FD_RESERVE_PER_STREAM`] per stream of `streams_max`, at least [`CONNECTIONS_MIN`].
+    #[must_use]
+    pub fn connection_cap(&self, nofile: u64) -> usize {
+        if self.limits.max_connections > 0 {
+            return self.limits.max_connections;
+        }
+        let reserve = FD_RESERVE_BASE + FD_RESERVE_PER_STREAM * self.streams_max as u64;
+        usize::try_from(nofile.saturating_sub(reserve).max(CONNECTIONS_MIN)).unwrap_or(usize::MAX)
+    }
+
+    /// The node's disk budget (`None`: none): `wal.node_budget_bytes`, or unset the size of
+    /// the file system holding `data_dir` (`fs_bytes`, found by the caller).
+    #[must_use]
+    pub fn node_budget(&self, fs_bytes: u64) -> Option<u64> {
+        match self.wal.node_budget_bytes {
+            Some(0) => None,
+            Some(b) => Some(b),
+            None => (fs_bytes > 0).then_some(fs_bytes),
+        }
+    }
+
+    /// Checks that the declared streams' budgets fit in `wal.node_budget_bytes` (once the
+    /// daemon resolved it; unset or 0: nothing to check).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming both figures.
+    pub fn check_declared_budgets(&self) -> Result<(), ConfigError> {
+        let node = self.wal.node_budget_bytes.unwrap_or(0);
+        if node == 0 {
+            return Ok(());
+        }
+        let total = self.streams.iter().try_fold(0u64, |sum, s| {
+            self.stream_budget(&s.name).and_then(|b| sum.checked_add(b))
+        });
+        match total {
+            Some(t) if t <= node => Ok(()),
+            _ => Err(ConfigError::Invalid(format!(
+                "the declared streams' disk budgets ({}) do not fit in wal.node_budget_bytes \
+                 ({node})",
+                total.map_or_else(|| "unlimited".to_string(), |t| t.to_string())
+            ))),
+        }
     }
 
     /// The durability a stream gets.
@@ -942,5 +1114,30 @@ mod tests {
         assert!(c.validate().is_err());
         c.allow_public_unauthenticated = true;
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn limits_connection_cap_and_node_budget() {
+        let mut c = Config::from_toml(
+            "streams_max = 4\n[limits]\nbody_timeout_secs = 5\nmetrics_token = \"t\"\n",
+            Path::new("x.toml"),
+        )
+        .expect("parses");
+        assert_eq!(c.limits.body_timeout_secs, 5);
+        assert_eq!(c.limits.metrics_token.as_deref(), Some("t"));
+        // 256 descriptors less 64 and 8 for each of 4 streams.
+        assert_eq!(c.connection_cap(256), 160);
+        assert_eq!(c.connection_cap(10), CONNECTIONS_MIN as usize);
+        c.limits.max_connections = 7;
+        assert_eq!(c.connection_cap(256), 7);
+        assert_eq!(c.node_budget(100), Some(100));
+        c.wal.node_budget_bytes = Some(0);
+        assert_eq!(c.node_budget(100), None);
+        c.wal.node_budget_bytes = Some(9 << 30);
+        c.check_declared_budgets().expect("8 GiB fits in 9");
+        c.wal.node_budget_bytes = Some(7 << 30);
+        assert!(c.check_declared_budgets().is_err());
+        c.limits.body_memory_max_bytes = 1 << 20;
+        assert!(c.validate().is_err(), "no room for one largest body");
     }
 }

@@ -69,9 +69,28 @@ struct Cli {
     /// Per-stream disk budget in bytes (0 = none). Default 8 GiB.
     #[arg(long, env = "HYDRANT_STREAM_BUDGET_BYTES")]
     stream_budget_bytes: Option<u64>,
-    /// Node disk budget in bytes, all streams (0 = none). Default 0.
+    /// Node disk budget in bytes, all streams (0 = none). Default: the data directory's file
+    /// system size.
     #[arg(long, env = "HYDRANT_NODE_BUDGET_BYTES")]
     node_budget_bytes: Option<u64>,
+    /// Seconds a request body may take (plus its length at --body-min-bytes-per-sec). Default 30.
+    #[arg(long, env = "HYDRANT_BODY_TIMEOUT_SECS")]
+    body_timeout_secs: Option<u64>,
+    /// Slowest accepted average rate of a request body, bytes/s. Default 65536.
+    #[arg(long, env = "HYDRANT_BODY_MIN_BYTES_PER_SEC")]
+    body_min_bytes_per_sec: Option<u64>,
+    /// Request body bytes held at once, all connections. Default 256 MiB.
+    #[arg(long, env = "HYDRANT_BODY_MEMORY_MAX_BYTES")]
+    body_memory_max_bytes: Option<u64>,
+    /// Connections served at once. Default 0: derived from RLIMIT_NOFILE.
+    #[arg(long, env = "HYDRANT_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Bearer token required by /metrics.
+    #[arg(long, env = "HYDRANT_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// Serve /metrics to non-loopback peers when neither keys nor a token are configured.
+    #[arg(long, env = "HYDRANT_METRICS_PUBLIC", value_parser = clap::builder::FalseyValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    metrics_public: Option<bool>,
     /// Access key id accepted by SigV4 verification (with --secret-access-key).
     #[arg(long, env = "HYDRANT_ACCESS_KEY_ID")]
     access_key_id: Option<String>,
@@ -148,6 +167,12 @@ impl Cli {
             segment_bytes: self.segment_bytes,
             stream_budget_bytes: self.stream_budget_bytes,
             node_budget_bytes: self.node_budget_bytes,
+            body_timeout_secs: self.body_timeout_secs,
+            body_min_bytes_per_sec: self.body_min_bytes_per_sec,
+            body_memory_max_bytes: self.body_memory_max_bytes,
+            max_connections: self.max_connections,
+            metrics_token: self.metrics_token.clone(),
+            metrics_public: self.metrics_public,
             access_key_id: self.access_key_id.clone(),
             secret_access_key: self.secret_access_key.clone(),
             tls_cert: self.tls_cert.clone(),
@@ -217,7 +242,79 @@ fn notify(state: sd_notify::NotifyState<'_>) {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// Raises the soft descriptor limit to the hard one and returns it (the soft limit when it
+/// cannot be read or raised).
+fn raise_nofile() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
+        tracing::warn!("cannot read RLIMIT_NOFILE; assuming 1024");
+        return 1024;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    lim.rlim_cur
+}
+
+/// The size of the file system holding `dir` (its nearest existing ancestor), 0 if unknown.
+fn file_system_bytes(dir: &std::path::Path) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let mut p = dir.to_path_buf();
+    while !p.exists() {
+        if !p.pop() {
+            p = std::path::PathBuf::from(".");
+            break;
+        }
+    }
+    if p.as_os_str().is_empty() {
+        p = std::path::PathBuf::from(".");
+    }
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return 0;
+    };
+    // SAFETY: zeroed statvfs is a valid value to be overwritten; the path is NUL-terminated.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: see above.
+    if unsafe { libc::statvfs(c.as_ptr(), &raw mut st) } != 0 {
+        return 0;
+    }
+    st.f_blocks.saturating_mul(st.f_frsize)
+}
+
+async fn run(mut config: Config) -> anyhow::Result<()> {
+    if config.allow_public_unauthenticated {
+        tracing::warn!(
+            listen = %config.listen,
+            sigv4 = !config.auth.keys.is_empty(),
+            "--allow-public-unauthenticated is set: without [auth] keys anyone who reaches \
+             this address can create, delete and write streams"
+        );
+    }
+    let nofile = raise_nofile();
+    let connections = config.connection_cap(nofile);
+    let fs_bytes = file_system_bytes(&config.data_dir);
+    config.wal.node_budget_bytes = Some(config.node_budget(fs_bytes).unwrap_or(0));
+    config.check_declared_budgets()?;
+    tracing::info!(
+        nofile,
+        max_connections = connections,
+        node_budget_bytes = config.wal.node_budget_bytes.unwrap_or(0),
+        body_timeout_secs = config.limits.body_timeout_secs,
+        body_min_bytes_per_sec = config.limits.body_min_bytes_per_sec,
+        body_memory_max_bytes = config.limits.body_memory_max_bytes,
+        "limits"
+    );
     let metrics = Arc::new(Metrics::new());
     let verifier = (!config.auth.keys.is_empty()).then(|| Verifier::new(&config.auth.keys));
     let tls = match (&config.tls.cert, &config.tls.key) {
@@ -234,7 +331,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "hydrantd listening; recovering streams"
     );
-    let state = Arc::new(AppState::new(metrics.clone(), verifier));
+    let state = Arc::new(AppState::new(metrics.clone(), verifier, &config.limits));
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server_stop = {
         let mut rx = stop_tx.subscribe();
@@ -243,7 +340,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     let grace = Duration::from_secs(config.shutdown_grace_secs);
-    let server = tokio::spawn(serve(listener, tls, state.clone(), server_stop, grace));
+    let server = tokio::spawn(serve(
+        listener,
+        tls,
+        state.clone(),
+        server_stop,
+        grace,
+        connections,
+    ));
     let signal_state = state.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -3,6 +3,12 @@
 //! HTTP/1.1 only (what the AWS SDKs, boto3 and Fluent Bit speak to Firehose). On shutdown the
 //! listener closes first, then each connection finishes the request it is serving (a put in
 //! flight waits for its WAL sync and gets its answer) and closes, within the grace period.
+//!
+//! At most `max_connections` connections are served at once: the accept loop takes a permit
+//! before it accepts, so connections past the cap wait in the kernel's listen backlog and hold
+//! no descriptor of the process (the WAL, checkpoints and delivery keep theirs; see
+//! [`crate::config::Config::connection_cap`]). A permit is given back when its connection
+//! closes.
 
 use std::future::Future;
 use std::path::Path;
@@ -14,6 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
@@ -75,17 +82,27 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves until `shutdown` completes, then drains connections for at most `grace`.
+/// Serves until `shutdown` completes, then drains connections for at most `grace`. At most
+/// `max_connections` connections at once.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
+    max_connections: usize,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -102,7 +119,8 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 let tls = tls.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(state.clone(), req));
+                    let _permit = permit;
+                    let svc = service_fn(move |req| handle(state.clone(), peer, req));
                     let builder = {
                         let mut b = http1::Builder::new();
                         b.timer(TokioTimer::new())

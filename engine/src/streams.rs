@@ -541,6 +541,7 @@ impl Engine {
                 ),
             ));
         }
+        self.check_budget_fits(&req.name)?;
         let mut tags: BTreeMap<String, String> = BTreeMap::new();
         for (k, v) in req.tags {
             tags.insert(k, v);
@@ -864,8 +865,39 @@ impl Engine {
         }
     }
 
+    /// LimitExceededException unless a new stream `name`'s disk budget fits in the node's
+    /// budget beside every existing stream's (a stream without a budget fits in none).
+    fn check_budget_fits(&self, name: &str) -> Result<(), ApiError> {
+        let node = self.config.wal.node_budget_bytes.unwrap_or(0);
+        if node == 0 {
+            return Ok(());
+        }
+        let budgets: Vec<Option<u64>> = self
+            .read_streams()
+            .keys()
+            .map(|n| self.config.stream_budget(n))
+            .chain(std::iter::once(self.config.stream_budget(name)))
+            .collect();
+        let total = budgets
+            .iter()
+            .try_fold(0u64, |sum, b| b.and_then(|b| sum.checked_add(b)));
+        match total {
+            Some(t) if t <= node => Ok(()),
+            _ => Err(ApiError::new(
+                ErrorCode::LimitExceeded,
+                format!(
+                    "the streams' disk budgets would not fit in the node's disk budget of {node} \
+                     bytes ({} streams with {} bytes each at most; wal.node_budget_bytes, \
+                     wal.stream_budget_bytes)",
+                    budgets.len(),
+                    self.config.stream_budget(name).unwrap_or(0)
+                ),
+            )),
+        }
+    }
+
     fn node_budget_reached(&self) -> Option<u64> {
-        let budget = self.config.wal.node_budget_bytes;
+        let budget = self.config.wal.node_budget_bytes.unwrap_or(0);
         if budget == 0 {
             return None;
         }
@@ -898,7 +930,7 @@ impl Engine {
             return Err(throttled(format!(
                 "Slow down. The node's disk budget is reached ({used} bytes of WAL segments, \
                  budget {}); nothing was written, retry later",
-                self.config.wal.node_budget_bytes
+                self.config.wal.node_budget_bytes.unwrap_or(0)
             )));
         }
         let ticket = match stream.wal.append_at(records, now_ms()) {

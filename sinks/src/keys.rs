@@ -229,6 +229,17 @@ pub enum KeyError {
     /// A Redshift destination has an ErrorOutputPrefix (rule 6).
     #[error("ErrorOutputPrefix must be null when the destination is Amazon Redshift")]
     RedshiftErrorOutputPrefix,
+    /// The template makes keys no store of hydrant's can write ([`key_problem`]): records would
+    /// be acknowledged and then never delivered.
+    #[error("{field} makes keys that cannot be written: {reason} (for example {key:?})")]
+    Unwritable {
+        /// Which template.
+        field: PrefixField,
+        /// A key it makes.
+        key: String,
+        /// The rule the key breaks.
+        reason: &'static str,
+    },
     /// The template can evaluate to more than [`EVALUATED_PREFIX_CHARS_MAX`] characters.
     #[error("{field} can evaluate to {chars} characters; at most {max} are allowed")]
     EvaluatedTooLong {
@@ -810,6 +821,115 @@ impl S3Prefixes {
         extension: &str,
     ) -> String {
         let mut key = self.evaluate_error_prefix(identity, error_type, arrival_ms);
+        let id = identity.error_object_id(error_type);
+        push_suffix(
+            &mut key,
+            identity,
+            stream_version,
+            arrival_ms,
+            &id,
+            extension,
+        );
+        key
+    }
+}
+
+/// The longest path segment (a file or directory name) of a key, in bytes: `NAME_MAX` of Linux
+/// file systems, where the local object store writes.
+pub const KEY_SEGMENT_BYTES_MAX: usize = 255;
+
+/// Why the local object store can never write `key`, or `None` when it can. The rules: not
+/// empty, no leading or trailing `/`, no NUL, no `.` or `..` segment (it would leave the
+/// store's directory), no segment starting with [`crate::local::TEMP_FILE_PREFIX`] (reserved for
+/// objects being written), no segment longer than [`KEY_SEGMENT_BYTES_MAX`] bytes. Keys are
+/// held to them whatever the store, so that a stream's keys stay valid when its destination
+/// moves between S3 and the local store.
+#[must_use]
+pub fn key_problem(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        return Some("an empty key");
+    }
+    if key.starts_with('/') {
+        return Some("a key must not start with '/'");
+    }
+    if key.ends_with('/') {
+        return Some("a key must not end with '/'");
+    }
+    if key.contains('\0') {
+        return Some("a key must not contain NUL");
+    }
+    for segment in key.split('/').filter(|s| !s.is_empty()) {
+        if segment == "." || segment == ".." {
+            return Some("'.' and '..' segments would leave the store's directory");
+        }
+        if segment.starts_with(crate::local::TEMP_FILE_PREFIX) {
+            return Some("names starting with .hydrant-tmp. are reserved");
+        }
+        if segment.len() > KEY_SEGMENT_BYTES_MAX {
+            return Some("a path segment is longer than 255 bytes");
+        }
+    }
+    None
+}
+
+/// A stream name of the widest kind (Firehose allows 64 characters), for [`S3Prefixes::check_writable`].
+const WIDEST_STREAM: &str = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+/// 2000-09-27T23:59:59.999Z, a Wednesday in September: the widest month and day names and
+/// two-digit fields everywhere.
+const WIDEST_ARRIVAL_MS: u64 = 970_099_199_999;
+
+impl S3Prefixes {
+    /// Checks that every key these templates can make is writable ([`key_problem`]): the data
+    /// key and the error key of every error type, evaluated for the widest stream name, stream
+    /// version and time, with `extension`.
+    ///
+    /// # Errors
+    /// [`KeyError::Unwritable`] naming the template.
+    pub fn check_writable(&self, extension: &str) -> Result<(), KeyError> {
+        let identity = BatchIdentity {
+            stream: WIDEST_STREAM.to_string(),
+            incarnation: u64::MAX.to_string(),
+            destination_id: "destinationId-000000000001".to_string(),
+            first_lsn: u64::MAX,
+            last_lsn: u64::MAX,
+        };
+        let unwritable = |field, key: String| match key_problem(&key) {
+            Some(reason) => Err(KeyError::Unwritable { field, key, reason }),
+            None => Ok(()),
+        };
+        unwritable(
+            PrefixField::Prefix,
+            self.data_key(&identity, u64::MAX, WIDEST_ARRIVAL_MS, extension),
+        )?;
+        for t in ErrorOutputType::ALL {
+            unwritable(
+                PrefixField::ErrorOutputPrefix,
+                self.error_key(&identity, t, u64::MAX, WIDEST_ARRIVAL_MS, extension),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The error key Firehose falls back to when the ErrorOutputPrefix cannot be used:
+    /// `<error-output-type>/yyyy/MM/dd/HH/` + the suffix. Always writable: its parts are the
+    /// error type, digits, the stream name and the object id.
+    #[must_use]
+    pub fn fallback_error_key(
+        identity: &BatchIdentity,
+        error_type: ErrorOutputType,
+        stream_version: u64,
+        arrival_ms: u64,
+        extension: &str,
+    ) -> String {
+        let t = UtcTime::from_epoch_ms(arrival_ms);
+        let mut key = format!(
+            "{}/{:04}/{:02}/{:02}/{:02}/",
+            error_type.as_str(),
+            t.year,
+            t.month,
+            t.day,
+            t.hour
+        );
         let id = identity.error_object_id(error_type);
         push_suffix(
             &mut key,

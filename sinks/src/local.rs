@@ -495,27 +495,10 @@ fn key_segments(key: &str) -> Result<Vec<&str>, SinkError> {
             reason,
         })
     };
-    if key.is_empty() {
-        return invalid("empty key");
-    }
-    if key.starts_with('/') {
-        return invalid("a key must not start with '/'");
-    }
-    if key.ends_with('/') {
-        return invalid("a key must not end with '/'");
-    }
-    if key.contains('\0') {
-        return invalid("a key must not contain NUL");
+    if let Some(reason) = crate::keys::key_problem(key) {
+        return invalid(reason);
     }
     let segments: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
-    for segment in &segments {
-        if *segment == "." || *segment == ".." {
-            return invalid("'.' and '..' segments would leave the store's directory");
-        }
-        if segment.starts_with(TEMP_FILE_PREFIX) {
-            return invalid("names starting with .hydrant-tmp. are reserved");
-        }
-    }
     Ok(segments)
 }
 

@@ -57,6 +57,14 @@ impl ObjectSinkConfig {
         })
     }
 
+    /// Checks that every key of these settings is writable ([`S3Prefixes::check_writable`]).
+    ///
+    /// # Errors
+    /// [`KeyError::Unwritable`](crate::KeyError::Unwritable) naming Prefix or ErrorOutputPrefix.
+    pub fn check_writable(&self) -> Result<(), SinkError> {
+        Ok(self.prefixes.check_writable(&self.extension)?)
+    }
+
     /// The same settings with another codec's default extension (no `FileExtension`).
     pub fn with_compression(prefixes: S3Prefixes, compression: Compression) -> ObjectSinkConfig {
         let extension = compression.default_extension().to_string();
@@ -101,7 +109,10 @@ impl ObjectSink {
         )
     }
 
-    /// The key of the error-output object of `error_type` for a batch.
+    /// The key of the error-output object of `error_type` for a batch: under the evaluated
+    /// ErrorOutputPrefix, or, when that key cannot be written ([`crate::keys::key_problem`]; a
+    /// stream created before such prefixes were refused), under Firehose's fixed error prefix
+    /// ([`S3Prefixes::fallback_error_key`]), so that failed records always land somewhere.
     pub fn error_key(
         &self,
         identity: &BatchIdentity,
@@ -109,13 +120,29 @@ impl ObjectSink {
         stream_version: u64,
         oldest_arrival_ms: u64,
     ) -> String {
-        self.config.prefixes.error_key(
+        let key = self.config.prefixes.error_key(
             identity,
             error_type,
             stream_version,
             oldest_arrival_ms,
             &self.config.extension,
-        )
+        );
+        match crate::keys::key_problem(&key) {
+            None => key,
+            Some(reason) => {
+                let fallback = S3Prefixes::fallback_error_key(
+                    identity,
+                    error_type,
+                    stream_version,
+                    oldest_arrival_ms,
+                    &self.config.extension,
+                );
+                tracing::warn!(%identity, key, reason, fallback,
+                    "the ErrorOutputPrefix makes an unwritable key; using the fixed error prefix");
+                debug_assert!(crate::keys::key_problem(&fallback).is_none());
+                fallback
+            }
+        }
     }
 
     /// Compresses `chunks` into one object body, off the async workers. Uncompressed, the
@@ -365,6 +392,79 @@ mod tests {
         assert!(sink
             .store()
             .list_keys("")
+            .await
+            .unwrap_or_default()
+            .is_empty());
+    }
+
+    #[test]
+    fn unwritable_prefixes_are_found() {
+        let bad = |prefix: Option<&str>, error: Option<&str>| {
+            ObjectSinkConfig::from_firehose(prefix, error, None, None)
+                .and_then(|c| c.check_writable())
+                .is_err()
+        };
+        let long = format!("{}/", "a".repeat(256));
+        for p in [
+            "../x/",
+            "/abs/",
+            "a\0b/",
+            "x/.hydrant-tmp.y/",
+            "a/./b/",
+            long.as_str(),
+        ] {
+            assert!(bad(Some(p), None), "{p:?}");
+        }
+        assert!(bad(
+            Some("p/!{timestamp:yyyy}/"),
+            Some("../!{firehose:error-output-type}/")
+        ));
+        // The last segment carries the object name: 255 bytes with it is the limit.
+        assert!(bad(Some(&"a".repeat(200)), None));
+        for p in ["ok/", "a/b-", "x..y/", ".hidden/"] {
+            assert!(!bad(Some(p), None), "{p:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unwritable_error_prefix_falls_back_to_the_fixed_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = LocalStore::for_bucket(&dir.path().join("objects"), "bucket")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // As a stream created before such prefixes were refused would have it.
+        let config = ObjectSinkConfig::from_firehose(
+            Some("p/!{timestamp:yyyy}/"),
+            Some("../!{firehose:error-output-type}/"),
+            None,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let sink = ObjectSink::new(Arc::new(store), config);
+        let record = FailedRecord {
+            attempts_made: 1,
+            arrival_timestamp_ms: ARRIVAL,
+            error_code: "S3.InvalidPrefix".into(),
+            error_message: "unwritable".into(),
+            attempt_ending_timestamp_ms: ARRIVAL + 5,
+            raw_data: Bytes::from_static(b"x"),
+            detail: FailureDetail::S3Delivery,
+        };
+        let identity = batch(1, &[b"x"]).identity;
+        let delivered = sink
+            .put_error_output(&identity, 2, ARRIVAL, &[record])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(delivered.len(), 1);
+        assert!(
+            delivered[0]
+                .target
+                .starts_with("s3-failed/2018/08/27/10/default-2-2018-08-27-10-30-07-"),
+            "{}",
+            delivered[0].target
+        );
+        assert!(!sink
+            .store()
+            .get_object(&delivered[0].target)
             .await
             .unwrap_or_default()
             .is_empty());

@@ -661,7 +661,7 @@ fn object_sink_rules(c: &ExtendedS3Config) -> Result<(), ApiError> {
         c.compression_format.as_deref(),
         c.file_extension.as_deref(),
     )
-    .map(|_| ())
+    .and_then(|config| config.check_writable())
     .map_err(|e| ApiError::invalid(e.to_string()))
 }
 

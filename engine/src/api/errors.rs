@@ -36,6 +36,9 @@ pub enum ErrorCode {
     IncompleteSignature,
     /// Something failed inside hydrant (a WAL I/O error); nothing was acknowledged.
     InternalFailure,
+    /// The request body did not arrive within its deadline (HTTP 408; the connection is
+    /// closed).
+    RequestTimeout,
 }
 
 impl ErrorCode {
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::IncompleteSignature => "IncompleteSignatureException",
             ErrorCode::InternalFailure => "InternalFailure",
+            ErrorCode::RequestTimeout => "RequestTimeoutException",
         }
     }
 
@@ -65,6 +69,7 @@ impl ErrorCode {
         match self {
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::InternalFailure => 500,
+            ErrorCode::RequestTimeout => 408,
             _ => 400,
         }
     }

@@ -1,20 +1,42 @@
 //! The HTTP handler: routing, body limits, SigV4, dispatch to the engine.
+//!
+//! A request on its way in, in order (nothing unauthenticated can hold more than its share):
+//! 1. With access keys configured, the signature's headers are checked (key known, date within
+//!    5 minutes, scope, `host` signed) before a byte of the body is read; a refusal answers at
+//!    once and closes the connection.
+//! 2. A `Content-Length` over [`BODY_BYTES_MAX`] is refused.
+//! 3. The body's bytes are reserved from the daemon-wide body memory
+//!    (`limits.body_memory_max_bytes`): all of a declared length at once, a chunked body in
+//!    steps as it arrives. With no room the request waits, up to its deadline, then answers
+//!    ServiceUnavailableException (503): held body memory never grows past the limit.
+//! 4. The body is gathered into one buffer of its declared length as it arrives, before its
+//!    deadline: `limits.body_timeout_secs` plus its length at `limits.body_min_bytes_per_sec`.
+//!    Past it: RequestTimeoutException (408) and the connection is closed.
+//! 5. With keys, the signature over the whole request; then decoding and dispatch. The
+//!    reservation is given back when the reply is ready.
+//!
+//! `/metrics` wants `Authorization: Bearer <limits.metrics_token>` when a token is configured,
+//! else a SigV4 signature when keys are, else a loopback peer (or `limits.metrics_public`).
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request as HttpRequest, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use serde_json::Value;
+use subtle::ConstantTimeEq;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::decode::{self, Operation, Request, BODY_BYTES_MAX};
 use super::errors::{ApiError, ErrorCode};
 use super::CONTENT_TYPE;
 use crate::auth::{SignedRequest, Verifier};
+use crate::config::LimitsConfig;
 use crate::metrics::{Metrics, OperationLabel, RequestLabel};
 use crate::streams::Engine;
 
@@ -29,6 +51,17 @@ pub struct AppState {
     pub verifier: Option<Verifier>,
     /// Set when shutdown began: readiness turns 503.
     pub stopping: AtomicBool,
+    /// Request body bytes that may be held at once; a body reserves its bytes before they are
+    /// read (one permit per byte).
+    body_memory: Semaphore,
+    /// The fixed part of a body's deadline.
+    body_timeout: Duration,
+    /// The slowest accepted average body rate, bytes per second (at least 1).
+    body_min_rate: u64,
+    /// `/metrics` bearer token.
+    metrics_token: Option<String>,
+    /// `/metrics` open to non-loopback peers without keys or token.
+    metrics_public: bool,
     /// Per operation, in [`Operation::ALL`] order: its `code="ok"` request counter and its
     /// duration histogram (handles into `metrics`, resolved once).
     ok_metrics: OnceLock<Vec<(Counter, Histogram)>>,
@@ -37,13 +70,80 @@ pub struct AppState {
 impl AppState {
     /// State before recovery.
     #[must_use]
-    pub fn new(metrics: Arc<Metrics>, verifier: Option<Verifier>) -> AppState {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        verifier: Option<Verifier>,
+        limits: &LimitsConfig,
+    ) -> AppState {
+        let body_memory = usize::try_from(limits.body_memory_max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        debug_assert!(
+            body_memory > BODY_BYTES_MAX,
+            "config validation keeps room for one body"
+        );
         AppState {
             engine: OnceLock::new(),
             metrics,
             verifier,
             stopping: AtomicBool::new(false),
+            body_memory: Semaphore::new(body_memory),
+            body_timeout: Duration::from_secs(limits.body_timeout_secs),
+            body_min_rate: limits.body_min_bytes_per_sec.max(1),
+            metrics_token: limits.metrics_token.clone(),
+            metrics_public: limits.metrics_public,
             ok_metrics: OnceLock::new(),
+        }
+    }
+
+    /// Whether `/metrics` may be served to this request (see the module documentation): `Ok`,
+    /// or the refusal to answer with.
+    fn metrics_allowed<B>(&self, peer: SocketAddr, req: &HttpRequest<B>) -> Result<(), Box<Reply>> {
+        if let Some(token) = &self.metrics_token {
+            let given = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+                .unwrap_or_default();
+            if bool::from(given.ct_eq(token.as_bytes())) {
+                return Ok(());
+            }
+            let mut r = reply(
+                StatusCode::UNAUTHORIZED,
+                "text/plain",
+                "/metrics needs Authorization: Bearer <metrics_token>\n",
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Err(Box::new(r));
+        }
+        if let Some(v) = &self.verifier {
+            let headers = header_pairs(req.headers());
+            let path_and_query = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            return v
+                .verify(
+                    &SignedRequest {
+                        method: req.method().as_str(),
+                        path_and_query,
+                        headers,
+                        body: b"",
+                    },
+                    SystemTime::now(),
+                )
+                .map_err(|e| {
+                    let mut r = error_reply(&e);
+                    *r.status_mut() = StatusCode::FORBIDDEN;
+                    Box::new(r)
+                });
+        }
+        if self.metrics_public || peer.ip().is_loopback() {
+            Ok(())
+        } else {
+            Err(Box::new(reply(
+                StatusCode::FORBIDDEN,
+                "text/plain",
+                "/metrics answers loopback peers only (limits.metrics_public, metrics_token)\n",
+            )))
         }
     }
 
@@ -114,6 +214,7 @@ fn error_reply(e: &ApiError) -> Reply {
 /// Handles one HTTP request. Never fails: every problem is a Firehose error reply.
 pub async fn handle<B>(
     state: Arc<AppState>,
+    peer: SocketAddr,
     req: HttpRequest<B>,
 ) -> Result<Reply, std::convert::Infallible>
 where
@@ -130,16 +231,19 @@ where
                 reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
             }
         }
-        (&Method::GET, "/metrics") => {
-            if let Some(e) = state.engine.get() {
-                e.update_gauges();
+        (&Method::GET, "/metrics") => match state.metrics_allowed(peer, &req) {
+            Ok(()) => {
+                if let Some(e) = state.engine.get() {
+                    e.update_gauges();
+                }
+                reply(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    state.metrics.encode(),
+                )
             }
-            reply(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                state.metrics.encode(),
-            )
-        }
+            Err(r) => *r,
+        },
         (&Method::POST, "/") => api(&state, req).await,
         _ => error_reply(&ApiError::new(
             ErrorCode::UnknownOperation,
@@ -161,7 +265,8 @@ where
     let op =
         Operation::from_target(req.headers().get("x-amz-target").map(HeaderValue::as_bytes)).ok();
     let op_name = op.map_or("unknown", Operation::name);
-    let result = api_inner(state, req).await;
+    let mut close = false;
+    let result = api_inner(state, req, &mut close).await;
     let code = match &result {
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
@@ -201,7 +306,8 @@ where
                 tracing::debug!(operation = op_name, error = %e, "request refused");
             }
             let mut r = error_reply(&e);
-            if e.code == ErrorCode::InvalidArgument && e.message.starts_with("request body of") {
+            if close {
+                // The body was not read to its end: the connection cannot carry another request.
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
@@ -210,41 +316,160 @@ where
     }
 }
 
-async fn api_inner<B>(state: &AppState, req: HttpRequest<B>) -> Result<Vec<u8>, ApiError>
+/// Every header as `(name, value)` text pairs (values that are not text are left out).
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+        .collect()
+}
+
+/// Reads a request body into one buffer, within its deadline and its share of the daemon's
+/// body memory (module documentation, steps 3 and 4). Returns the body and its reservation,
+/// which the caller holds until the reply is ready. Sets `close` when the body was not read to
+/// its end.
+async fn read_body<'s, B>(
+    state: &'s AppState,
+    declared: Option<usize>,
+    body: B,
+    close: &mut bool,
+) -> Result<(Vec<u8>, Option<SemaphorePermit<'s>>), ApiError>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    /// A chunked body (no Content-Length) reserves its memory in steps of this many bytes.
+    const STEP: usize = 256 << 10;
+    let started = Instant::now();
+    let longest = declared.unwrap_or(BODY_BYTES_MAX) as u64;
+    let deadline = tokio::time::Instant::from_std(
+        started + state.body_timeout + Duration::from_secs(longest / state.body_min_rate),
+    );
+    let timed_out = |received: usize| {
+        ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the request body did not arrive in time ({received} of {} bytes in {:.1} s; \
+                 limits.body_timeout_secs and body_min_bytes_per_sec)",
+                declared.map_or_else(|| "?".to_string(), |d| d.to_string()),
+                started.elapsed().as_secs_f64()
+            ),
+        )
+    };
+    let busy = || {
+        ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "Slow down. The daemon holds its limit of request bodies \
+             (limits.body_memory_max_bytes); retry",
+        )
+    };
+    let mut held: Option<SemaphorePermit<'s>> = None;
+    let mut reserved = 0usize;
+    // Reserves `n` more bytes, waiting for room until the deadline.
+    let memory: &'s Semaphore = &state.body_memory;
+    let reserve = move |n: usize| {
+        let want = u32::try_from(n).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline, memory.acquire_many(want))
+    };
+    let mut buf = Vec::new();
+    if let Some(len) = declared {
+        if len > 0 {
+            let p = reserve(len).await.map_err(|_| {
+                *close = true;
+                busy()
+            })?;
+            held = Some(p.map_err(|_| busy())?);
+            reserved = len;
+            buf.reserve_exact(len);
+        }
+    }
+    let mut body = std::pin::pin!(body);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                *close = true;
+                return Err(timed_out(buf.len()));
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                *close = true;
+                let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+                return Err(ApiError::serialization(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = buf.len() + data.len();
+        if len > BODY_BYTES_MAX {
+            *close = true;
+            return Err(decode::body_too_large(len));
+        }
+        if len > reserved {
+            // Only a chunked body gets here: hyper holds a declared length to its word.
+            let step = (len - reserved).max(STEP).min(BODY_BYTES_MAX - reserved);
+            let more = reserve(step)
+                .await
+                .map_err(|_| {
+                    *close = true;
+                    busy()
+                })?
+                .map_err(|_| busy())?;
+            match &mut held {
+                Some(p) => p.merge(more),
+                None => held = Some(more),
+            }
+            reserved += step;
+            buf.reserve_exact(reserved - buf.len());
+        }
+        debug_assert!(len <= reserved && reserved <= BODY_BYTES_MAX);
+        buf.extend_from_slice(&data);
+    }
+    Ok((buf, held))
+}
+
+async fn api_inner<B>(
+    state: &AppState,
+    req: HttpRequest<B>,
+    close: &mut bool,
+) -> Result<Vec<u8>, ApiError>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (parts, body) = req.into_parts();
-    if let Some(len) = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > BODY_BYTES_MAX as u64 {
-            return Err(decode::body_too_large(
-                usize::try_from(len).unwrap_or(usize::MAX),
-            ));
+    if let Some(v) = &state.verifier {
+        if let Err(e) = v.check_headers(&header_pairs(&parts.headers), SystemTime::now()) {
+            *close = true;
+            return Err(e);
         }
     }
-    let body = Limited::new(body, BODY_BYTES_MAX)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                decode::body_too_large(BODY_BYTES_MAX + 1)
-            } else {
-                ApiError::serialization(format!("could not read the request body: {e}"))
+    let declared = match parts.headers.get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => {
+            let len = v
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    *close = true;
+                    ApiError::serialization("Content-Length is not a number")
+                })?;
+            if len > BODY_BYTES_MAX as u64 {
+                *close = true;
+                return Err(decode::body_too_large(
+                    usize::try_from(len).unwrap_or(usize::MAX),
+                ));
             }
-        })?
-        .to_bytes();
+            usize::try_from(len).ok()
+        }
+    };
+    let (body, _reservation) = read_body(state, declared, body, close).await?;
     if let Some(v) = &state.verifier {
-        let headers: Vec<(&str, &str)> = parts
-            .headers
-            .iter()
-            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
-            .collect();
+        let headers = header_pairs(&parts.headers);
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         v.verify(
             &SignedRequest {

@@ -59,13 +59,33 @@ impl Daemon {
     }
 
     pub fn start_env(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(data_dir, args, env, None)
+    }
+
+    /// As [`Daemon::start_env`], with the process's descriptor limit (soft and hard) set to
+    /// `nofile` when given (through the shell's `ulimit -n`).
+    pub fn start_with(
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Daemon {
         for attempt in 0..5 {
             let port = free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let log = data_dir.with_extension(format!("log{attempt}"));
             std::fs::create_dir_all(data_dir).unwrap();
             let logf = std::fs::File::create(&log).unwrap();
-            let mut cmd = Command::new(BIN);
+            let mut cmd = match nofile {
+                None => Command::new(BIN),
+                Some(n) => {
+                    let mut c = Command::new("sh");
+                    c.arg("-c")
+                        .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                        .arg(BIN);
+                    c
+                }
+            };
             cmd.arg("--data-dir")
                 .arg(data_dir)
                 .arg("--listen")
@@ -148,6 +168,26 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The daemon's resident memory (VmRSS of /proc/<pid>/status), bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kib * 1024
+    }
+
+    /// The number of descriptors the daemon holds (/proc/<pid>/fd).
+    pub fn open_fds(&self) -> usize {
+        let pid = self.child.as_ref().expect("running").id();
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
     }
 
     pub fn log_text(&self) -> String {
