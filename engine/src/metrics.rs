@@ -26,6 +26,7 @@
 //! | `hydrant_delivery_error_output_records_total{stream,destination}` | records written to the error output |
 //! | `hydrant_delivery_backlog_records{stream,destination}` | durable LSN - cursor |
 //! | `hydrant_delivery_cursor_lsn{stream,destination}` | every LSN below is delivered |
+//! | `hydrant_destination_state{stream,destination}` | 0 delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination is past the log's end, 3 the destination lost commits the WAL no longer holds |
 //!
 //! Counters only count requests that got past decoding to a stream; gauges are refreshed from
 //! the WALs at every scrape.
@@ -145,6 +146,8 @@ pub struct Metrics {
     pub delivery_backlog: Family<DeliveryLabel, Gauge>,
     /// The cursor.
     pub delivery_cursor: Family<DeliveryLabel, Gauge>,
+    /// `hydrant_destination_state`: [`crate::delivery::STATE_DELIVERING`] or why it stopped.
+    pub destination_state: Family<DeliveryLabel, Gauge>,
     /// Serializes the copy of worker counters into the exported counters.
     delivery_sync: std::sync::Mutex<()>,
 }
@@ -187,6 +190,7 @@ impl Metrics {
             delivery_error_records: Family::default(),
             delivery_backlog: Family::default(),
             delivery_cursor: Family::default(),
+            destination_state: Family::default(),
             delivery_sync: std::sync::Mutex::new(()),
         };
         registry.register(
@@ -310,6 +314,12 @@ impl Metrics {
             "The destination's cursor: every LSN below it is delivered",
             m.delivery_cursor.clone(),
         );
+        registry.register(
+            "destination_state",
+            "0: delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination holds \
+             records past the log's end, 3 the destination lost commits the WAL no longer holds",
+            m.destination_state.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -373,6 +383,9 @@ impl Metrics {
         self.delivery_backlog
             .get_or_create(l)
             .set(i64::try_from(durable_lsn.saturating_sub(cursor)).unwrap_or(i64::MAX));
+        self.destination_state
+            .get_or_create(l)
+            .set(i64::try_from(load(&stats.state)).unwrap_or(i64::MAX));
     }
 
     /// The Prometheus text exposition.
@@ -426,7 +439,11 @@ impl Metrics {
         for f in [&self.delivery_success, &self.delivery_freshness] {
             f.remove(&d);
         }
-        for f in [&self.delivery_backlog, &self.delivery_cursor] {
+        for f in [
+            &self.delivery_backlog,
+            &self.delivery_cursor,
+            &self.destination_state,
+        ] {
             f.remove(&d);
         }
         for result in ["ok", "failed"] {

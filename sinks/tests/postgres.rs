@@ -246,7 +246,8 @@ async fn a_batch_delivered_twice_loads_once_and_an_overlap_loads_only_new_rows()
         sink.committed_end("orders", "inc-1", DESTINATION)
             .await
             .unwrap(),
-        None
+        Some(0),
+        "no table yet: PostgreSQL's position is 0"
     );
     let first = batch(1, &["1|a\n", "2|b\n", "3|c\n"]);
     assert_eq!(deliver(&sink, &first).await.records, 3);
@@ -287,7 +288,7 @@ async fn a_batch_delivered_twice_loads_once_and_an_overlap_loads_only_new_rows()
             .committed_end("orders", "inc-2", DESTINATION)
             .await
             .unwrap(),
-        None
+        Some(0)
     );
     let other = batch_of("returns", 1, &["9|z\n"]);
     assert_eq!(deliver(&fresh, &other).await.records, 1);
@@ -400,7 +401,7 @@ async fn over_maxerror_the_batch_fails_and_nothing_commits() {
             .committed_end("orders", "inc-1", DESTINATION)
             .await
             .unwrap(),
-        None
+        Some(0)
     );
 }
 

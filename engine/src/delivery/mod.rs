@@ -11,10 +11,27 @@
 //!    destination's checkpoint file, fsynced.
 //! 3. Deliver it. The sink derives everything it writes from the batch identity (stream,
 //!    incarnation, destination id, first LSN, last LSN), so a resend overwrites.
-//! 4. Advance the cursor and clear the intent in one checkpoint write.
+//! 4. File the batch's failed records (those a transform failed, those the destination refused
+//!    for good while taking the rest) in the error output, under keys derived from the batch
+//!    identity, so a re-file replaces.
+//! 5. Advance the cursor and clear the intent in one checkpoint write.
 //!
-//! A crash before 2 re-reads and re-batches (nothing was sent). A crash between 2 and 4 resends
-//! the intent with the same boundaries: the same object key, replaced, never a second copy.
+//! A crash before 2 re-reads and re-batches (nothing was sent). A crash between 2 and 5 resends
+//! the intent with the same boundaries: the same object key, replaced, never a second copy; the
+//! same failed records, filed under the same keys. The intent is complete only at 5.
+//!
+//! # Destinations that keep their own position (PostgreSQL)
+//!
+//! Such a sink commits its position with its data (`hydrant_offsets`), and a resend loads none
+//! of what it holds. At start the worker reads that position and compares it with the one the
+//! destination last confirmed (kept in the checkpoint, `state.rs`):
+//! - a pending intent is resent even when the destination holds all of it: the load is a no-op
+//!   that reports the batch's skipped rows again, and step 4 files them;
+//! - past the cursor with no intent, the cursor moves there;
+//! - behind what it confirmed (a restored backup, a failover that lost commits), delivery
+//!   starts again from the destination's position when the WAL still holds that record, and
+//!   otherwise stops with an error and `hydrant_destination_state` 3: records are never
+//!   skipped silently.
 //!
 //! # Failure
 //!
@@ -28,7 +45,8 @@
 //!
 //! `HYDRANT_CRASH_AT=<point>[:<n>]` makes the daemon kill itself with SIGKILL the n-th time (default
 //! the first) it passes `<point>`: `delivery::after_intent` (between intent and send),
-//! `delivery::after_send` (between the sink's confirmation and the cursor advance), and the sinks
+//! `delivery::after_send` (between the sink's confirmation and the error output),
+//! `delivery::after_error_output` (failed records filed, the cursor not advanced), and the sinks
 //! crate's `delivery::mid_upload` (the local store's temporary file written and fsynced, not yet
 //! renamed). Kill tests use them; they cost one atomic load when unset.
 //!
@@ -43,6 +61,7 @@
 //! old prefix, that object stays too: at-least-once across a destination change, the one such
 //! case).
 
+mod dirs;
 mod sinks;
 mod spec;
 mod state;
@@ -54,5 +73,6 @@ pub use spec::{build_spec, incarnation_id, stream_arn, sweep_local_store, SpecEr
 pub use state::{DeliveryState, Intent};
 pub use worker::{
     crash_point, DeliveryError, DeliverySpec, DeliveryStats, DeliveryWorker, ErrorOutput, Retain,
-    RetryPolicy, Transform,
+    RetryPolicy, Transform, STATE_DELIVERING, STATE_STOPPED_DESTINATION_AHEAD,
+    STATE_STOPPED_DESTINATION_BEHIND, STATE_STOPPED_LOG,
 };

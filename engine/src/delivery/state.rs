@@ -3,20 +3,26 @@
 //!
 //! ```text
 //! Format (payload of a checkpoint slot, little-endian):
-//! { version u8 = 1 | flags u8 (bit 0: intent present) | reserved [u8; 6] | cursor u64 |
+//! { version u8 = 2 | flags u8 (bit 0: intent present) | reserved [u8; 6] | cursor u64 |
 //!   intent_first u64 | intent_end u64 | intent_oldest_arrival_ms u64 |
-//!   intent_first_attempt_ms u64 | intent_attempts u32 | intent_stream_version u32 }
+//!   intent_first_attempt_ms u64 | intent_attempts u32 | intent_stream_version u32 |
+//!   sink_end u64 | sink_version u32 | reserved u32 }
 //! ```
 //! `intent_stream_version` is the stream's `VersionId` the batch was first sent under (it is
 //! part of the object key); 0 (a state written before it was recorded) means "the current one".
-//! ```text
-//! ```
+//! `sink_end` is the position a sink that keeps its own (PostgreSQL's `hydrant_offsets`)
+//! confirmed last, under the stream version `sink_version`: at start, a destination holding
+//! less than that lost commits (see [`crate::delivery`]). 0: none confirmed.
+//!
+//! Version 1 (56 bytes, without the last three fields) is still read, with `sink_end` 0.
 //! The slot's own header carries the magic, the checkpoint format version and a CRC32.
 
 use hydrant_wal::Lsn;
 
-const VERSION: u8 = 1;
-const LEN: usize = 56;
+const VERSION: u8 = 2;
+const LEN: usize = 72;
+/// Version 1 of the payload: the same without `sink_end` and `sink_version`.
+const LEN_V1: usize = 56;
 
 /// A batch recorded before its first attempt, so that after a crash it is sent again with the
 /// same boundaries and identity (and so overwrites whatever the first attempt wrote).
@@ -44,6 +50,13 @@ pub struct DeliveryState {
     pub cursor: Lsn,
     /// The batch in flight, if any; it starts at `cursor`.
     pub intent: Option<Intent>,
+    /// The end LSN the destination last confirmed holding, for sinks that keep their own
+    /// position ([`hydrant_sinks::Sink::committed_end`]); 0 when none was confirmed. Never above
+    /// `cursor` (batches given up or emptied by a transform move the cursor, not this).
+    pub sink_end: Lsn,
+    /// The stream's `VersionId` under which `sink_end` was confirmed: after a destination
+    /// change, the destination may be another database, so its position is not compared.
+    pub sink_version: u32,
 }
 
 impl DeliveryState {
@@ -62,14 +75,17 @@ impl DeliveryState {
             b[48..52].copy_from_slice(&i.attempts.to_le_bytes());
             b[52..56].copy_from_slice(&i.stream_version.to_le_bytes());
         }
+        b[56..64].copy_from_slice(&self.sink_end.0.to_le_bytes());
+        b[64..68].copy_from_slice(&self.sink_version.to_le_bytes());
         b
     }
 
     /// Decodes a checkpoint payload; `None` when it is not one this build writes.
     #[must_use]
     pub fn decode(b: &[u8]) -> Option<DeliveryState> {
-        if b.len() != LEN || b[0] != VERSION {
-            return None;
+        match (b.first(), b.len()) {
+            (Some(&VERSION), LEN) | (Some(1), LEN_V1) => {}
+            _ => return None,
         }
         let u64_at = |at: usize| {
             let mut w = [0u8; 8];
@@ -84,14 +100,27 @@ impl DeliveryState {
             attempts: u32::from_le_bytes([b[48], b[49], b[50], b[51]]),
             stream_version: u32::from_le_bytes([b[52], b[53], b[54], b[55]]),
         });
+        let (sink_end, sink_version) = if b[0] == VERSION {
+            (
+                Lsn(u64_at(56)),
+                u32::from_le_bytes([b[64], b[65], b[66], b[67]]),
+            )
+        } else {
+            (Lsn(0), 0)
+        };
         let state = DeliveryState {
             cursor: Lsn(u64_at(8)),
             intent,
+            sink_end,
+            sink_version,
         };
         if let Some(i) = state.intent {
             if i.first != state.cursor || i.end <= i.first {
                 return None;
             }
+        }
+        if state.sink_end > state.cursor {
+            return None;
         }
         Some(state)
     }
@@ -113,16 +142,50 @@ mod tests {
                 attempts: 2,
                 stream_version: 3,
             }),
+            sink_end: Lsn(9),
+            sink_version: 3,
         };
         assert_eq!(DeliveryState::decode(&s.encode()), Some(s));
         let idle = DeliveryState {
             cursor: Lsn(7),
             intent: None,
+            sink_end: Lsn(0),
+            sink_version: 0,
         };
         assert_eq!(DeliveryState::decode(&idle.encode()), Some(idle));
         let mut bad = s;
         bad.cursor = Lsn(11);
         assert_eq!(DeliveryState::decode(&bad.encode()), None);
-        assert_eq!(DeliveryState::decode(&[2u8; LEN]), None);
+        assert_eq!(DeliveryState::decode(&[3u8; LEN]), None);
+        assert_eq!(DeliveryState::decode(&[2u8; LEN_V1]), None);
+    }
+
+    #[test]
+    fn reads_version_1_without_a_sink_position() {
+        let s = DeliveryState {
+            cursor: Lsn(10),
+            intent: Some(Intent {
+                first: Lsn(10),
+                end: Lsn(20),
+                oldest_arrival_ms: 5,
+                first_attempt_ms: 6,
+                attempts: 2,
+                stream_version: 3,
+            }),
+            sink_end: Lsn(10),
+            sink_version: 3,
+        };
+        let mut v1 = s.encode();
+        v1.truncate(LEN_V1);
+        v1[0] = 1;
+        let read = DeliveryState::decode(&v1);
+        assert_eq!(
+            read,
+            Some(DeliveryState {
+                sink_end: Lsn(0),
+                sink_version: 0,
+                ..s
+            })
+        );
     }
 }

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, FailedRecord, Record, Sink, SinkError};
 use hydrant_wal::{CheckpointFile, Lsn, StdStorage, Wal};
 
+use super::dirs::create_dir_all_durable;
 use super::state::{DeliveryState, Intent};
 
 /// Size of the shared buffers a batch's records are copied into from the WAL.
@@ -34,6 +35,17 @@ pub enum DeliveryError {
         /// The WAL's error.
         #[source]
         source: hydrant_wal::Error,
+    },
+    /// The checkpoint's directory could not be created (or made durable).
+    #[error("stream {stream}: checkpoint directory {}: {source}", path.display())]
+    Directory {
+        /// The stream.
+        stream: String,
+        /// The directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
     },
     /// The checkpoint holds a state this build cannot read.
     #[error("stream {stream}: checkpoint {}: not a delivery state this build reads", path.display())]
@@ -206,7 +218,21 @@ pub struct DeliveryStats {
     pub cursor: AtomicU64,
     /// Arrival time (ms) of the oldest record not yet delivered, 0 when caught up.
     pub oldest_undelivered_ms: AtomicU64,
+    /// Whether the worker delivers, or why it stopped: one of the `STATE_*` constants
+    /// (exported as `hydrant_destination_state`).
+    pub state: AtomicU64,
 }
+
+/// [`DeliveryStats::state`]: the worker is delivering (or waiting for records or a retry).
+pub const STATE_DELIVERING: u64 = 0;
+/// [`DeliveryStats::state`]: stopped because the WAL or the checkpoint failed or is damaged.
+pub const STATE_STOPPED_LOG: u64 = 1;
+/// [`DeliveryStats::state`]: stopped because the destination holds records past the log's
+/// durable end (another log, or a lost one).
+pub const STATE_STOPPED_DESTINATION_AHEAD: u64 = 2;
+/// [`DeliveryStats::state`]: stopped because the destination lost records it had confirmed
+/// (a restored backup, a failover that lost commits) and the WAL no longer holds them.
+pub const STATE_STOPPED_DESTINATION_BEHIND: u64 = 3;
 
 /// A running delivery worker. Dropping it does not stop it: call [`DeliveryWorker::stop`].
 #[derive(Debug)]
@@ -226,7 +252,33 @@ impl DeliveryWorker {
         spec: DeliverySpec,
         runtime: tokio::runtime::Handle,
     ) -> Result<DeliveryWorker, DeliveryError> {
+        let stats = spec.stats.clone();
+        // Before the thread starts: from then on it records why it stops.
+        stats.state.store(STATE_DELIVERING, Ordering::Relaxed);
+        let result = Self::start(wal, spec, runtime);
+        if result.is_err() {
+            stats.state.store(STATE_STOPPED_LOG, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn start(
+        wal: Arc<Wal>,
+        spec: DeliverySpec,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<DeliveryWorker, DeliveryError> {
         let stream = spec.stream.clone();
+        if let Some(dir) = spec.checkpoint_path.parent() {
+            // Every directory this creates is fsynced with its parent, so the checkpoint's
+            // name cannot vanish with a directory a power loss forgets.
+            create_dir_all_durable(&StdStorage, dir).map_err(|source| {
+                DeliveryError::Directory {
+                    stream: stream.clone(),
+                    path: dir.to_path_buf(),
+                    source,
+                }
+            })?;
+        }
         let (checkpoint, payload) = CheckpointFile::open(&StdStorage, &spec.checkpoint_path)
             .map_err(|source| DeliveryError::Wal {
                 stream: stream.clone(),
@@ -241,6 +293,8 @@ impl DeliveryWorker {
             None => DeliveryState {
                 cursor: wal.first_lsn(),
                 intent: None,
+                sink_end: Lsn(0),
+                sink_version: 0,
             },
         };
         if state.cursor < wal.first_lsn() {
@@ -345,14 +399,25 @@ impl Worker {
                 // The log is damaged or unreadable: stop delivering this stream rather than
                 // skip records. Its data stays in the WAL.
                 tracing::error!(stream = %self.spec.stream, error = %e, "delivery stopped");
+                self.stats.state.store(STATE_STOPPED_LOG, Ordering::Relaxed);
                 return;
             }
         }
     }
 
     /// Asks a sink that commits its position with its data (PostgreSQL) where it stands, and
-    /// trusts it over the checkpoint: a batch the destination already holds is not sent again.
-    /// Retries until answered; false when stopping (or when the checkpoint cannot be written).
+    /// trusts it over the checkpoint:
+    ///
+    /// - past the log's durable end: the destination belongs to another log; stop.
+    /// - behind the position it confirmed before (under the same stream version): it lost
+    ///   commits (a restored backup, a failover). Reload from its position when the WAL still
+    ///   holds those records, else stop ([`STATE_STOPPED_DESTINATION_BEHIND`]).
+    /// - a pending intent is sent again whatever the destination holds: the sink loads none of
+    ///   its records twice, and the resend is what files the batch's failed records (rows a
+    ///   `MAXERROR` let the load skip, records a transform failed) under the batch's identity.
+    /// - ahead of the cursor with no intent: the cursor moves there.
+    ///
+    /// Retries until answered; false when stopping or stopped.
     fn reconcile_with_sink(&mut self) -> bool {
         let mut attempt = 0u32;
         let end = loop {
@@ -380,18 +445,94 @@ impl Worker {
             tracing::error!(stream = %self.spec.stream, committed = %end, durable = %durable,
                 "the destination holds records past the log's durable end (another log, or a \
                  lost one?): delivery does not start");
+            self.stats
+                .state
+                .store(STATE_STOPPED_DESTINATION_AHEAD, Ordering::Relaxed);
             return false;
         }
-        let covers_intent = self.state.intent.is_none_or(|i| end >= i.end);
-        if end > self.state.cursor && covers_intent {
-            tracing::info!(stream = %self.spec.stream, from = %self.state.cursor, to = %end,
-                "cursor moved to the destination's committed position");
-            if let Err(e) = self.commit(end) {
-                tracing::error!(stream = %self.spec.stream, error = %e, "delivery stopped");
-                return false;
+        let version = self.version();
+        let confirmed = self.state.sink_end;
+        if self.state.sink_version != version {
+            // Confirmed under another configuration (or by a build that did not record it):
+            // the destination may be another database now; its position is the reference.
+            let state = DeliveryState {
+                sink_end: end.min(self.state.cursor),
+                sink_version: version,
+                ..self.state
+            };
+            if let Err(e) = self.save(state) {
+                return self.stopped(&e);
             }
+        } else if end < confirmed {
+            return self.destination_behind(end, confirmed, version);
+        }
+        match self.state.intent {
+            Some(intent) if end >= intent.end => {
+                tracing::info!(stream = %self.spec.stream, batch_first = %intent.first,
+                    batch_end = %intent.end, committed = %end,
+                    "the destination holds the pending batch: sending it again loads nothing \
+                     twice and files its failed records");
+            }
+            // Pending and not (all) in the destination: sent as after any crash.
+            Some(_) => {}
+            None if end > self.state.cursor => {
+                tracing::info!(stream = %self.spec.stream, from = %self.state.cursor, to = %end,
+                    "cursor moved to the destination's committed position");
+                if let Err(e) = self.commit(end, true) {
+                    return self.stopped(&e);
+                }
+            }
+            None => {}
         }
         true
+    }
+
+    /// The destination holds less than it confirmed: records between `end` and `confirmed`
+    /// were loaded and lost there. Reloads from `end` when the WAL still holds that record
+    /// (every record from there is delivered again: those the destination lost, and those in
+    /// between that had gone to the error output); else stops.
+    fn destination_behind(&mut self, end: Lsn, confirmed: Lsn, version: u32) -> bool {
+        let first = self.wal.first_lsn();
+        if end < first {
+            tracing::error!(stream = %self.spec.stream, committed = %end,
+                confirmed = %confirmed, wal_first = %first,
+                "the destination lost records it had committed (restored from a backup? a \
+                 failover that lost commits?) and the WAL no longer holds them: delivery to it \
+                 stops; reload them from elsewhere, or delete this destination's checkpoint \
+                 to deliver from the log's first record");
+            self.stats
+                .state
+                .store(STATE_STOPPED_DESTINATION_BEHIND, Ordering::Relaxed);
+            return false;
+        }
+        tracing::warn!(stream = %self.spec.stream, committed = %end, confirmed = %confirmed,
+            cursor = %self.state.cursor,
+            "the destination lost records it had committed (restored from a backup? a failover \
+             that lost commits?): delivering again from its position, out of the WAL");
+        let state = DeliveryState {
+            cursor: end,
+            intent: None,
+            sink_end: end,
+            sink_version: version,
+        };
+        if let Err(e) = self.save(state) {
+            return self.stopped(&e);
+        }
+        self.stats.cursor.store(end.0, Ordering::Relaxed);
+        self.cut_bytes = None;
+        true
+    }
+
+    /// Logs why the worker stops on `e` (a checkpoint write) and records it; false.
+    fn stopped(&self, e: &DeliveryError) -> bool {
+        tracing::error!(stream = %self.spec.stream, error = %e, "delivery stopped");
+        self.stats.state.store(STATE_STOPPED_LOG, Ordering::Relaxed);
+        false
+    }
+
+    /// The stream's version as checkpoints record it.
+    fn version(&self) -> u32 {
+        u32::try_from(self.spec.stream_version).unwrap_or(0)
     }
 
     fn wal_err(&self, source: hydrant_wal::Error) -> DeliveryError {
@@ -402,6 +543,10 @@ impl Worker {
     }
 
     fn save(&mut self, state: DeliveryState) -> Result<(), DeliveryError> {
+        debug_assert!(state.sink_end <= state.cursor, "sink_end past the cursor");
+        debug_assert!(state
+            .intent
+            .is_none_or(|i| i.first == state.cursor && i.end > i.first));
         self.checkpoint
             .write(&state.encode())
             .map_err(|e| self.wal_err(e))?;
@@ -411,8 +556,8 @@ impl Worker {
 
     fn record_intent(&mut self, intent: Intent) -> Result<(), DeliveryError> {
         self.save(DeliveryState {
-            cursor: self.state.cursor,
             intent: Some(intent),
+            ..self.state
         })?;
         crash_point("delivery::after_intent");
         Ok(())
@@ -487,7 +632,7 @@ impl Worker {
             oldest_arrival_ms,
             first_attempt_ms: hydrant_wal::now_ms(),
             attempts: 0,
-            stream_version: u32::try_from(self.spec.stream_version).unwrap_or(0),
+            stream_version: self.version(),
         }
     }
 
@@ -624,6 +769,9 @@ impl Worker {
             match result {
                 Ok(delivered) => {
                     crash_point("delivery::after_send");
+                    // The sink took the batch (an empty one never reaches it): a sink keeping its
+                    // own position now holds the batch's end.
+                    let confirmed = !batch.records.is_empty();
                     self.stats.attempts_ok.fetch_add(1, Ordering::Relaxed);
                     self.stats
                         .records
@@ -638,7 +786,10 @@ impl Worker {
                     if !self.file_failed(&batch, &failed) {
                         return Ok(());
                     }
-                    self.commit(intent.end)?;
+                    if !failed.is_empty() {
+                        crash_point("delivery::after_error_output");
+                    }
+                    self.commit(intent.end, confirmed)?;
                     return Ok(());
                 }
                 Err(error) => {
@@ -743,14 +894,22 @@ impl Worker {
         if !self.file_failed(batch, &failed) {
             return Ok(());
         }
-        self.commit(intent.end)
+        self.commit(intent.end, false)
     }
 
-    /// Advances the cursor past a delivered batch and applies retention.
-    fn commit(&mut self, end: Lsn) -> Result<(), DeliveryError> {
+    /// Advances the cursor past a delivered batch and applies retention; `confirmed`: the
+    /// destination itself holds everything up to `end` (not so for a batch given up).
+    fn commit(&mut self, end: Lsn, confirmed: bool) -> Result<(), DeliveryError> {
+        let (sink_end, sink_version) = if confirmed {
+            (end, self.version())
+        } else {
+            (self.state.sink_end, self.state.sink_version)
+        };
         self.save(DeliveryState {
             cursor: end,
             intent: None,
+            sink_end,
+            sink_version,
         })?;
         self.stats.cursor.store(end.0, Ordering::Relaxed);
         if self.wal.durable_lsn() <= end {

@@ -24,7 +24,7 @@
 //!
 //! The rows and the position commit together, so a batch delivered twice loads its rows once,
 //! and a batch overlapping one already loaded loads only the new records. [`Sink::committed_end`]
-//! reads `next_lsn`. The records of rows dropped under `MAXERROR` are stored in
+//! reads `next_lsn` (0 without a row: PostgreSQL's position is then "nothing loaded"). The records of rows dropped under `MAXERROR` are stored in
 //! `hydrant_load_errors` in the same transaction, so a resend of a committed batch reports them
 //! again instead of losing them.
 //!
@@ -977,12 +977,14 @@ impl PostgresSink {
         let row = match tokio::time::timeout(limit, call).await {
             Ok(Ok(row)) => row,
             // No table yet: nothing was ever loaded through hydrant here.
-            Ok(Err(e)) if e.code().is_some_and(|c| c.code() == "42P01") => return Ok(None),
+            Ok(Err(e)) if e.code().is_some_and(|c| c.code() == "42P01") => return Ok(Some(0)),
             Ok(Err(e)) => return Err(classify(&e, "reading hydrant_offsets")),
             Err(_) => return Err(timed_out("reading hydrant_offsets", limit)),
         };
         let Some(row) = row else {
-            return Ok(None);
+            // No row: PostgreSQL holds nothing of this destination (it keeps a position all the
+            // same: 0, so the engine can tell that commits it confirmed were lost).
+            return Ok(Some(0));
         };
         let next: i64 = row
             .try_get(0)
