@@ -1336,4 +1336,25 @@ mod tests {
             }
         );
     }
+
+    /// Golden values: `X-Amz-Firehose-Request-Id` is what a receiver deduplicates on, so it
+    /// must not change between versions for the same batch; a change here is a format change.
+    #[test]
+    fn golden_request_ids_are_pinned() {
+        let identity = BatchIdentity {
+            stream: "orders".into(),
+            incarnation: "4f1c".into(),
+            destination_id: "destinationId-000000000001".into(),
+            first_lsn: 10,
+            last_lsn: 19,
+        };
+        assert_eq!(
+            part_request_id(&identity, 0),
+            "4ce4c3fe-80c5-8cc7-a478-60472902e15b"
+        );
+        assert_eq!(
+            part_request_id(&identity, 1),
+            "25285f78-dec6-81a0-8158-456d4da26866"
+        );
+    }
 }

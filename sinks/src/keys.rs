@@ -1084,6 +1084,39 @@ mod tests {
         )
     }
 
+    /// Golden values: object keys are a pure function of the batch identity and the oldest
+    /// arrival time, and must stay so across versions (a batch resent after an upgrade must
+    /// overwrite the object the old version wrote). A change here is a format change.
+    #[test]
+    fn golden_keys_are_pinned() {
+        let plain = prefixes(None, None);
+        assert_eq!(
+            plain.data_key(&identity(), 1, AUG_27_2018_1030, ".gz"),
+            "2018/08/27/10/my-delivery-stream-1-2018-08-27-10-30-07-\
+             0cf302a5-0a79-8fd4-998c-4c36a82d90e5.gz"
+        );
+        let random = prefixes(
+            Some("logs/!{firehose:random-string}/!{firehose:random-string}/"),
+            Some("err/!{firehose:random-string}/!{firehose:error-output-type}/"),
+        );
+        assert_eq!(
+            random.data_key(&identity(), 3, AUG_27_2018_1030, ""),
+            "logs/ad2ba07f5bb/dfa67c24b0c/2018/08/27/10/my-delivery-stream-3-2018-08-27-10-30-07-\
+             0cf302a5-0a79-8fd4-998c-4c36a82d90e5"
+        );
+        assert_eq!(
+            random.error_key(
+                &identity(),
+                ErrorOutputType::ProcessingFailed,
+                3,
+                AUG_27_2018_1030,
+                ".gz"
+            ),
+            "err/c8285970189/processing-failed/my-delivery-stream-3-2018-08-27-10-30-07-\
+             c5eb8e7c-c034-80d0-a52e-bc5ab69f2915.gz"
+        );
+    }
+
     #[test]
     fn utc_fields() {
         let t = UtcTime::from_epoch_ms(AUG_27_2018_1030);

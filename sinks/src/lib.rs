@@ -21,6 +21,16 @@
 //!
 //! The engine records the key ([`Sink::target`]) in its intent before it calls [`Sink::deliver`].
 //!
+//! # These ids are a format
+//!
+//! Object keys (with their random-strings), object ids, error object ids, OpenSearch document ids
+//! and HTTP request ids must come out the same for the same batch in every version: a batch resent
+//! after an upgrade (its intent written by the old version) must overwrite what the old version
+//! wrote. Golden tests pin fixed values for each (`golden_*` in [`keys`], this module,
+//! [`opensearch`] and [`http`]); changing one of those values is a format change, made only
+//! with a new domain tag (`hydrant.batch-identity.v2`, ...) and a reader story for batches in
+//! flight, never silently.
+//!
 //! # Modules
 //!
 //! - [`keys`]: Prefix / ErrorOutputPrefix templates (`!{timestamp:...}`, `!{firehose:...}`), Firehose's
@@ -475,6 +485,28 @@ mod tests {
         b.stream = "a".into();
         b.incarnation = "bc".into();
         assert_ne!(a.object_id(), b.object_id());
+    }
+
+    /// Golden values: object ids, error object ids and request ids are part of the delivery
+    /// format. A batch resent after an upgrade must get the key it got before, or exactly-once
+    /// breaks across the upgrade; a change here is a format change (see the crate docs).
+    #[test]
+    fn golden_ids_are_pinned() {
+        let id = identity();
+        assert_eq!(id.object_id(), "4ce4c3fe-80c5-8cc7-a478-60472902e15b");
+        assert_eq!(id.request_id(), "4ce4c3fe-80c5-8cc7-a478-60472902e15b");
+        assert_eq!(
+            id.error_object_id(ErrorOutputType::ProcessingFailed),
+            "fe7fe4f8-a52f-8b0d-9cf5-34ef6dfe4f5b"
+        );
+        assert_eq!(
+            id.error_object_id(ErrorOutputType::HttpEndpointFailed),
+            "1cf42833-56fa-8bfb-a551-ce1e541bce23"
+        );
+        assert_eq!(
+            id.error_object_id(ErrorOutputType::S3DeliveryFailed),
+            "5633a030-a3f6-8d27-a0cb-91c861617168"
+        );
     }
 
     #[test]

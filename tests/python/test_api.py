@@ -265,6 +265,8 @@ class AwsCli(unittest.TestCase):
             if d["DeliveryStreamDescription"]["DeliveryStreamStatus"] == "ACTIVE":
                 break
             time.sleep(0.02)
+        else:
+            self.fail("py-cli never became ACTIVE")
         self.assertIn("py-cli", self.cli("list-delivery-streams")["DeliveryStreamNames"])
         # awscli v1 sends blob arguments as given and base64-encodes them itself.
         r = self.cli("put-record", "--delivery-stream-name", "py-cli", "--record", "Data=from-cli")

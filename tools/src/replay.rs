@@ -18,6 +18,12 @@
 //! since that LSN is a batch boundary of the interrupted run, the resumed run cuts the same
 //! batches the uninterrupted one would have. `--restart` ignores the checkpoint.
 //!
+//! # Durable records only
+//!
+//! Replay reads the log up to the durable end its daemon published (the WAL's durable mark,
+//! written after every sync), never the written but unsynced tail: those records may not
+//! survive a power loss. Every record acknowledged under `sync` durability is below the mark.
+//!
 //! # Time bounds
 //!
 //! `--from-time` / `--to-time` map to LSNs through the frames' arrival times: segments whose
@@ -630,7 +636,10 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
             source: io::Error::from(io::ErrorKind::NotFound),
         });
     }
-    let view = WalView::open(&wal_dir)?;
+    // Only to the durable end: a record written but not yet synced (the live tail under
+    // `interval` or `none` durability, or a group commit in progress) can still be lost to a
+    // power loss and its LSN given to another record; delivering it would deliver a phantom.
+    let view = WalView::open_durable(&wal_dir)?;
     let first = view.first_lsn().get();
     let end_of_log = view.next_lsn().get();
 

@@ -387,3 +387,75 @@ fn the_streams_own_destination_or_a_clear_error() {
     );
     assert_eq!(objects(&data.join("objects").join("own-bucket")), got);
 }
+
+/// Replay beside a live log whose tail is written but not durable (`interval` durability with
+/// an hour between syncs, the writer in this process): it delivers exactly the durable records,
+/// never the unsynced ones (a power loss could still drop those and reuse their LSNs); once the
+/// log syncs, the next run delivers the rest, each record once.
+#[test]
+fn replay_reads_only_to_the_durable_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dir = data.join("streams").join(STREAM).join("wal");
+    let options = WalOptions {
+        segment_bytes: 16 * 1024,
+        index_interval_bytes: 4096,
+        background_prepare: false,
+        durability: hydrant_wal::Durability::Interval {
+            every: std::time::Duration::from_secs(3600),
+        },
+        ..WalOptions::default()
+    };
+    let (wal, _) = Wal::open(&dir, options).unwrap();
+    // The log's sync thread, on its first pass, syncs whatever was written by then; let it
+    // reach its hour-long wait first.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut next = 0;
+    let mut append = |frames: u64| {
+        for f in 0..frames {
+            let recs: Vec<Vec<u8>> = (next..next + f % 5 + 1).map(record).collect();
+            let range = wal
+                .append_at(&recs, ARRIVAL_MS + next)
+                .unwrap()
+                .wait()
+                .unwrap();
+            next = range.end.get();
+        }
+        next
+    };
+    append(60);
+    let durable = wal.sync().unwrap().get();
+    // Written, acknowledged under `interval`, not synced: across rotations too.
+    let written = append(120);
+    assert_eq!(wal.durable_lsn().get(), durable);
+    assert!(
+        wal.segments().len() >= 3,
+        "the unsynced tail spans segments"
+    );
+    let unsynced = wal
+        .segments()
+        .iter()
+        .filter(|s| s.end_lsn.get() > durable)
+        .count();
+    assert!(unsynced >= 2, "{unsynced} segments hold unsynced records");
+
+    let out = tmp.path().join("out");
+    let args = ["--to-dir", s(&out), "--batch-mib", "0.01", "--json"];
+    let summary = json(&replay(&data, &args));
+    assert_eq!(summary["records"], durable, "{summary}");
+    assert_eq!(
+        lsns_in(&objects(&out), Compression::Gzip),
+        (0..durable).collect::<Vec<_>>(),
+        "only the durable records, {durable} of {written} written"
+    );
+
+    // The log syncs: the rest is durable now, and the next run (resuming) delivers it.
+    assert_eq!(wal.sync().unwrap().get(), written);
+    let rest = json(&replay(&data, &args));
+    assert_eq!(rest["records"], written - durable, "{rest}");
+    assert_eq!(
+        lsns_in(&objects(&out), Compression::Gzip),
+        (0..written).collect::<Vec<_>>()
+    );
+    wal.close().unwrap();
+}
