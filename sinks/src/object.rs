@@ -419,8 +419,12 @@ mod tests {
             Some("p/!{timestamp:yyyy}/"),
             Some("../!{firehose:error-output-type}/")
         ));
-        // The last segment carries the object name: 255 bytes with it is the limit.
-        assert!(bad(Some(&"a".repeat(200)), None));
+        // With an expression no timestamp is appended: the last segment of the Prefix carries
+        // the object name, and 255 bytes with it is the limit.
+        let error = Some("e/!{firehose:error-output-type}/");
+        let tail = |n: usize| format!("p/{}-!{{timestamp:yyyy}}-", "a".repeat(n));
+        assert!(bad(Some(&tail(150)), error));
+        assert!(!bad(Some(&tail(20)), error));
         for p in ["ok/", "a/b-", "x..y/", ".hidden/"] {
             assert!(!bad(Some(p), None), "{p:?}");
         }
