@@ -62,6 +62,11 @@
 //! secret_access_key = "S"              # HYDRANT_S3_SECRET_ACCESS_KEY  AWS_SECRET_ACCESS_KEY, ...
 //! max_attempts = 3                     # per request, the SDK's own retries included
 //! attempt_timeout_secs = 120
+//! server_side_encryption = "AES256"   # SSE-S3 asked for on every object write (PutObject,
+//!                                      # CreateMultipartUpload); absent: nothing sent. A
+//!                                      # destination's KMSEncryptionConfig (SSE-KMS with its key)
+//!                                      # takes precedence; with no endpoint (the local store)
+//!                                      # KMSEncryptionConfig is refused at create.
 //!
 //! [delivery]
 //! retry_seconds = 86400                # HYDRANT_DELIVERY_RETRY_SECONDS: how long a batch is
@@ -363,6 +368,8 @@ pub struct S3Section {
     pub attempt_timeout_secs: u64,
     /// Connect timeout, milliseconds.
     pub connect_timeout_ms: u64,
+    /// `"AES256"`: SSE-S3 on every object write; `None`: nothing sent.
+    pub server_side_encryption: Option<String>,
 }
 
 impl Default for S3Section {
@@ -377,6 +384,7 @@ impl Default for S3Section {
             max_attempts: 3,
             attempt_timeout_secs: 120,
             connect_timeout_ms: 5000,
+            server_side_encryption: None,
         }
     }
 }
@@ -395,6 +403,7 @@ impl std::fmt::Debug for S3Section {
             .field("max_attempts", &self.max_attempts)
             .field("attempt_timeout_secs", &self.attempt_timeout_secs)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("server_side_encryption", &self.server_side_encryption)
             .finish_non_exhaustive()
     }
 }
@@ -880,6 +889,14 @@ impl Config {
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key go together".to_string());
+        }
+        if let Some(sse) = &self.s3.server_side_encryption {
+            if sse != "AES256" {
+                return bad(format!(
+                    "s3.server_side_encryption must be \"AES256\" (SSE-KMS is set per destination \
+                     with KMSEncryptionConfig), not {sse:?}"
+                ));
+            }
         }
         if !self.listen.ip().is_loopback()
             && self.auth.keys.is_empty()

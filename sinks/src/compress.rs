@@ -338,7 +338,7 @@ impl Encoder {
 
 /// A zip timestamp for `ms`, or 1980-01-01 when zip cannot represent it.
 fn zip_time(ms: u64) -> zip::DateTime {
-    let t = crate::keys::UtcTime::from_epoch_ms(ms);
+    let t = crate::calendar::CivilTime::utc(ms);
     let fields = (
         u16::try_from(t.year),
         u8::try_from(t.month),

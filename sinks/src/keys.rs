@@ -7,7 +7,9 @@
 //!   e.g.     orders-1-2018-08-27-10-30-07-3b1f0c9e-5a1d-8c44-9f3e-2b7d81c0a6e4.gz
 //! ```
 //!
-//! where the time is the arrival time of the batch's oldest record (UTC) and the object id is a
+//! where the time is the arrival time of the batch's oldest record (always UTC, whatever the
+//! `CustomTimeZone`: the suffix names the object, and an object's name must not depend on a
+//! setting an UpdateDestination can change) and the object id is a
 //! pure function of the [`BatchIdentity`] (Firehose puts a random UUID there; hydrant must not,
 //! or a re-sent batch would be stored twice).
 //!
@@ -15,7 +17,10 @@
 //!
 //! `Prefix` and `ErrorOutputPrefix` are templates with `!{namespace:value}` expressions:
 //!
-//! - `!{timestamp:<pattern>}`: the oldest record's arrival time, formatted with a Java
+//! - `!{timestamp:<pattern>}`: the oldest record's arrival time in the destination's
+//!   `CustomTimeZone` (UTC by default; [`S3Prefixes::with_time_zone`], daylight-saving time as the
+//!   bundled IANA database says: an hour skipped in spring has no objects, the repeated hour in
+//!   autumn holds both hours' batches), formatted with a Java
 //!   `DateTimeFormatter` pattern. Supported letters: `y u` (year; `yy` is two digits), `M L`
 //!   (month: `M`, `MM`, `MMM` = `Aug`, `MMMM` = `August`, `MMMMM` = `A`), `d`, `D` (day of
 //!   year), `H k K h` (hours), `m`, `s`, `S` (fraction), `a` (AM/PM), `E` (day of week). Text
@@ -33,7 +38,7 @@
 //! # Validation rules (Firehose developer guide, "Custom prefixes for Amazon S3 objects")
 //!
 //! 1. A Prefix without a `timestamp` expression gets `!{timestamp:yyyy/MM/dd/HH/}` appended
-//!    (an unset Prefix is the empty one: `YYYY/MM/dd/HH/`). No slash is inserted: the guide's rule
+//!    (an unset Prefix is the empty one: `YYYY/MM/dd/HH/`, in the `CustomTimeZone` too). No slash is inserted: the guide's rule
 //!    text reads `<specified-prefix>YYYY/MM/DD/HH/`, and "if a prefix ends with a slash, it
 //!    appears as a folder", so `logs` gives `logs2018/08/27/10/`.
 //! 2. `!{` may only start an expression ([`KeyError::StrayExpressionStart`]); unknown namespaces
@@ -55,10 +60,10 @@
 //! delivery time. An empty ErrorOutputPrefix is treated as unset.
 //!
 //! All validation errors are [`KeyError`]s; the engine maps them to `InvalidArgumentException`.
-//! Time zones other than UTC (`CustomTimeZone`) are not implemented.
 
 use std::fmt::{self, Write as _};
 
+use crate::calendar::{CivilTime, UnknownTimeZone, Zone};
 use crate::compress::Compression;
 use crate::{hex_lower, BatchIdentity};
 
@@ -256,6 +261,9 @@ pub enum KeyError {
     /// A BucketARN that does not match `arn:.*:s3:::[\w.-]{1,255}`.
     #[error("invalid BucketARN {0:?}: expected arn:<partition>:s3:::<bucket>")]
     InvalidBucketArn(String),
+    /// A `CustomTimeZone` that names no zone of the bundled IANA database.
+    #[error(transparent)]
+    UnknownTimeZone(#[from] UnknownTimeZone),
 }
 
 /// One field of a timestamp pattern: a pattern letter and how many times it was repeated.
@@ -359,7 +367,7 @@ impl Template {
         &self,
         out: &mut String,
         identity: &BatchIdentity,
-        time: &UtcTime,
+        time: &CivilTime,
         error_type: Option<ErrorOutputType>,
     ) {
         let mut random_index = 0usize;
@@ -549,80 +557,12 @@ fn timestamp_item_chars_max(item: &TimestampItem) -> usize {
     }
 }
 
-/// A UTC instant broken into the fields the patterns print.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct UtcTime {
-    pub(crate) year: i64,
-    pub(crate) month: u32,
-    pub(crate) day: u32,
-    pub(crate) hour: u32,
-    pub(crate) minute: u32,
-    pub(crate) second: u32,
-    pub(crate) millis: u32,
-    /// 1 ..= 366.
-    pub(crate) day_of_year: u32,
-    /// 1 = Monday ..= 7 = Sunday, as `java.time.DayOfWeek`.
-    pub(crate) weekday: u32,
-}
-
-const MS_PER_DAY: u64 = 86_400_000;
-
-impl UtcTime {
-    pub(crate) fn from_epoch_ms(ms: u64) -> UtcTime {
-        // u64 milliseconds / a day's worth is below 2^38, so it fits an i64.
-        let days = (ms / MS_PER_DAY) as i64;
-        let ms_of_day = ms % MS_PER_DAY;
-        let (year, month, day) = civil_from_days(days);
-        let day_of_year = u32::try_from(days - days_from_civil(year, 1, 1) + 1).unwrap_or(1);
-        // 1970-01-01 was a Thursday (4).
-        let weekday = u32::try_from((days + 3).rem_euclid(7) + 1).unwrap_or(1);
-        // The remainders below are bounded by a day's milliseconds, so the casts are exact.
-        UtcTime {
-            year,
-            month,
-            day,
-            hour: (ms_of_day / 3_600_000) as u32,
-            minute: (ms_of_day / 60_000 % 60) as u32,
-            second: (ms_of_day / 1000 % 60) as u32,
-            millis: (ms_of_day % 1000) as u32,
-            day_of_year,
-            weekday,
-        }
-    }
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Month and day are 1..=12 and 1..=31 by construction.
-    (year, month as u32, day as u32)
-}
-
-/// (year, month, day) to days since 1970-01-01, the inverse of [`civil_from_days`].
-pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn push_padded(out: &mut String, value: i64, width: usize) {
     // Writing into a String cannot fail.
     let _ = write!(out, "{value:0width$}");
 }
 
-fn format_timestamp(out: &mut String, items: &[TimestampItem], t: &UtcTime) {
+fn format_timestamp(out: &mut String, items: &[TimestampItem], t: &CivilTime) {
     for item in items {
         let TimestampItem::Field(TimestampField { letter, count }) = item else {
             if let TimestampItem::Literal(text) = item {
@@ -680,6 +620,8 @@ pub struct S3Prefixes {
     prefix: Template,
     /// ErrorOutputPrefix as given, or the rule-5 default.
     error_prefix: Template,
+    /// The zone `!{timestamp:...}` (and rule 1's default timestamp) are printed in.
+    zone: Zone,
 }
 
 impl S3Prefixes {
@@ -741,7 +683,20 @@ impl S3Prefixes {
         Ok(S3Prefixes {
             prefix,
             error_prefix,
+            zone: Zone::utc(),
         })
+    }
+
+    /// The same templates evaluated in `zone` (a `CustomTimeZone`) instead of UTC.
+    #[must_use]
+    pub fn with_time_zone(mut self, zone: Zone) -> S3Prefixes {
+        self.zone = zone;
+        self
+    }
+
+    /// The zone timestamps are printed in.
+    pub fn time_zone(&self) -> &Zone {
+        &self.zone
     }
 
     /// Validates the templates of a Redshift destination's intermediate S3 configuration: rule 6
@@ -770,7 +725,7 @@ impl S3Prefixes {
         self.prefix.evaluate(
             &mut out,
             identity,
-            &UtcTime::from_epoch_ms(arrival_ms),
+            &CivilTime::at(arrival_ms, &self.zone),
             None,
         );
         out
@@ -784,7 +739,7 @@ impl S3Prefixes {
         arrival_ms: u64,
     ) -> String {
         let mut out = String::new();
-        let time = UtcTime::from_epoch_ms(arrival_ms);
+        let time = CivilTime::at(arrival_ms, &self.zone);
         self.error_prefix
             .evaluate(&mut out, identity, &time, Some(error_type));
         out
@@ -964,7 +919,7 @@ fn push_suffix(
     id: &str,
     extension: &str,
 ) {
-    let t = UtcTime::from_epoch_ms(arrival_ms);
+    let t = CivilTime::utc(arrival_ms);
     // Writing into a String cannot fail.
     let _ = write!(
         key,
@@ -1115,34 +1070,6 @@ mod tests {
             "err/c8285970189/processing-failed/my-delivery-stream-3-2018-08-27-10-30-07-\
              c5eb8e7c-c034-80d0-a52e-bc5ab69f2915.gz"
         );
-    }
-
-    #[test]
-    fn utc_fields() {
-        let t = UtcTime::from_epoch_ms(AUG_27_2018_1030);
-        assert_eq!((t.year, t.month, t.day), (2018, 8, 27));
-        assert_eq!((t.hour, t.minute, t.second, t.millis), (10, 30, 7, 123));
-        assert_eq!(t.weekday, 1, "2018-08-27 was a Monday");
-        assert_eq!(t.day_of_year, 239);
-        let epoch = UtcTime::from_epoch_ms(0);
-        assert_eq!(
-            (epoch.year, epoch.month, epoch.day, epoch.weekday),
-            (1970, 1, 1, 4)
-        );
-        // 2024-02-29 23:59:59.999, a leap day.
-        let leap = UtcTime::from_epoch_ms(1_709_251_199_999);
-        assert_eq!(
-            (leap.year, leap.month, leap.day, leap.day_of_year),
-            (2024, 2, 29, 60)
-        );
-        assert_eq!(
-            (leap.hour, leap.minute, leap.second, leap.millis),
-            (23, 59, 59, 999)
-        );
-        for days in [-800_000i64, -1, 0, 1, 59, 365, 10_956, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
     }
 
     #[test]
@@ -1378,7 +1305,7 @@ mod tests {
     fn format_at(pattern: &str, ms: u64) -> Result<String, KeyError> {
         let items = parse_timestamp_pattern(PrefixField::Prefix, pattern)?;
         let mut out = String::new();
-        format_timestamp(&mut out, &items, &UtcTime::from_epoch_ms(ms));
+        format_timestamp(&mut out, &items, &CivilTime::utc(ms));
         Ok(out)
     }
 

@@ -35,6 +35,8 @@
 //!
 //! - [`keys`]: Prefix / ErrorOutputPrefix templates (`!{timestamp:...}`, `!{firehose:...}`), Firehose's
 //!   validation rules, the object-key suffix and the deterministic object id.
+//! - [`calendar`]: the one calendar (jiff, bundled IANA zones): epoch milliseconds to civil fields
+//!   in a `CustomTimeZone`.
 //! - [`compress`]: UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY and ZSTD, both ways.
 //! - [`store`]: the [`ObjectStore`] seam, with [`LocalStore`] (the embedded default: files under the
 //!   data directory, temp + fsync + rename + directory fsync) and [`S3Store`] (any S3-compatible
@@ -52,6 +54,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 
+pub mod calendar;
 pub mod compress;
 pub mod crash;
 pub mod error;
@@ -72,7 +75,7 @@ pub use failed::{FailedRecord, FailureDetail};
 pub use keys::{ErrorOutputType, KeyError, S3Prefixes};
 pub use local::LocalStore;
 pub use object::{ObjectSink, ObjectSinkConfig};
-pub use s3::{S3Config, S3Credentials, S3Store};
+pub use s3::{S3Config, S3Credentials, S3Store, ServerSideEncryption};
 pub use store::{Body, ObjectStore, PutObject};
 
 /// A boxed, sendable future: what the object-safe async methods of [`Sink`] and [`ObjectStore`]

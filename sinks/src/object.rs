@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::calendar::Zone;
 use crate::compress::{Compression, Encoder, ZipEntry};
 use crate::failed::{encode_failed_records, FailedRecord};
-use crate::keys::{resolve_extension, ErrorOutputType, S3Prefixes};
+use crate::keys::{resolve_extension, ErrorOutputType, KeyError, S3Prefixes};
 use crate::store::{Body, ObjectStore, PutObject};
 use crate::{Batch, BatchIdentity, BoxFuture, Delivered, Sink, SinkError};
 
@@ -63,6 +64,18 @@ impl ObjectSinkConfig {
     /// [`KeyError::Unwritable`](crate::KeyError::Unwritable) naming Prefix or ErrorOutputPrefix.
     pub fn check_writable(&self) -> Result<(), SinkError> {
         Ok(self.prefixes.check_writable(&self.extension)?)
+    }
+
+    /// The same settings with timestamps evaluated in the `CustomTimeZone` named (`None` or
+    /// empty: UTC).
+    ///
+    /// # Errors
+    /// [`SinkError::Key`] ([`crate::KeyError::UnknownTimeZone`]) for a name that is no zone of
+    /// the bundled IANA database.
+    pub fn with_time_zone(mut self, custom_time_zone: Option<&str>) -> Result<Self, SinkError> {
+        let zone = Zone::from_firehose(custom_time_zone).map_err(KeyError::from)?;
+        self.prefixes = self.prefixes.with_time_zone(zone);
+        Ok(self)
     }
 
     /// The same settings with another codec's default extension (no `FileExtension`).

@@ -8,12 +8,14 @@
 //! - [`http_receiver`]: a Firehose HTTP endpoint receiver.
 //! - [`lambda`]: Lambda functions served through the Invoke API and as plain URLs.
 //! - [`powercut`]: the record identity of the power-cut test (`tests/powercut/`).
+//! - [`recording_proxy`]: a loopback HTTP proxy that records request headers (S3 encryption).
 
 pub mod bulk;
 pub mod http_receiver;
 pub mod lambda;
 pub mod pg;
 pub mod powercut;
+pub mod recording_proxy;
 mod serve;
 
 /// The bytes the WAL load generator appends as record `index` of batch `seq` of thread `thread`.

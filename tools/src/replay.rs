@@ -375,7 +375,9 @@ fn resolve_target(args: &ReplayArgs) -> Result<Target, ReplayError> {
         error_prefix.as_deref(),
         compression.as_deref(),
         extension.as_deref(),
-    )?;
+    )?
+    // The stream's own CustomTimeZone, so replayed keys are named as live delivery names them.
+    .with_time_zone(own_s3.as_ref().and_then(|s| s.custom_time_zone.as_deref()))?;
     let (location, store) = if let Some(dir) = &args.to_dir {
         let dir = absolute(dir);
         (format!("dir:{}", dir.display()), StoreSpec::Dir(dir))
@@ -467,13 +469,12 @@ pub fn parse_time_ms(s: &str) -> Result<u64, ReplayError> {
             .parse()
             .map_err(|_| ReplayError::InvalidArgument(format!("time {s:?} is out of range")));
     }
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| {
-            ReplayError::InvalidArgument(format!(
-                "time {s:?} is neither RFC 3339 nor epoch milliseconds: {e}"
-            ))
-        })?;
-    u64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+    let t: jiff::Timestamp = s.parse().map_err(|e| {
+        ReplayError::InvalidArgument(format!(
+            "time {s:?} is neither RFC 3339 nor epoch milliseconds: {e}"
+        ))
+    })?;
+    u64::try_from(t.as_millisecond())
         .map_err(|_| ReplayError::InvalidArgument(format!("time {s:?} is before 1970")))
 }
 

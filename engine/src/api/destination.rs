@@ -203,6 +203,7 @@ impl Destination {
             }
             Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
                 others::validate_opensearch(c)?;
+                super::unsupported::refuse(self)?;
                 nested_s3(c.s3_configuration.as_ref(), "S3Configuration")
             }
             Destination::HttpEndpoint(c) => {
@@ -644,7 +645,7 @@ fn validate_s3(c: &ExtendedS3Config) -> Result<(), ApiError> {
             )));
         }
     }
-    Ok(())
+    super::unsupported::refuse_s3(c)
 }
 
 /// The sinks crate's validation of the object naming and encoding settings (daemon builds; the
@@ -661,6 +662,7 @@ fn object_sink_rules(c: &ExtendedS3Config) -> Result<(), ApiError> {
         c.compression_format.as_deref(),
         c.file_extension.as_deref(),
     )
+    .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))
     .and_then(|config| config.check_writable())
     .map_err(|e| ApiError::invalid(e.to_string()))
 }

@@ -20,6 +20,7 @@ pub mod fastpath;
 pub mod handler;
 pub mod model;
 pub mod others;
+pub mod unsupported;
 pub mod validate;
 
 /// Content type of every Firehose reply.

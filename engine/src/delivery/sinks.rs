@@ -234,6 +234,11 @@ pub(super) fn transform(
     }))
 }
 
+/// An ExtendedS3 destination's `S3BackupConfiguration` (kept as JSON) in the typed form.
+fn parse_backup(v: Option<&Value>) -> Option<crate::api::model::ExtendedS3Config> {
+    v.and_then(|v| serde_json::from_value(v.clone()).ok())
+}
+
 /// The sinks crate's rules for a destination under this daemon's configuration, checked at
 /// CreateDeliveryStream and UpdateDestination: the sink and transform configurations are built
 /// as delivery builds them (nothing is connected to).
@@ -242,19 +247,35 @@ pub(super) fn transform(
 /// The rule broken, for InvalidArgumentException.
 pub fn check_destination(config: &Config, d: &Destination) -> Result<(), String> {
     let arn = "arn:aws:firehose:us-east-1:000000000000:deliverystream/check";
+    let kms = super::spec::kms_needs_s3;
+    let nested = |member: &str, c: Option<&crate::api::model::ExtendedS3Config>| match c {
+        Some(c) => kms(config, member, c),
+        None => Ok(()),
+    };
     match d {
-        Destination::ExtendedS3(_) => {}
+        Destination::ExtendedS3(c) => {
+            kms(config, "", c)?;
+            nested(
+                "S3BackupConfiguration.",
+                parse_backup(c.s3_backup_configuration.as_ref()).as_ref(),
+            )?;
+        }
         Destination::HttpEndpoint(c) => {
             http_config(config, c, arn)?;
+            nested("S3Configuration.", c.s3_configuration.as_ref())?;
         }
         Destination::OpenSearch(c) => {
             opensearch_config(config, c, false)?;
+            nested("S3Configuration.", c.s3_configuration.as_ref())?;
         }
         Destination::Elasticsearch(c) => {
             opensearch_config(config, c, true)?;
+            nested("S3Configuration.", c.s3_configuration.as_ref())?;
         }
         Destination::Redshift(c) => {
             redshift_config(c)?;
+            nested("S3Configuration.", c.s3_configuration.as_ref())?;
+            nested("S3BackupConfiguration.", c.s3_backup_configuration.as_ref())?;
         }
     }
     if let Some(p) = d.processing_configuration() {

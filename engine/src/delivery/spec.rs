@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hydrant_sinks::{
     Batch, BoxFuture, Compression, FailedRecord, LocalStore, ObjectSink, ObjectSinkConfig,
-    ObjectStore, S3Config, S3Credentials, S3Store, Sink, SinkError,
+    ObjectStore, S3Config, S3Credentials, S3Store, ServerSideEncryption, Sink, SinkError,
 };
 use serde_json::Value;
 
@@ -119,18 +119,61 @@ impl ErrorOutput for ObjectErrorOutput {
 fn store_for(
     config: &Config,
     bucket_arn: Option<&str>,
+    encryption: Option<&Value>,
     local_only: bool,
 ) -> Result<Arc<dyn ObjectStore>, String> {
     let arn = bucket_arn.ok_or_else(|| "no BucketARN".to_string())?;
     let bucket = hydrant_sinks::keys::bucket_from_arn(arn).map_err(|e| e.to_string())?;
     match (&config.s3.endpoint, local_only) {
         (Some(_), false) => Ok(Arc::new(
-            S3Store::new(&s3_config(config), bucket).map_err(|e| e.to_string())?,
+            S3Store::new(&s3_config(config), bucket)
+                .map_err(|e| e.to_string())?
+                .with_encryption(server_side_encryption(config, encryption)),
         )),
         _ => Ok(Arc::new(
             LocalStore::for_bucket(&config.local_store_dir(), bucket).map_err(|e| e.to_string())?,
         )),
     }
+}
+
+/// The server-side encryption of an S3 configuration's object writes: its
+/// `KMSEncryptionConfig.AWSKMSKeyARN` (SSE-KMS), else the daemon's `[s3] server_side_encryption`
+/// (SSE-S3), else nothing. (`KMSEncryptionConfig` without an S3 endpoint is refused at create:
+/// [`kms_needs_s3`].)
+fn server_side_encryption(config: &Config, encryption: Option<&Value>) -> ServerSideEncryption {
+    match kms_key(encryption) {
+        Some(key_id) => ServerSideEncryption::Kms {
+            key_id: key_id.to_string(),
+        },
+        None if config.s3.server_side_encryption.is_some() => ServerSideEncryption::Aes256,
+        None => ServerSideEncryption::None,
+    }
+}
+
+/// `EncryptionConfiguration.KMSEncryptionConfig.AWSKMSKeyARN`, when given.
+fn kms_key(encryption: Option<&Value>) -> Option<&str> {
+    encryption?
+        .get("KMSEncryptionConfig")?
+        .get("AWSKMSKeyARN")?
+        .as_str()
+}
+
+/// KMS encryption needs an S3 service: the local object store (no `[s3] endpoint`) cannot apply
+/// it, so it is refused, naming the member.
+///
+/// # Errors
+/// The refusal's message.
+pub fn kms_needs_s3(config: &Config, member: &str, c: &ExtendedS3Config) -> Result<(), String> {
+    let kms = c
+        .encryption_configuration
+        .as_ref()
+        .is_some_and(|e| e.get("KMSEncryptionConfig").is_some());
+    if kms && config.s3.endpoint.is_none() {
+        return Err(format!(
+            "{member}EncryptionConfiguration.KMSEncryptionConfig is not supported by hydrant              without an S3 endpoint: objects go to the local object store, which cannot apply              KMS encryption (configure [s3] endpoint, or use NoEncryptionConfig)"
+        ));
+    }
+    Ok(())
 }
 
 /// An object sink for a nested S3 configuration (intermediate objects, backup, error output).
@@ -140,7 +183,12 @@ fn object_sink(
     local_only: bool,
     redshift: bool,
 ) -> Result<ObjectSink, String> {
-    let store = store_for(config, c.bucket_arn.as_deref(), local_only)?;
+    let store = store_for(
+        config,
+        c.bucket_arn.as_deref(),
+        c.encryption_configuration.as_ref(),
+        local_only,
+    )?;
     let object_config = if redshift {
         let prefixes = hydrant_sinks::S3Prefixes::for_redshift(
             c.prefix.as_deref(),
@@ -159,6 +207,7 @@ fn object_sink(
             c.compression_format.as_deref(),
             c.file_extension.as_deref(),
         )
+        .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))
         .map_err(|e| e.to_string())?
     };
     Ok(ObjectSink::new(store, object_config))
@@ -378,5 +427,76 @@ pub fn build_spec(
             bytes: d.retain_delivered_bytes,
         },
         stats,
+        log_span: cloudwatch_span(&stream, &rec.destination),
     })
+}
+
+/// `CloudWatchLoggingOptions{Enabled, LogGroupName, LogStreamName}` of a destination (and of its
+/// nested S3 configurations), applied as Firehose applies them to its log: every event of the
+/// destination's delivery, errors included, carries the names as fields (`log_group`,
+/// `log_stream`; `s3_log_group`, `s3_log_stream` for `S3Configuration`; `backup_log_group`,
+/// `backup_log_stream` for `S3BackupConfiguration`), so journald or a log shipper can route them
+/// to that group and stream. Options with `Enabled` false or absent add nothing.
+fn cloudwatch_span(stream: &str, d: &Destination) -> tracing::Span {
+    let (own, s3, backup) = match d {
+        Destination::ExtendedS3(c) => (
+            c.cloud_watch_logging_options.clone(),
+            None,
+            c.s3_backup_configuration
+                .as_ref()
+                .and_then(|b| b.get("CloudWatchLoggingOptions").cloned()),
+        ),
+        Destination::Redshift(c) => (
+            c.cloud_watch_logging_options.clone(),
+            nested_logging(c.s3_configuration.as_ref()),
+            nested_logging(c.s3_backup_configuration.as_ref()),
+        ),
+        Destination::OpenSearch(c) | Destination::Elasticsearch(c) => (
+            c.cloud_watch_logging_options.clone(),
+            nested_logging(c.s3_configuration.as_ref()),
+            None,
+        ),
+        Destination::HttpEndpoint(c) => (
+            c.cloud_watch_logging_options.clone(),
+            nested_logging(c.s3_configuration.as_ref()),
+            None,
+        ),
+    };
+    let enabled = |o: &Option<Value>| -> Option<(String, String)> {
+        let o = o.as_ref()?;
+        if o.get("Enabled").and_then(Value::as_bool) != Some(true) {
+            return None;
+        }
+        let name = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        Some((name("LogGroupName"), name("LogStreamName")))
+    };
+    let (own, s3, backup) = (enabled(&own), enabled(&s3), enabled(&backup));
+    if own.is_none() && s3.is_none() && backup.is_none() {
+        return tracing::Span::none();
+    }
+    let span = tracing::error_span!(
+        "cloudwatch",
+        stream,
+        log_group = tracing::field::Empty,
+        log_stream = tracing::field::Empty,
+        s3_log_group = tracing::field::Empty,
+        s3_log_stream = tracing::field::Empty,
+        backup_log_group = tracing::field::Empty,
+        backup_log_stream = tracing::field::Empty,
+    );
+    for (names, group, log_stream) in [
+        (own, "log_group", "log_stream"),
+        (s3, "s3_log_group", "s3_log_stream"),
+        (backup, "backup_log_group", "backup_log_stream"),
+    ] {
+        if let Some((g, s)) = names {
+            span.record(group, g.as_str());
+            span.record(log_stream, s.as_str());
+        }
+    }
+    span
+}
+
+fn nested_logging(c: Option<&ExtendedS3Config>) -> Option<Value> {
+    c.and_then(|c| c.cloud_watch_logging_options.clone())
 }

@@ -194,6 +194,10 @@ pub struct DeliverySpec {
     /// The counters this worker feeds (kept by the engine across restarts of the worker, so the
     /// exported counters stay monotonic).
     pub stats: Arc<DeliveryStats>,
+    /// The span the worker thread runs in: the destination's `CloudWatchLoggingOptions` as
+    /// fields (`log_group`, `log_stream`, ...) on every event of its delivery, errors included;
+    /// [`tracing::Span::none`] when logging is not enabled.
+    pub log_span: tracing::Span,
 }
 
 /// A worker's counters, read by the metrics endpoint. Names follow Firehose's CloudWatch metrics
@@ -321,7 +325,10 @@ impl DeliveryWorker {
         };
         let thread = std::thread::Builder::new()
             .name(format!("deliver-{stream}"))
-            .spawn(move || worker.run())
+            .spawn(move || {
+                let span = worker.spec.log_span.clone();
+                span.in_scope(|| worker.run());
+            })
             .map_err(|source| DeliveryError::Spawn { stream, source })?;
         Ok(DeliveryWorker {
             stop,

@@ -26,7 +26,7 @@
 //! which starts on Monday). The stated rule is the precise, later text, so hydrant follows it
 //! and prints `2016-w09`; the test `guide_example_date` pins this choice.
 
-use crate::keys::{days_from_civil, UtcTime};
+use crate::calendar::{day_number as civil_day_number, CivilTime};
 
 use super::OpenSearchConfigError;
 
@@ -85,7 +85,7 @@ impl IndexRotation {
     /// The suffix for a record that arrived at `arrival_ms` (Unix epoch ms, UTC): empty for
     /// `NoRotation`, else starting with `-`.
     pub fn suffix(self, arrival_ms: u64) -> String {
-        let t = UtcTime::from_epoch_ms(arrival_ms);
+        let t = CivilTime::utc(arrival_ms);
         match self {
             IndexRotation::NoRotation => String::new(),
             IndexRotation::OneHour => {
@@ -117,7 +117,7 @@ fn us_week(ms: u64) -> (i64, i64) {
     // The week belongs to the year of its Saturday: if the Saturday is in the next year, the
     // week holds that year's 1 January and is its week 1.
     let saturday = sunday + 6;
-    let year = UtcTime::from_epoch_ms(saturday as u64 * MS_PER_DAY).year;
+    let year = CivilTime::utc(saturday as u64 * MS_PER_DAY).year;
     let january_1 = day_number(year, 1);
     let first_sunday = january_1 - sunday_offset(january_1);
     let week = (sunday - first_sunday) / 7 + 1;
@@ -132,7 +132,9 @@ fn sunday_offset(days: i64) -> i64 {
 
 /// The day number (days since 1970-01-01) of `year`-01-`day`.
 fn day_number(year: i64, day: u32) -> i64 {
-    days_from_civil(year, 1, day)
+    // Years of epoch milliseconds (1970 ..= 9999) are all in the calendar; the fallback is the
+    // day after the calendar's end, which no arrival time reaches.
+    civil_day_number(year, 1, day).unwrap_or(2_932_897)
 }
 
 #[cfg(test)]
@@ -141,7 +143,9 @@ mod tests {
 
     /// Unix ms of `year-month-day hour:00:00Z`, via the proleptic calendar.
     fn at(year: i64, month: u32, day: u32, hour: u64) -> u64 {
-        days_from_civil(year, month, day) as u64 * MS_PER_DAY + hour * 3_600_000
+        civil_day_number(year, month, day).unwrap_or_else(|| panic!("{year}-{month}-{day}")) as u64
+            * MS_PER_DAY
+            + hour * 3_600_000
     }
 
     #[test]

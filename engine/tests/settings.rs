@@ -1,0 +1,313 @@
+//! Destination settings that change what delivery does, the daemon as a process:
+//! `CustomTimeZone` names the objects' hour in that zone; `KMSEncryptionConfig` and
+//! `[s3] server_side_encryption` put the encryption headers on every object write (seen by a
+//! recording proxy in front of s3s-fs), `NoEncryptionConfig` sends none, and KMS without an S3
+//! endpoint is refused.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::objects::object_files;
+use common::{b64, call, Daemon};
+
+const ROLE: &str = "arn:aws:iam::123456789012:role/r";
+const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn create(addr: SocketAddr, name: &str, member: &str, config: &serde_json::Value) -> (u16, String) {
+    let body = serde_json::json!({"DeliveryStreamName": name, member: config});
+    let (st, v) = call(addr, "CreateDeliveryStream", &body.to_string());
+    if st == 200 {
+        common::wait_active(addr, name);
+    }
+    (st, v.to_string())
+}
+
+fn put(addr: SocketAddr, name: &str, data: &[u8]) {
+    let (st, v) = call(
+        addr,
+        "PutRecord",
+        &format!(
+            r#"{{"DeliveryStreamName":"{name}","Record":{{"Data":"{}"}}}}"#,
+            b64(data)
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+}
+
+fn wait_objects(root: &Path, prefix: &str, n: usize) -> Vec<(String, PathBuf)> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = object_files(root, prefix);
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} objects {prefix}* under {}",
+            root.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `yyyy/MM/dd/HH/` of now in `zone`.
+fn hour_prefix(zone: &str) -> String {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let t = jiff::Timestamp::now().to_zoned_datetime(tz);
+    format!(
+        "{:04}/{:02}/{:02}/{:02}/",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour()
+    )
+}
+
+#[test]
+fn custom_time_zone_names_the_hour_in_that_zone_and_unknown_zones_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::start(&data, &[]);
+    // Asia/Kathmandu is UTC+05:45: its hour differs from UTC's at every instant.
+    let zone = "Asia/Kathmandu";
+    let config = serde_json::json!({
+        "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::zoned",
+        "Prefix": "logs/", "CustomTimeZone": zone,
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+    });
+    let (st, v) = create(
+        daemon.addr,
+        "zoned",
+        "ExtendedS3DestinationConfiguration",
+        &config,
+    );
+    assert_eq!(st, 200, "{v}");
+    let before = hour_prefix(zone);
+    put(daemon.addr, "zoned", b"in Kathmandu\n");
+    let objects = wait_objects(&data.join("objects/zoned"), "zoned-", 1);
+    let after = hour_prefix(zone);
+    let key = &objects[0].0;
+    assert!(
+        key.starts_with(&format!("logs/{before}")) || key.starts_with(&format!("logs/{after}")),
+        "{key}: expected logs/{before} (Kathmandu time)"
+    );
+    assert_ne!(
+        before,
+        hour_prefix("UTC"),
+        "the zone's hour differs from UTC's"
+    );
+
+    for bad in ["Mars/Olympus_Mons", "EST5EDT+1", "Europe/Nowhere"] {
+        let mut c = config.clone();
+        c["CustomTimeZone"] = serde_json::json!(bad);
+        let (st, v) = create(
+            daemon.addr,
+            "bad-zone",
+            "ExtendedS3DestinationConfiguration",
+            &c,
+        );
+        assert_eq!(st, 400, "{bad}: {v}");
+        assert!(
+            v.contains("InvalidArgumentException") && v.contains("CustomTimeZone"),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn kms_without_an_s3_endpoint_is_refused_naming_the_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&tmp.path().join("data"), &[]);
+    let config = serde_json::json!({
+        "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::local",
+        "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": KMS_KEY}},
+    });
+    let (st, v) = create(
+        daemon.addr,
+        "kms-local",
+        "ExtendedS3DestinationConfiguration",
+        &config,
+    );
+    assert_eq!(st, 400, "{v}");
+    assert!(
+        v.contains("InvalidArgumentException")
+            && v.contains("EncryptionConfiguration.KMSEncryptionConfig")
+            && v.contains("local object store"),
+        "{v}"
+    );
+}
+
+struct S3sFs(Child, u16);
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn s3s_fs(data: &Path, buckets: &[&str]) -> S3sFs {
+    let bin = std::env::var_os("HYDRANT_S3S_FS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/s3s-fs"),
+        PathBuf::from,
+    );
+    assert!(
+        bin.is_file(),
+        "s3s-fs not found at {} (HYDRANT_S3S_FS)",
+        bin.display()
+    );
+    for b in buckets {
+        std::fs::create_dir_all(data.join(b)).unwrap();
+    }
+    let port = common::free_port();
+    let child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "k", "--secret-key", "s"])
+        .arg(data)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    S3sFs(child, port)
+}
+
+#[test]
+fn encryption_headers_on_every_object_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let buckets = ["kms", "kms-backup", "plain", "sse"];
+    let s3 = s3s_fs(&tmp.path().join("s3"), &buckets);
+    let proxy = hydrant_tests::recording_proxy::RecordingProxy::start(SocketAddr::from((
+        [127, 0, 0, 1],
+        s3.1,
+    )))
+    .unwrap();
+    let config_for = |dir: &str, sse: &str| {
+        let cfg = tmp.path().join(format!("{dir}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[s3]\nendpoint = \"{}\"\nforce_path_style = true\naccess_key_id = \"k\"\n\
+                 secret_access_key = \"s\"\n{sse}",
+                proxy.endpoint()
+            ),
+        )
+        .unwrap();
+        cfg
+    };
+    let hints = serde_json::json!({"SizeInMBs": 1, "IntervalInSeconds": 0});
+    let kms = serde_json::json!({"KMSEncryptionConfig": {"AWSKMSKeyARN": KMS_KEY}});
+    {
+        let cfg = config_for("a", "");
+        let daemon = Daemon::start(&tmp.path().join("a"), &["--config", cfg.to_str().unwrap()]);
+        let with_kms = serde_json::json!({
+            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::kms", "BufferingHints": hints,
+            "EncryptionConfiguration": kms,
+            "S3BackupMode": "Enabled",
+            "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::kms-backup",
+                                      "BufferingHints": hints, "EncryptionConfiguration": kms},
+        });
+        let (st, v) = create(
+            daemon.addr,
+            "kms",
+            "ExtendedS3DestinationConfiguration",
+            &with_kms,
+        );
+        assert_eq!(st, 200, "{v}");
+        let plain = serde_json::json!({
+            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::plain", "BufferingHints": hints,
+            "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
+        });
+        let (st, v) = create(
+            daemon.addr,
+            "plain",
+            "ExtendedS3DestinationConfiguration",
+            &plain,
+        );
+        assert_eq!(st, 200, "{v}");
+        for i in 0..3 {
+            put(daemon.addr, "kms", format!("secret {i}\n").as_bytes());
+            wait_objects(&tmp.path().join("s3/kms"), "kms-", i + 1);
+            put(daemon.addr, "plain", format!("open {i}\n").as_bytes());
+            wait_objects(&tmp.path().join("s3/plain"), "plain-", i + 1);
+        }
+        wait_objects(&tmp.path().join("s3/kms-backup"), "kms-", 3);
+    }
+    {
+        let cfg = config_for("b", "server_side_encryption = \"AES256\"\n");
+        let daemon = Daemon::start(&tmp.path().join("b"), &["--config", cfg.to_str().unwrap()]);
+        let sse = serde_json::json!({
+            "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::sse", "BufferingHints": hints,
+        });
+        let (st, v) = create(
+            daemon.addr,
+            "sse",
+            "ExtendedS3DestinationConfiguration",
+            &sse,
+        );
+        assert_eq!(st, 200, "{v}");
+        put(daemon.addr, "sse", b"sse-s3\n");
+        wait_objects(&tmp.path().join("s3/sse"), "sse-", 1);
+    }
+    let writes: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" || (r.method == "POST" && r.target.contains("uploads")))
+        .collect();
+    let to = |bucket: &str| {
+        writes
+            .iter()
+            .filter(|r| r.target.starts_with(&format!("/{bucket}/")))
+            .collect::<Vec<_>>()
+    };
+    for bucket in ["kms", "kms-backup"] {
+        let w = to(bucket);
+        assert!(w.len() >= 3, "{bucket}: {} writes", w.len());
+        for r in w {
+            assert_eq!(
+                r.header("x-amz-server-side-encryption"),
+                Some("aws:kms"),
+                "{r:?}"
+            );
+            assert_eq!(
+                r.header("x-amz-server-side-encryption-aws-kms-key-id"),
+                Some(KMS_KEY),
+                "{r:?}"
+            );
+        }
+    }
+    let plain = to("plain");
+    assert!(plain.len() >= 3);
+    for r in plain {
+        assert!(
+            !r.headers
+                .iter()
+                .any(|(n, _)| n.starts_with("x-amz-server-side-encryption")),
+            "{r:?}"
+        );
+    }
+    let sse = to("sse");
+    assert!(!sse.is_empty());
+    for r in sse {
+        assert_eq!(
+            r.header("x-amz-server-side-encryption"),
+            Some("AES256"),
+            "{r:?}"
+        );
+        assert_eq!(
+            r.header("x-amz-server-side-encryption-aws-kms-key-id"),
+            None
+        );
+    }
+}
