@@ -876,7 +876,7 @@ impl S3Prefixes {
         arrival_ms: u64,
         extension: &str,
     ) -> String {
-        let t = UtcTime::from_epoch_ms(arrival_ms);
+        let t = CivilTime::utc(arrival_ms);
         let mut key = format!(
             "{}/{:04}/{:02}/{:02}/{:02}/",
             error_type.as_str(),
