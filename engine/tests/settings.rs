@@ -311,3 +311,81 @@ fn encryption_headers_on_every_object_write() {
         );
     }
 }
+
+/// `CloudWatchLoggingOptions`: the destination's delivery errors are logged with the group and
+/// stream names as fields (`log_group`, `log_stream`), so journald or a log shipper can route
+/// them; a destination without the option logs its errors without them.
+#[test]
+fn cloudwatch_logging_options_name_the_group_and_stream_on_delivery_errors() {
+    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("hydrant.toml");
+    std::fs::write(
+        &cfg,
+        "[delivery]\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 200\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let addr: SocketAddr = daemon.addr;
+    let config = |logging: serde_json::Value| {
+        serde_json::json!({
+            "EndpointConfiguration": {"Url": receiver.url()},
+            "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+            "CloudWatchLoggingOptions": logging,
+            "S3Configuration": {
+                "RoleARN": ROLE,
+                "BucketARN": "arn:aws:s3:::cw-errors",
+            },
+        })
+    };
+    let logged = serde_json::json!({
+        "Enabled": true, "LogGroupName": "/aws/kinesisfirehose/cw-on", "LogStreamName": "DestinationDelivery",
+    });
+    let (st, v) = create(
+        addr,
+        "cw-on",
+        "HttpEndpointDestinationConfiguration",
+        &config(logged),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = create(
+        addr,
+        "cw-off",
+        "HttpEndpointDestinationConfiguration",
+        &config(serde_json::json!({"Enabled": false})),
+    );
+    assert_eq!(st, 200, "{v}");
+
+    for stream in ["cw-on", "cw-off"] {
+        receiver.fail_next(1, 500, "try later");
+        put(addr, stream, stream.as_bytes());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !receiver
+            .records_accepted()
+            .contains(&stream.as_bytes().to_vec())
+        {
+            assert!(Instant::now() < deadline, "{stream} never delivered");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    let log = daemon.log_text();
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && l.contains("500"))
+        .collect();
+    let on: Vec<&&str> = failures.iter().filter(|l| l.contains("cw-on")).collect();
+    let off: Vec<&&str> = failures.iter().filter(|l| l.contains("cw-off")).collect();
+    assert!(!on.is_empty() && !off.is_empty(), "failures logged:\n{log}");
+    for l in on {
+        assert!(
+            l.contains("log_group=\"/aws/kinesisfirehose/cw-on\"")
+                || l.contains("log_group=/aws/kinesisfirehose/cw-on"),
+            "{l}"
+        );
+        assert!(l.contains("DestinationDelivery"), "{l}");
+    }
+    for l in off {
+        assert!(!l.contains("log_group"), "{l}");
+    }
+}
