@@ -194,13 +194,19 @@ fn wait_all(
     }
 }
 
+/// The value of a destination's metric; a metric missing from `/metrics` (renamed, or never
+/// registered) fails the test rather than reading as 0.
 fn metric(addr: SocketAddr, name: &str, stream: &str) -> f64 {
     let (_, text) = common::get(addr, "/metrics").unwrap();
     let head = format!("{name}{{stream=\"{stream}\",destination=\"destinationId-000000000001\"}} ");
-    text.lines()
+    let value = text
+        .lines()
         .find_map(|l| l.strip_prefix(&head))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("metric {head}is missing from /metrics:\n{text}"));
+    value
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("metric {head}has value {value:?}: {e}"))
 }
 
 #[test]
