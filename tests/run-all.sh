@@ -5,7 +5,8 @@
 # kill -9 and whole-system tests against real servers), and each fuzz target for 30 s.
 #
 # Environment knobs: HYDRANT_PROPTEST_CASES (default 10000), HYDRANT_KILL_CYCLES (default 20),
-# HYDRANT_FUZZ_SECONDS (default 30), HYDRANT_POWERCUT_CYCLES (default 20).
+# HYDRANT_FUZZ_SECONDS (default 30), HYDRANT_POWERCUT_CYCLES (default 20), HYDRANT_S3_KILL_CYCLES
+# (default 12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

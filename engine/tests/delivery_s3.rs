@@ -2,7 +2,8 @@
 //! daemon as a process: every codec exactly once; the server down and back (puts keep being
 //! acknowledged, everything arrives once); the retry window ending in the error output
 //! (failed-record JSON, `s3-failed`); the disk budget reached while the sink is down, intake
-//! resuming once delivery and retention free the log.
+//! resuming once delivery and retention free the log; kill -9 of the daemon while it delivers,
+//! at random moments and at its crash points, multipart uploads included.
 //!
 //! The s3s-fs binary comes from `$HYDRANT_S3S_FS`, else `<workspace>/target/tools/bin/s3s-fs`;
 //! a missing binary fails the tests (install: `cargo install --locked s3s-fs@0.14.1 --features
@@ -194,13 +195,19 @@ fn wait_all(
     }
 }
 
+/// The value of a destination's metric; a metric missing from `/metrics` (renamed, or never
+/// registered) fails the test rather than reading as 0.
 fn metric(addr: SocketAddr, name: &str, stream: &str) -> f64 {
     let (_, text) = common::get(addr, "/metrics").unwrap();
     let head = format!("{name}{{stream=\"{stream}\",destination=\"destinationId-000000000001\"}} ");
-    text.lines()
+    let value = text
+        .lines()
         .find_map(|l| l.strip_prefix(&head))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+        .unwrap_or_else(|| panic!("metric {head}is missing from /metrics:\n{text}"));
+    value
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("metric {head}has value {value:?}: {e}"))
 }
 
 #[test]
@@ -456,4 +463,160 @@ fn disk_budget_reached_while_the_sink_is_down_then_intake_resumes() {
         &acked,
         Duration::from_secs(30),
     );
+}
+
+type Acked = std::sync::Arc<std::sync::Mutex<BTreeMap<u64, Vec<u8>>>>;
+
+/// A client of the S3 kill test: PutRecordBatch of 3 MiB (100 records of 30 KiB) until
+/// stopped; every acknowledged record goes into `acked` under its LSN.
+fn kill_client(
+    addr: SocketAddr,
+    id: usize,
+    cycle: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acked: Acked,
+) {
+    let pad = "z".repeat(30 * 1024);
+    let mut batch_no = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let records: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("c{cycle}-k{id}-b{batch_no}-r{i}-{pad}\n").into_bytes())
+            .collect();
+        batch_no += 1;
+        // None: the daemon died mid-request; nothing acknowledged.
+        let Some(v) = common::try_put_batch(addr, "s3kill", &records) else {
+            continue;
+        };
+        assert_eq!(v["FailedPutCount"], 0, "per-record failures: {v}");
+        let mut acked = acked.lock().unwrap();
+        for (e, r) in v["RequestResponses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(records)
+        {
+            let (_, lsn) =
+                hydrant_engine::record_id::decode(e["RecordId"].as_str().unwrap()).unwrap();
+            assert!(
+                acked.insert(lsn.0, r).is_none(),
+                "LSN {lsn} acknowledged twice"
+            );
+        }
+    }
+}
+
+/// kill -9 of hydrantd while it delivers to a real S3 server: at random moments and at the
+/// crash points `delivery::after_intent` (intent recorded, nothing sent), `delivery::mid_upload`
+/// (a multipart upload with its first part in S3, not completed: the 17 MiB buffers make every
+/// full batch a multipart upload) and `delivery::after_send` (object in S3, cursor not
+/// advanced), `HYDRANT_S3_KILL_CYCLES` times (default 12, at least 9, so that each point fires
+/// at least twice). Each crash cycle checks that the daemon died by SIGKILL at its point. Then a
+/// clean daemon drains the log and every acknowledged record is in S3 exactly once, each object
+/// holding consecutive LSNs, objects not overlapping.
+#[test]
+fn kill_9_during_s3_delivery_delivers_every_acknowledged_record_once() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = S3sFs::start(&tmp.path().join("s3"), &["s3kill"]);
+    let cfg = config_file(tmp.path(), &s3.endpoint(), "");
+    let data = tmp.path().join("data");
+    let cycles: usize = std::env::var("HYDRANT_S3_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(12)
+        .max(9);
+    let points = [
+        "delivery::after_intent",
+        "delivery::mid_upload",
+        "delivery::after_send",
+    ];
+    let acked: Acked = Arc::new(Mutex::new(BTreeMap::new()));
+    let mut fired: BTreeMap<&str, usize> = BTreeMap::new();
+    let started = Instant::now();
+    let mut created = false;
+    let mut crash_cycles = 0;
+    for cycle in 0..cycles {
+        // After the cycle that creates the stream, two of every three cycles arm a crash point
+        // (rotating), the third kills at a random moment.
+        let crash = (created && cycle % 3 != 0).then(|| {
+            let p = points[crash_cycles % points.len()];
+            crash_cycles += 1;
+            (p, format!("{p}:1"))
+        });
+        let Some((mut child, addr)) =
+            common::spawn_with_config(&data, &cfg, crash.as_ref().map(|c| c.1.as_str()))
+        else {
+            // Killed at its crash point during start-up (checked by spawn_with_config).
+            *fired.entry(crash.unwrap().0).or_default() += 1;
+            continue;
+        };
+        if !created {
+            // 17 MiB buffers: a full batch is above the sink's 16 MiB multipart threshold.
+            let (st, v) = call(
+                addr,
+                "CreateDeliveryStream",
+                r#"{"DeliveryStreamName":"s3kill","ExtendedS3DestinationConfiguration":{"RoleARN":"arn:aws:iam::123456789012:role/r","BucketARN":"arn:aws:s3:::s3kill","CompressionFormat":"UNCOMPRESSED","BufferingHints":{"SizeInMBs":17,"IntervalInSeconds":1}}}"#,
+            );
+            assert_eq!(st, 200, "{v}");
+            common::wait_active(addr, "s3kill");
+            created = true;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles: Vec<_> = (0..3)
+            .map(|id| {
+                let (stop, acked) = (stop.clone(), acked.clone());
+                std::thread::spawn(move || kill_client(addr, id, cycle, stop, acked))
+            })
+            .collect();
+        common::end_kill_cycle(
+            &mut child,
+            crash.map(|c| c.0),
+            Duration::from_millis(700 + (cycle as u64 * 397) % 1500),
+            &mut fired,
+        );
+        stop.store(true, Ordering::SeqCst);
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+    let acked = acked.lock().unwrap().clone();
+    eprintln!(
+        "{cycles} kill cycles in {:?}: {fired:?}, {} records acknowledged",
+        started.elapsed(),
+        acked.len()
+    );
+    for p in points {
+        assert!(
+            fired.get(p).copied().unwrap_or(0) >= 2,
+            "crash point {p} fired too rarely: {fired:?}"
+        );
+    }
+
+    // A clean daemon drains the backlog.
+    let (mut child, addr) = common::spawn_with_config(&data, &cfg, None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(addr, "hydrant_delivery_backlog_records", "s3kill") > 0.0 {
+        assert!(Instant::now() < deadline, "backlog not drained");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    let objects = object_records(
+        &s3.data.join("s3kill"),
+        "s3kill-",
+        Compression::Uncompressed,
+    );
+    let multipart = objects
+        .values()
+        .filter(|r| r.iter().map(Vec::len).sum::<usize>() > 16 << 20)
+        .count();
+    assert!(
+        multipart >= 2,
+        "{multipart} objects went up as multipart uploads"
+    );
+    let (n, o) = check_exactly_once(&objects, &acked, true);
+    eprintln!("{n} acknowledged records exactly once in {o} objects ({multipart} multipart)");
 }

@@ -405,6 +405,10 @@ impl S3Store {
             // Dropping the set on the error path cancels the other parts.
             let part = joined.map_err(|e| SinkError::Task(e.to_string()))??;
             parts.push(part);
+            if parts.len() == 1 {
+                // A part is in S3, the upload is not complete: no object under the key yet.
+                crate::crash::crash_point("delivery::mid_upload");
+            }
         }
         parts.sort_by_key(|p| p.part_number());
         self.client

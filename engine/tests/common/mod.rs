@@ -2,10 +2,13 @@
 //! data directory, raw HTTP requests, base64.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub mod objects;
@@ -358,10 +361,41 @@ pub fn wal_records(data_dir: &Path, stream: &str) -> Vec<(u64, Vec<u8>)> {
     out
 }
 
+/// The log file of each daemon [`spawn_with_config`] started, by pid, with the log's length when
+/// it started: a kill cycle reads what that daemon wrote, and only that.
+static SPAWNED: Mutex<BTreeMap<u32, (PathBuf, u64)>> = Mutex::new(BTreeMap::new());
+
+/// The crash point a `HYDRANT_CRASH_AT` value names (`<point>[:<n>]`).
+fn crash_point_name(crash: &str) -> &str {
+    match crash.rsplit_once(':') {
+        Some((p, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => p,
+        _ => crash,
+    }
+}
+
+/// Asserts that a daemon died by SIGKILL at the crash point `point`: its exit status says
+/// SIGKILL and its log (from `offset`) has the crash point's line naming `point`. Anything else
+/// (a panic, an exit, another signal, a kill at another place) fails the cycle.
+pub fn assert_killed_at(status: ExitStatus, log: &Path, offset: u64, point: &str) {
+    let text = std::fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default());
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "hydrantd ended with {status}, not SIGKILL at {point}; log:\n{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("crash point reached: SIGKILL") && l.contains(point)),
+        "hydrantd was killed, but not by the crash point {point}; log:\n{text}"
+    );
+}
+
 /// Starts hydrantd with `--config cfg` (stderr appended to `<data>.log`, `HYDRANT_CRASH_AT` set
-/// to `crash` if given); returns it once ready, or `None` with the child reaped if it died
-/// first (a crash point can fire during start-up, when the worker resumes a backlog). For the
-/// kill tests, which need the bare child to kill and restart.
+/// to `crash` if given); returns it once ready, or `None` with the child reaped if the crash
+/// point killed it first (it can fire during start-up, when the worker resumes a backlog:
+/// checked as [`assert_killed_at`]). A daemon without a crash point that dies before it is
+/// ready fails the test. For the kill tests, which need the bare child to kill and restart.
 pub fn spawn_with_config(
     data: &Path,
     cfg: &Path,
@@ -369,6 +403,7 @@ pub fn spawn_with_config(
 ) -> Option<(Child, SocketAddr)> {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log = data.with_extension("log");
+    let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
     let mut cmd = Command::new(BIN);
     cmd.arg("--data-dir")
         .arg(data)
@@ -391,9 +426,25 @@ pub fn spawn_with_config(
         cmd.env("HYDRANT_CRASH_AT", c);
     }
     let mut child = cmd.spawn().unwrap();
+    SPAWNED
+        .lock()
+        .unwrap()
+        .insert(child.id(), (log.clone(), offset));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(Some(_)) = child.try_wait() {
+        if let Ok(Some(status)) = child.try_wait() {
+            match crash {
+                Some(c) => assert_killed_at(status, &log, offset, crash_point_name(c)),
+                None => panic!(
+                    "hydrantd died during start-up ({status}); log:\n{}",
+                    String::from_utf8_lossy(
+                        std::fs::read(&log)
+                            .unwrap_or_default()
+                            .get(offset as usize..)
+                            .unwrap_or_default()
+                    )
+                ),
+            }
             return None;
         }
         if let Ok((200, _)) = get(addr, "/health/ready") {
@@ -409,27 +460,58 @@ pub fn spawn_with_config(
 }
 
 /// Ends one kill-test cycle: with a crash point armed, waits (up to 5 s) for the daemon to kill
-/// itself there and counts it under `point` (or under "point-not-reached", killing it anyway);
-/// without one, kills it after `random_delay` and counts "random".
+/// itself there, checks that it did (SIGKILL, and the crash point's log line naming `point`:
+/// [`assert_killed_at`]) and counts it under `point`; a point armed and not reached in time
+/// fails the test. Without one, kills it after `random_delay` and counts "random". The child
+/// must come from [`spawn_with_config`].
 pub fn end_kill_cycle(
     child: &mut Child,
     point: Option<&'static str>,
     random_delay: Duration,
     fired: &mut std::collections::BTreeMap<&'static str, usize>,
 ) {
+    end_kill_cycle_with(child, point, random_delay, fired, None);
+}
+
+/// As [`end_kill_cycle`], for a test in which an armed point may legitimately not be reached
+/// within the cycle: `unreached_because` says why, and such a cycle is killed and counted under
+/// "point-not-reached" instead of failing.
+pub fn end_kill_cycle_with(
+    child: &mut Child,
+    point: Option<&'static str>,
+    random_delay: Duration,
+    fired: &mut std::collections::BTreeMap<&'static str, usize>,
+    unreached_because: Option<&str>,
+) {
+    let (log, offset) = SPAWNED
+        .lock()
+        .unwrap()
+        .remove(&child.id())
+        .expect("the child was started by spawn_with_config");
     match point {
         Some(point) => {
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    assert!(status.code().is_none(), "exited, not killed: {status}");
+                    assert_killed_at(status, &log, offset, point);
                     *fired.entry(point).or_default() += 1;
                     return;
                 }
                 if Instant::now() > deadline {
                     let _ = child.kill();
                     let _ = child.wait();
-                    *fired.entry("point-not-reached").or_default() += 1;
+                    match unreached_because {
+                        Some(_) => *fired.entry("point-not-reached").or_default() += 1,
+                        None => panic!(
+                            "crash point {point} was armed and not reached within 5 s; log:\n{}",
+                            String::from_utf8_lossy(
+                                std::fs::read(&log)
+                                    .unwrap_or_default()
+                                    .get(offset as usize..)
+                                    .unwrap_or_default()
+                            )
+                        ),
+                    }
                     return;
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -437,6 +519,17 @@ pub fn end_kill_cycle(
         }
         None => {
             std::thread::sleep(random_delay);
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "hydrantd ended by itself ({status}) before the random kill; log:\n{}",
+                    String::from_utf8_lossy(
+                        std::fs::read(&log)
+                            .unwrap_or_default()
+                            .get(offset as usize..)
+                            .unwrap_or_default()
+                    )
+                );
+            }
             let _ = child.kill();
             let _ = child.wait();
             *fired.entry("random").or_default() += 1;

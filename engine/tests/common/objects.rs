@@ -1,6 +1,6 @@
 //! Reading delivered objects back: walk a bucket directory (the local object store or s3s-fs's
 //! data directory), decompress, split records, and check exactly-once against acknowledged
-//! record ids.
+//! record ids (one record per line, one LSN per record).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -97,8 +97,9 @@ pub fn check_exactly_once(
     let mut seen: BTreeMap<Vec<u8>, &str> = BTreeMap::new();
     let mut ranges: Vec<(u64, u64, &str)> = Vec::new();
     for (key, records) in objects {
-        let mut lsns = Vec::new();
-        for r in records {
+        // (position in the object, LSN) of each acknowledged record.
+        let mut lsns: Vec<(usize, u64)> = Vec::new();
+        for (at, r) in records.iter().enumerate() {
             if let Some(other) = seen.insert(r.clone(), key) {
                 panic!(
                     "record {:?} delivered twice: in {other} and {key}",
@@ -106,7 +107,7 @@ pub fn check_exactly_once(
                 );
             }
             match by_bytes.get(r.as_slice()) {
-                Some(l) => lsns.push(*l),
+                Some(l) => lsns.push((at, *l)),
                 None => assert!(
                     unacked_ok,
                     "{key}: record {:?} was never acknowledged",
@@ -114,9 +115,17 @@ pub fn check_exactly_once(
                 ),
             }
         }
+        // Consecutive LSNs: between two acknowledged records the LSNs advance by exactly the
+        // number of records between them (the records in between are the unacknowledged ones,
+        // whose LSNs the test does not know).
         for w in lsns.windows(2) {
-            assert!(w[0] < w[1], "{key}: LSNs out of order: {lsns:?}");
+            let ((a, la), (b, lb)) = (w[0], w[1]);
+            assert!(
+                lb > la && lb - la == (b - a) as u64,
+                "{key}: LSN {la} at record {a} then LSN {lb} at record {b}: not consecutive"
+            );
         }
+        let lsns: Vec<u64> = lsns.into_iter().map(|(_, l)| l).collect();
         if let (Some(first), Some(last)) = (lsns.first(), lsns.last()) {
             ranges.push((*first, *last, key));
         }
