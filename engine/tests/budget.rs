@@ -82,7 +82,12 @@ fn budget_reached_answers_503_and_loses_nothing() {
     // stream budget, 0, no longer fits in the node's default budget: the daemon refuses it.)
     let d = Daemon::start(
         &data,
-        &["--segment-bytes", "65536", "--stream-budget-bytes", "1073741824"],
+        &[
+            "--segment-bytes",
+            "65536",
+            "--stream-budget-bytes",
+            "1073741824",
+        ],
     );
     let (st, v) = call(d.addr, "PutRecordBatch", &batch_body("default", 1000));
     assert_eq!(st, 200, "{v}");
