@@ -167,11 +167,11 @@ fn put(addr: SocketAddr, stream: &str, records: &[String]) {
 }
 
 /// Waits for the daemon to kill itself at `point` (SIGKILL, and the log names the point).
+/// Waits for the first daemon of a fresh data directory (`child`, armed at `point`) to die, and
+/// checks that it died by SIGKILL at that point: its log holds exactly one crash line, naming it.
+/// (Counting the crash lines when this is called would race with a point that fires at once.)
 fn wait_killed_at(child: &mut Child, data: &Path, point: &str) {
-    let before = log_of(data)
-        .lines()
-        .filter(|l| l.contains("crash point reached"))
-        .count();
+    let before = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

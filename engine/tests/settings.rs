@@ -369,7 +369,8 @@ fn cloudwatch_logging_options_name_the_group_and_stream_on_delivery_errors() {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let log = daemon.log_text();
+    // The log as a reader sees it: without the terminal colours the daemon may add.
+    let log = strip_ansi(&daemon.log_text());
     let failures: Vec<&str> = log
         .lines()
         .filter(|l| (l.contains("WARN") || l.contains("ERROR")) && l.contains("500"))
@@ -388,4 +389,22 @@ fn cloudwatch_logging_options_name_the_group_and_stream_on_delivery_errors() {
     for l in off {
         assert!(!l.contains("log_group"), "{l}");
     }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
