@@ -3,10 +3,11 @@
 //! `HYDRANT_CRASH_AT=<point>[:<n>]` in the environment makes the process kill itself with SIGKILL
 //! the n-th time (default the first) it passes `<point>`. The engine names its own points
 //! (`delivery::after_intent`, `delivery::after_send`, `delivery::after_error_output`); this
-//! crate has one:
-//! `delivery::mid_upload`, inside [`crate::LocalStore`]'s write after the temporary file is
-//! written and fsynced and before it is renamed over the object's name (a crash there leaves a
-//! temporary file and no object). The variable is read once; when it is unset a point costs one
+//! crate has one, `delivery::mid_upload`, in two places: inside [`crate::LocalStore`]'s write
+//! after the temporary file is written and fsynced and before it is renamed over the object's
+//! name (a crash there leaves a temporary file and no object), and in the S3 store's multipart
+//! upload once its first part is uploaded and before the upload is completed (an incomplete
+//! upload, no object; objects up to the multipart threshold go up in one PutObject). The variable is read once; when it is unset a point costs one
 //! atomic load.
 //!
 //! This lives here rather than in the engine so that sinks can have crash points without
