@@ -1010,8 +1010,7 @@ impl Config {
             Some(t) if t <= node => Ok(()),
             _ => Err(ConfigError::Invalid(format!(
                 "the declared streams' disk budgets ({}) do not fit in wal.node_budget_bytes \
-                 ({node}; unset, it is the size of the data directory's file system): give each \
-                 stream a budget (wal.stream_budget_bytes, 0 is unlimited) that fits, or raise \
+                 ({node}): give each stream a budget (wal.stream_budget_bytes, 0 is unlimited) that fits, or raise \
                  wal.node_budget_bytes (0: no node budget)",
                 total.map_or_else(|| "unlimited".to_string(), |t| t.to_string())
             ))),

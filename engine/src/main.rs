@@ -304,8 +304,17 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
     let nofile = raise_nofile();
     let connections = config.connection_cap(nofile);
     let fs_bytes = file_system_bytes(&config.data_dir);
+    let explicit_node_budget = config.wal.node_budget_bytes.is_some();
     config.wal.node_budget_bytes = Some(config.node_budget(fs_bytes).unwrap_or(0));
-    config.check_declared_budgets()?;
+    if let Err(e) = config.check_declared_budgets() {
+        if explicit_node_budget {
+            return Err(e.into());
+        }
+        // The node budget was derived from the file system's size, not set: the embedded
+        // default (one stream, 8 GiB) must still start on a smaller disk. Its appends meet the
+        // file system's end as ServiceUnavailableException; creates are held to the budget.
+        tracing::warn!(error = %e, "the declared streams' budgets exceed the file system; starting anyway");
+    }
     tracing::info!(
         nofile,
         max_connections = connections,
