@@ -19,7 +19,9 @@ step "Python venv for boto3 and the aws cli"
 if [ ! -x "$ROOT/.venv/bin/python" ]; then
   python3 -m venv "$ROOT/.venv"
 fi
-"$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check boto3 awscli pytest
+# duckdb: an outside reader of the partitioned objects (engine/tests/partitioning.rs); pyarrow
+# for the Parquet files of format conversion.
+"$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check boto3 awscli pytest duckdb pyarrow "moto[server]" selenium
 export HYDRANT_PYTHON="$ROOT/.venv/bin/python"
 
 step "S3-compatible server (s3s-fs 0.14.1; newer needs rustc 1.96)"
@@ -38,6 +40,14 @@ if [ ! -x "${HYDRANT_PG_BIN:-/nonexistent}/initdb" ]; then
 fi
 export HYDRANT_PG_BIN
 echo "using $HYDRANT_PG_BIN"
+
+step "kinesalite 3.3.3 (a Kinesis Data Streams server in Node.js; the Kinesis source's tests)"
+KINESALITE_DIR="$TOOLS/kinesalite-3.3.3"
+if [ ! -f "$KINESALITE_DIR/node_modules/kinesalite/package.json" ]; then
+  mkdir -p "$KINESALITE_DIR"
+  (cd "$KINESALITE_DIR" && npm install --silent --no-audit --no-fund kinesalite@3.3.3)
+fi
+export HYDRANT_KINESALITE_DIR="$KINESALITE_DIR"
 
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then

@@ -49,6 +49,12 @@
 //! [auth]                               # no keys: no authentication (loopback only)
 //! keys = [{ access_key_id = "AKID", secret_access_key = "SECRET" }]
 //!
+//! [console]                            # the web console at /console/ (crate::console)
+//! enabled = true                       # false: /console/ answers 404
+//! password_hash = "pbkdf2-sha256$..."  # from `hydrantd --hash-console-password`; with it (or
+//!                                      # [auth] keys) the console wants a login; without
+//!                                      # either it answers loopback peers only, open
+//!
 //! [tls]                                # PEM files; both or neither
 //! cert = "/etc/hydrant/cert.pem"
 //! key = "/etc/hydrant/key.pem"
@@ -68,6 +74,9 @@
 //!                                      # takes precedence; with no endpoint (the local store)
 //!                                      # KMSEncryptionConfig is refused at create.
 //!
+//! [kinesis]                            # KinesisStreamAsSource streams: see
+//! endpoint = "http://127.0.0.1:4567"   # crate::source::kinesis::config (HYDRANT_KINESIS_*)
+//!
 //! [delivery]
 //! retry_seconds = 86400                # HYDRANT_DELIVERY_RETRY_SECONDS: how long a batch is
 //!                                      # retried (Firehose's 24 h for S3) before the error output
@@ -77,6 +86,10 @@
 //! http_backoff_max_ms = 120000         # ... capped at 2 minutes
 //! retain_delivered_seconds = 3600      # HYDRANT_RETAIN_DELIVERED_SECONDS: replay window (time)
 //! retain_delivered_bytes = 1073741824  # HYDRANT_RETAIN_DELIVERED_BYTES: replay window (bytes)
+//! max_active_partitions = 500          # dynamic partitioning: partitions active at once per
+//!                                      # stream (Firehose's quota: 500, raisable; 1 to 5000);
+//!                                      # records of further partitions go to the error output
+//!                                      # as activePartitionExceeded
 //!
 //! [lambda]                             # ProcessingConfiguration's Lambda processors
 //! endpoint = "http://127.0.0.1:9001"   # a Lambda Invoke API (SigV4, service "lambda"), or ...
@@ -97,6 +110,18 @@
 //! allow_plain_http = false             # http:// to a non-loopback cluster
 //! [opensearch.domains]                 # DomainARN -> cluster URL
 //! "arn:aws:es:us-east-1:000000000000:domain/logs" = "http://127.0.0.1:9200"
+//!
+//! [catalog]                            # record format conversion's local catalog of tables
+//! dir = "/etc/hydrant/catalog"         # HYDRANT_CATALOG_DIR, --catalog-dir; default DIR/catalog:
+//!                                      # <database>/<table>.json (`hydrant catalog put|get|list`)
+//!
+//! [glue]                               # record format conversion's schemas from a Glue API
+//! endpoint = "http://127.0.0.1:5000"   # HYDRANT_GLUE_ENDPOINT, --glue-endpoint; absent: the
+//!                                      # local catalog ([catalog]) is used
+//! region = "us-east-1"                 # signing region (default: the daemon's region)
+//! access_key_id = "K"                  # both absent: requests are not signed
+//! secret_access_key = "S"
+//! timeout_secs = 30
 //!
 //! [http_endpoint]
 //! allow_plain_http = false             # http:// to a non-loopback endpoint (loopback is allowed)
@@ -128,6 +153,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hydrant_api::destination::{Destination, LOCAL_BUCKET_ARN};
+use hydrant_api::model::{BufferingHints, ExtendedS3Config};
 use hydrant_wal::Durability;
 use serde::{Deserialize, Serialize};
 
@@ -427,7 +454,15 @@ pub struct DeliveryConfig {
     pub retain_delivered_seconds: u64,
     /// ... and while the delivered segments kept total at most this many bytes.
     pub retain_delivered_bytes: u64,
+    /// Dynamic partitioning: the most partitions a stream has active at once (1 to 5000).
+    pub max_active_partitions: usize,
 }
+
+/// Default of `max_active_partitions` (Firehose's quota; the sinks crate's
+/// `partition::ACTIVE_PARTITIONS_DEFAULT`, which the light build cannot name).
+pub const ACTIVE_PARTITIONS_DEFAULT: usize = 500;
+/// Largest `max_active_partitions`.
+pub const ACTIVE_PARTITIONS_MAX: usize = 5_000;
 
 /// Default replay window, time: 1 hour.
 pub const DEFAULT_RETAIN_DELIVERED_SECONDS: u64 = 3600;
@@ -444,6 +479,7 @@ impl Default for DeliveryConfig {
             http_backoff_max_ms: 120_000,
             retain_delivered_seconds: DEFAULT_RETAIN_DELIVERED_SECONDS,
             retain_delivered_bytes: DEFAULT_RETAIN_DELIVERED_BYTES,
+            max_active_partitions: ACTIVE_PARTITIONS_DEFAULT,
         }
     }
 }
@@ -512,6 +548,40 @@ impl std::fmt::Debug for OpenSearchSection {
     }
 }
 
+/// `[catalog]`: where record format conversion finds table schemas.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogSection {
+    /// The local catalog's directory; `None`: `data_dir/catalog`.
+    pub dir: Option<PathBuf>,
+}
+
+/// `[glue]`: a Glue Data Catalog API for record format conversion's schemas.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlueSection {
+    /// The endpoint URL; `None`: schemas come from the local catalog.
+    pub endpoint: Option<String>,
+    /// Signing region (default: the daemon's `region`).
+    pub region: Option<String>,
+    /// Access key for SigV4.
+    pub access_key_id: Option<String>,
+    /// Secret key for SigV4.
+    pub secret_access_key: Option<String>,
+    /// Per-request timeout, seconds (default 30).
+    pub timeout_secs: Option<u64>,
+}
+
+impl std::fmt::Debug for GlueSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlueSection")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// `[http_endpoint]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -569,6 +639,34 @@ impl StreamConfig {
             budget_bytes: None,
         }
     }
+
+    /// The destination of a stream declared in the configuration (the embedded default is one):
+    /// gzip unless configured, into the bucket configured or `hydrant-local` (the local object
+    /// store when no S3 endpoint is configured).
+    #[must_use]
+    pub fn destination(&self) -> Destination {
+        let buffering_hints = match (self.buffering_size_mbs, self.buffering_interval_seconds) {
+            (None, None) => None,
+            (size, interval) => Some(BufferingHints {
+                size_in_mbs: Some(size.unwrap_or(5)),
+                interval_in_seconds: Some(interval.unwrap_or(300)),
+            }),
+        };
+        Destination::ExtendedS3(ExtendedS3Config {
+            role_arn: Some("arn:aws:iam::000000000000:role/hydrant-local".to_string()),
+            bucket_arn: Some(
+                self.bucket_arn
+                    .as_deref()
+                    .unwrap_or(LOCAL_BUCKET_ARN)
+                    .to_string(),
+            ),
+            prefix: self.prefix.clone(),
+            error_output_prefix: self.error_output_prefix.clone(),
+            compression_format: Some(self.compression.as_deref().unwrap_or("GZIP").to_string()),
+            buffering_hints,
+            ..ExtendedS3Config::default()
+        })
+    }
 }
 
 /// The whole configuration.
@@ -616,8 +714,16 @@ pub struct Config {
     pub opensearch: OpenSearchSection,
     /// HTTP endpoint destinations.
     pub http_endpoint: HttpEndpointSection,
+    /// Record format conversion's table schemas: the local catalog ...
+    pub catalog: CatalogSection,
+    /// ... or a Glue API.
+    pub glue: GlueSection,
+    /// The Kinesis service of `KinesisStreamAsSource` streams.
+    pub kinesis: crate::source::kinesis::Section,
     /// Declared streams.
     pub streams: Vec<StreamConfig>,
+    /// The web console.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -642,7 +748,11 @@ impl Default for Config {
             lambda: LambdaSection::default(),
             opensearch: OpenSearchSection::default(),
             http_endpoint: HttpEndpointSection::default(),
+            catalog: CatalogSection::default(),
+            glue: GlueSection::default(),
+            kinesis: crate::source::kinesis::Section::default(),
             streams: vec![StreamConfig::embedded_default()],
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }
@@ -654,6 +764,10 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--objects-dir` / `HYDRANT_OBJECTS_DIR`.
     pub objects_dir: Option<PathBuf>,
+    /// `--catalog-dir` / `HYDRANT_CATALOG_DIR`.
+    pub catalog_dir: Option<PathBuf>,
+    /// `--glue-endpoint` / `HYDRANT_GLUE_ENDPOINT`.
+    pub glue_endpoint: Option<String>,
     /// `--listen` / `HYDRANT_LISTEN`.
     pub listen: Option<SocketAddr>,
     /// `--allow-public-unauthenticated` / `HYDRANT_ALLOW_PUBLIC_UNAUTHENTICATED`.
@@ -749,6 +863,12 @@ impl Config {
         }
         if let Some(v) = o.objects_dir {
             self.objects_dir = Some(v);
+        }
+        if let Some(v) = o.catalog_dir {
+            self.catalog.dir = Some(v);
+        }
+        if let Some(v) = o.glue_endpoint {
+            self.glue.endpoint = Some(v);
         }
         if let Some(v) = o.listen {
             self.listen = v;
@@ -866,6 +986,11 @@ impl Config {
     /// [`ConfigError::Invalid`] naming the first problem.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
+        if let Some(h) = &self.console.password_hash {
+            if let Err(e) = crate::console::PasswordHash::parse(h) {
+                return bad(e.to_string());
+            }
+        }
         if self.wal.segment_bytes < 8192 || !self.wal.segment_bytes.is_multiple_of(4096) {
             return bad(format!(
                 "wal.segment_bytes must be a multiple of 4096 and at least 8192, not {}",
@@ -878,7 +1003,7 @@ impl Config {
                     .to_string(),
             );
         }
-        let body_max = crate::api::decode::BODY_BYTES_MAX as u64;
+        let body_max = hydrant_api::decode::BODY_BYTES_MAX as u64;
         if self.limits.body_memory_max_bytes < body_max + 1024 {
             return bad(format!(
                 "limits.body_memory_max_bytes must be at least {} (one largest request body \
@@ -887,6 +1012,7 @@ impl Config {
                 self.limits.body_memory_max_bytes
             ));
         }
+        self.kinesis.validate().map_err(ConfigError::Invalid)?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key go together".to_string());
         }
@@ -915,7 +1041,7 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.streams {
-            if !crate::api::validate::stream_name_ok(&s.name) {
+            if !hydrant_api::validate::stream_name_ok(&s.name) {
                 return bad(format!(
                     "stream name {:?} must match [a-zA-Z0-9_.-]{{1,64}}",
                     s.name
@@ -939,6 +1065,11 @@ impl Config {
                     .to_string(),
             );
         }
+        if !(1..=ACTIVE_PARTITIONS_MAX).contains(&self.delivery.max_active_partitions) {
+            return bad(format!(
+                "delivery.max_active_partitions must be 1 to {ACTIVE_PARTITIONS_MAX}"
+            ));
+        }
         for s in &self.streams {
             if s.buffering_size_mbs
                 .is_some_and(|v| !(1..=128).contains(&v))
@@ -956,7 +1087,7 @@ impl Config {
             }
         }
         for s in &self.streams {
-            crate::api::destination::Destination::declared(s)
+            s.destination()
                 .validate()
                 .map_err(|e| ConfigError::Invalid(format!("stream {:?}: {}", s.name, e.message)))?;
         }
@@ -1050,10 +1181,19 @@ impl Config {
     }
 
     /// `DIR/streams/<name>/wal`: the stream's log. `name` must be valid (the name pattern allows
-    /// no `/`, and `.`/`..` are refused by [`crate::api::validate::stream_name_ok`]).
+    /// no `/`, and `.`/`..` are refused by [`hydrant_api::validate::stream_name_ok`]).
     #[must_use]
     pub fn wal_dir(&self, name: &str) -> PathBuf {
         self.streams_dir().join(name).join("wal")
+    }
+
+    /// The local catalog of record format conversion: `[catalog] dir`, else `DIR/catalog`.
+    #[must_use]
+    pub fn catalog_dir(&self) -> PathBuf {
+        self.catalog
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("catalog"))
     }
 
     /// `DIR/registry`: the sled database.
@@ -1082,11 +1222,9 @@ impl Config {
     }
 }
 
-/// `data_dir/objects`: the local object store when `objects_dir` is not set.
-#[must_use]
-pub fn default_local_store_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("objects")
-}
+/// `data_dir/objects`: the local object store when `objects_dir` is not set (defined in
+/// hydrant-api beside [`LOCAL_BUCKET_ARN`], for the tools).
+pub use hydrant_api::destination::default_local_store_dir;
 
 #[cfg(test)]
 mod tests {

@@ -5,42 +5,41 @@
 //! becomes one frame in its stream's write-ahead log (`DIR/streams/<name>/wal`, the
 //! `hydrant-wal` crate) and is acknowledged only once the log reports it durable.
 //!
-//! Modules:
-//! - [`config`]: defaults, the TOML file, `HYDRANT_*` variables (the types `hydrant put` and
-//!   `hydrant bench put` use too);
-//! - [`api`]: routing, request decoding ([`api::decode::decode_request`], pure, fuzzed),
-//!   destinations, the JSON shapes ([`api::model`]), Firehose errors ([`api::errors`]);
-//! - [`auth`]: SigV4 verification;
-//! - [`registry`]: stream definitions, versions, tags and incarnations in sled;
-//! - [`streams`]: the engine: one WAL per stream, lifecycle, the put path;
-//! - [`delivery`]: per-destination workers: cursor, intent, buffering, retries, error output;
-//! - [`record_id`]: record ids (incarnation + LSN);
-//! - [`metrics`]: Prometheus metrics named after Firehose's CloudWatch metrics;
-//! - [`server`]: the HTTP(S) server and graceful shutdown.
+//! What a request is and whether it is valid (the JSON shapes, decoding, validation, errors,
+//! record ids) is the hydrant-api crate's, shared with the tools and the fuzz targets; its
+//! modules are re-exported under [`api`] and [`record_id`].
 //!
-//! Feature `daemon` (default) brings everything; without it only [`config`], [`api`] (decoding,
-//! shapes, errors, validation, destinations) and [`record_id`] are built, with light dependencies.
+//! Modules, in the order a record meets them:
+//! - [`server`]: the HTTP(S) server and graceful shutdown;
+//! - [`api`]: routing and the operations' handler (`api/handler.rs`; decoding by hydrant-api's
+//!   [`api::decode::decode_request`]);
+//! - [`auth`]: SigV4 verification;
+//! - [`streams`]: the engine: one WAL per stream, lifecycle, the put path;
+//! - [`source`]: the Kinesis Data Streams source (`KinesisStreamAsSource`), appending to the WAL;
+//! - [`registry`]: stream definitions, versions, tags and incarnations in sled;
+//! - [`delivery`]: per-destination workers: cursor, intent, buffering, retries, error output
+//!   (`spec.rs` turns a stream's record into the worker's [`delivery::DeliverySpec`], with the
+//!   sinks `build_sinks.rs` builds; `worker.rs` runs the protocol; `state.rs` is its
+//!   checkpoint);
+//! - [`metrics`]: Prometheus metrics named after Firehose's CloudWatch metrics;
+//! - [`config`]: defaults, the TOML file, `HYDRANT_*` variables;
+//! - [`console`]: the web console at `/console/`.
 
 #![warn(missing_docs)]
 
 pub mod api;
-#[cfg(feature = "daemon")]
 pub mod auth;
 pub mod config;
-#[cfg(feature = "daemon")]
+pub mod console;
 pub mod delivery;
-#[cfg(feature = "daemon")]
 pub mod metrics;
-pub mod record_id;
-#[cfg(feature = "daemon")]
 pub mod registry;
-#[cfg(feature = "daemon")]
 pub mod server;
-#[cfg(feature = "daemon")]
+pub mod source;
 pub mod streams;
 
-pub use api::decode::{decode_request, Operation, Request};
-pub use api::errors::{ApiError, ErrorCode};
 pub use config::Config;
-#[cfg(feature = "daemon")]
+pub use hydrant_api::record_id;
+pub use hydrant_api::{decode_request, Operation, Request};
+pub use hydrant_api::{ApiError, ErrorCode};
 pub use streams::{BatchAck, Engine};

@@ -1,4 +1,12 @@
 //! `hydrantd`: the Firehose-compatible daemon. See the crate documentation of hydrant-engine.
+//!
+//! This file is the binary's edge only: it parses the flags (each also a `HYDRANT_*` variable
+//! and a key of the `--config` TOML file) into the library's [`Config`], sets up logging and
+//! [`Metrics`], binds the listener and starts [`serve`] (TLS when configured; `/health/ready`
+//! answers 503 meanwhile), opens the [`Engine`] on a blocking thread (the registry, every
+//! stream's WAL recovered, the delivery workers started), then reports ready. On SIGTERM or
+//! SIGINT it stops intake, waits up to the grace period for requests in flight, and stops the
+//! engine (every stream synced and closed). Errors are `anyhow` here, typed in the library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +19,7 @@ use clap::Parser;
 use hydrant_engine::api::AppState;
 use hydrant_engine::auth::Verifier;
 use hydrant_engine::config::{Config, DurabilityMode, LogFormat, Overrides};
+use hydrant_engine::console::Console;
 use hydrant_engine::metrics::Metrics;
 use hydrant_engine::server::{serve, tls_acceptor};
 use hydrant_engine::Engine;
@@ -39,6 +48,12 @@ struct Cli {
     /// there), for example on another disk than the WAL. Default DATA_DIR/objects.
     #[arg(long, env = "HYDRANT_OBJECTS_DIR")]
     objects_dir: Option<PathBuf>,
+    /// Record format conversion's local catalog of table schemas. Default DATA_DIR/catalog.
+    #[arg(long, env = "HYDRANT_CATALOG_DIR")]
+    catalog_dir: Option<PathBuf>,
+    /// A Glue Data Catalog API for record format conversion's schemas (else the local catalog).
+    #[arg(long, env = "HYDRANT_GLUE_ENDPOINT")]
+    glue_endpoint: Option<String>,
     /// API address. Default 127.0.0.1:4573.
     #[arg(long, env = "HYDRANT_LISTEN")]
     listen: Option<SocketAddr>,
@@ -109,7 +124,7 @@ struct Cli {
     /// Threads serving the API. Default 0: one fewer than the CPUs, at least one.
     #[arg(long, env = "HYDRANT_WORKER_THREADS")]
     worker_threads: Option<usize>,
-    /// S3 endpoint URL of S3 destinations; unset: the local object store DIR/objects/<bucket>.
+    /// S3 endpoint URL of S3 destinations; unset: the local object store `DIR/objects/<bucket>`.
     #[arg(long, env = "HYDRANT_S3_ENDPOINT")]
     s3_endpoint: Option<String>,
     /// S3 signing region. Default us-east-1.
@@ -133,6 +148,10 @@ struct Cli {
     /// Replay window of delivered records, bytes. Default 1 GiB.
     #[arg(long, env = "HYDRANT_RETAIN_DELIVERED_BYTES")]
     retain_delivered_bytes: Option<u64>,
+    /// Read a password from standard input, print its hash for `[console] password_hash`, and
+    /// exit.
+    #[arg(long)]
+    hash_console_password: bool,
 }
 
 impl Cli {
@@ -156,6 +175,8 @@ impl Cli {
         Ok(Overrides {
             data_dir: self.data_dir.clone(),
             objects_dir: self.objects_dir.clone(),
+            catalog_dir: self.catalog_dir.clone(),
+            glue_endpoint: self.glue_endpoint.clone(),
             listen: self.listen,
             allow_public_unauthenticated: self.allow_public_unauthenticated,
             log_format,
@@ -205,11 +226,22 @@ fn init_tracing(format: LogFormat) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.hash_console_password {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_line(&mut password)
+            .context("reading the password from standard input")?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        anyhow::ensure!(!password.is_empty(), "the password is empty");
+        println!("{}", hydrant_engine::console::hash_password(password));
+        return Ok(());
+    }
     let mut config = match &cli.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
     config.apply_overrides(cli.overrides()?);
+    config.kinesis.apply_env();
     config.validate()?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -341,6 +373,16 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         "hydrantd listening; recovering streams"
     );
     let state = Arc::new(AppState::new(metrics.clone(), verifier, &config.limits));
+    let console = Console::new(&config)?;
+    if let Some(c) = &console {
+        let _ = state.console.set(c.clone());
+        let url = c.url(listener.local_addr().unwrap_or(config.listen));
+        tracing::info!(
+            url = %url,
+            login = c.needs_login(),
+            "console at {url}"
+        );
+    }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let server_stop = {
         let mut rx = stop_tx.subscribe();
@@ -372,6 +414,9 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         .context("recovering streams")?;
     let engine = Arc::new(engine);
     let _ = state.engine.set(engine.clone());
+    if let Some(c) = console {
+        tokio::spawn(c.run_sampler(engine.clone()));
+    }
     metrics.ready.set(1);
     tracing::info!("recovery finished; ready");
     notify(sd_notify::NotifyState::Ready);

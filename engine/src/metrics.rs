@@ -15,6 +15,7 @@
 //! | `hydrant_wal_disk_bytes{stream}` | bytes of segment files, spare included |
 //! | `hydrant_wal_durable_lsn{stream}` / `hydrant_wal_next_lsn{stream}` | |
 //! | `hydrant_wal_segments{stream}` | |
+//! | `hydrant_wal_budget_bytes{stream}` | the stream's disk budget (absent when it has none) |
 //! | `hydrant_streams` / `hydrant_ready` | ResourceCount / |
 //! | `hydrant_delivery_to_s3_records_total{stream,destination}` | DeliveryToS3.Records |
 //! | `hydrant_delivery_to_s3_bytes_total{stream,destination}` | DeliveryToS3.Bytes (before compression) |
@@ -26,7 +27,13 @@
 //! | `hydrant_delivery_error_output_records_total{stream,destination}` | records written to the error output |
 //! | `hydrant_delivery_backlog_records{stream,destination}` | durable LSN - cursor |
 //! | `hydrant_delivery_cursor_lsn{stream,destination}` | every LSN below is delivered |
+//! | `hydrant_delivery_buffering_interval_seconds{stream,destination}` | the destination's buffering interval |
+//! | `hydrant_partition_count{stream,destination}` | PartitionCount (partitions active: buffering records, not yet delivered) |
+//! | `hydrant_partition_count_exceeded_total{stream,destination}` | PartitionCountExceeded (records sent to `activePartitionExceeded`) |
+//! | `hydrant_jq_processing_seconds{stream,destination}` | JQProcessing.Duration (seconds the last batch's jq extraction took) |
 //! | `hydrant_destination_state{stream,destination}` | 0 delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination is past the log's end, 3 the destination lost commits the WAL no longer holds |
+//!
+//! The Kinesis source's `hydrant_kinesis_*` metrics are listed in [`crate::source::kinesis::metrics`].
 //!
 //! Counters only count requests that got past decoding to a stream; gauges are refreshed from
 //! the WALs at every scrape.
@@ -122,6 +129,8 @@ pub struct Metrics {
     pub wal_next_lsn: Family<StreamLabel, Gauge>,
     /// Segment files.
     pub wal_segments: Family<StreamLabel, Gauge>,
+    /// The stream's disk budget.
+    pub wal_budget_bytes: Family<StreamLabel, Gauge>,
     /// Streams known.
     pub streams: Gauge,
     /// 1 once recovery finished.
@@ -146,10 +155,23 @@ pub struct Metrics {
     pub delivery_backlog: Family<DeliveryLabel, Gauge>,
     /// The cursor.
     pub delivery_cursor: Family<DeliveryLabel, Gauge>,
+    /// The destination's buffering interval.
+    pub delivery_buffering_interval: Family<DeliveryLabel, Gauge<f64, AtomicU64>>,
     /// `hydrant_destination_state`: [`crate::delivery::STATE_DELIVERING`] or why it stopped.
     pub destination_state: Family<DeliveryLabel, Gauge>,
+    /// PartitionCount.
+    pub partition_count: Family<DeliveryLabel, Gauge>,
+    /// PartitionCountExceeded.
+    pub partition_exceeded: Family<DeliveryLabel, Counter>,
+    /// JQProcessing.Duration.
+    pub jq_seconds: Family<DeliveryLabel, Gauge<f64, AtomicU64>>,
     /// Serializes the copy of worker counters into the exported counters.
     delivery_sync: std::sync::Mutex<()>,
+    /// The Kinesis source's metrics (`hydrant_kinesis_*`).
+    pub kinesis: crate::source::kinesis::KinesisMetrics,
+    /// Per stream, the WAL sync latencies again as counts the console can read (the
+    /// Prometheus histogram cannot be read back): its WAL sync p99 chart.
+    sync_latency: std::sync::Mutex<std::collections::HashMap<String, Arc<LatencyCounts>>>,
 }
 
 impl Default for Metrics {
@@ -178,6 +200,7 @@ impl Metrics {
             wal_durable_lsn: Family::default(),
             wal_next_lsn: Family::default(),
             wal_segments: Family::default(),
+            wal_budget_bytes: Family::default(),
             streams: Gauge::default(),
             ready: Gauge::default(),
             delivery_records: Family::default(),
@@ -190,9 +213,16 @@ impl Metrics {
             delivery_error_records: Family::default(),
             delivery_backlog: Family::default(),
             delivery_cursor: Family::default(),
+            delivery_buffering_interval: Family::default(),
             destination_state: Family::default(),
+            partition_count: Family::default(),
+            partition_exceeded: Family::default(),
+            jq_seconds: Family::default(),
+            kinesis: crate::source::kinesis::KinesisMetrics::default(),
             delivery_sync: std::sync::Mutex::new(()),
+            sync_latency: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
+        m.kinesis.register(&mut registry);
         registry.register(
             "incoming_records",
             "Records accepted (IncomingRecords)",
@@ -258,6 +288,11 @@ impl Metrics {
             "Segment files of the stream's WAL",
             m.wal_segments.clone(),
         );
+        registry.register(
+            "wal_budget_bytes",
+            "The stream's disk budget (wal.stream_budget_bytes or its own budget_bytes)",
+            m.wal_budget_bytes.clone(),
+        );
         registry.register("streams", "Delivery streams known", m.streams.clone());
         registry.register(
             "ready",
@@ -315,10 +350,31 @@ impl Metrics {
             m.delivery_cursor.clone(),
         );
         registry.register(
+            "delivery_buffering_interval_seconds",
+            "The destination's buffering interval (BufferingHints.IntervalInSeconds)",
+            m.delivery_buffering_interval.clone(),
+        );
+        registry.register(
             "destination_state",
             "0: delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination holds \
              records past the log's end, 3 the destination lost commits the WAL no longer holds",
             m.destination_state.clone(),
+        );
+        registry.register(
+            "partition_count",
+            "Partitions (objects) of the last dynamically partitioned batch (PartitionCount)",
+            m.partition_count.clone(),
+        );
+        registry.register(
+            "partition_count_exceeded",
+            "Records sent to the error output because the active-partition limit was reached \
+             (PartitionCountExceeded)",
+            m.partition_exceeded.clone(),
+        );
+        registry.register(
+            "jq_processing_seconds",
+            "Seconds the last batch's MetadataExtraction (jq) took (JQProcessing.Duration)",
+            m.jq_seconds.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -376,6 +432,9 @@ impl Metrics {
             now_ms.saturating_sub(oldest) as f64 / 1000.0
         };
         self.delivery_freshness.get_or_create(l).set(freshness);
+        self.delivery_buffering_interval
+            .get_or_create(l)
+            .set(load(&stats.buffer_interval_ms) as f64 / 1000.0);
         let cursor = load(&stats.cursor);
         self.delivery_cursor
             .get_or_create(l)
@@ -386,6 +445,25 @@ impl Metrics {
         self.destination_state
             .get_or_create(l)
             .set(i64::try_from(load(&stats.state)).unwrap_or(i64::MAX));
+        let partitioning = stats
+            .partitioning
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some((partitions, pipeline)) = partitioning {
+            self.partition_count
+                .get_or_create(l)
+                .set(i64::try_from(load(&partitions.partition_count)).unwrap_or(i64::MAX));
+            catch_up(
+                &self.partition_exceeded.get_or_create(l),
+                load(&partitions.exceeded_records),
+            );
+            if let Some(p) = pipeline {
+                self.jq_seconds
+                    .get_or_create(l)
+                    .set(load(&p.jq_last_nanos) as f64 / 1e9);
+            }
+        }
     }
 
     /// The Prometheus text exposition.
@@ -420,6 +498,7 @@ impl Metrics {
             &self.wal_durable_lsn,
             &self.wal_next_lsn,
             &self.wal_segments,
+            &self.wal_budget_bytes,
         ] {
             f.remove(&l);
         }
@@ -433,19 +512,30 @@ impl Metrics {
             &self.delivery_objects,
             &self.delivery_retries,
             &self.delivery_error_records,
+            &self.partition_exceeded,
         ] {
             f.remove(&d);
         }
-        for f in [&self.delivery_success, &self.delivery_freshness] {
+        for f in [
+            &self.delivery_success,
+            &self.delivery_freshness,
+            &self.delivery_buffering_interval,
+            &self.jq_seconds,
+        ] {
             f.remove(&d);
         }
         for f in [
             &self.delivery_backlog,
             &self.delivery_cursor,
             &self.destination_state,
+            &self.partition_count,
         ] {
             f.remove(&d);
         }
+        self.sync_latency
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(stream);
         for result in ["ok", "failed"] {
             self.delivery_attempts.remove(&AttemptLabel {
                 stream: stream.to_string(),
@@ -465,7 +555,72 @@ impl Metrics {
             append: self.wal_append.get_or_create(&l).clone(),
             sync: self.wal_sync.get_or_create(&l).clone(),
             synced_bytes: self.wal_synced_bytes.get_or_create(&l).clone(),
+            sync_counts: self.sync_latency(stream),
         })
+    }
+
+    /// The stream's WAL sync latency counts (created on first use).
+    #[must_use]
+    pub fn sync_latency(&self, stream: &str) -> Arc<LatencyCounts> {
+        self.sync_latency
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(stream.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Latencies counted in power-of-two buckets of microseconds: bucket `i` holds those below
+/// 2^i µs (the last, everything longer). Monotonic: a reader takes differences of two reads.
+#[derive(Debug, Default)]
+pub struct LatencyCounts {
+    buckets: [AtomicU64; LatencyCounts::BUCKETS],
+}
+
+impl LatencyCounts {
+    /// Buckets: up to 2^23 µs (8.4 s), then one for longer.
+    pub const BUCKETS: usize = 24;
+
+    /// Counts one latency.
+    pub fn observe(&self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = (64 - us.leading_zeros() as usize).min(Self::BUCKETS - 1);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts now.
+    #[must_use]
+    pub fn read(&self) -> [u64; LatencyCounts::BUCKETS] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
+    }
+
+    /// The `q` quantile (0..=1) of the latencies counted between two reads, as the upper bound
+    /// of its bucket in seconds; `None` when there were none.
+    #[must_use]
+    pub fn quantile(
+        before: &[u64; LatencyCounts::BUCKETS],
+        after: &[u64; LatencyCounts::BUCKETS],
+        q: f64,
+    ) -> Option<f64> {
+        let diff: Vec<u64> = after
+            .iter()
+            .zip(before)
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        let total: u64 = diff.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in diff.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some((1u64 << i) as f64 / 1e6);
+            }
+        }
+        None
     }
 }
 
@@ -475,11 +630,13 @@ pub struct WalObserver {
     append: Histogram,
     sync: Histogram,
     synced_bytes: Counter,
+    sync_counts: Arc<LatencyCounts>,
 }
 
 impl hydrant_wal::Observer for WalObserver {
     fn on_sync(&self, elapsed: Duration, bytes: u64) {
         self.sync.observe(elapsed.as_secs_f64());
+        self.sync_counts.observe(elapsed);
         self.synced_bytes.inc_by(bytes);
     }
 
@@ -491,6 +648,23 @@ impl hydrant_wal::Observer for WalObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_quantiles_come_from_the_counts_between_two_reads() {
+        let c = LatencyCounts::default();
+        let before = c.read();
+        for _ in 0..98 {
+            c.observe(Duration::from_micros(100));
+        }
+        c.observe(Duration::from_millis(50));
+        c.observe(Duration::from_millis(50));
+        let after = c.read();
+        let p50 = LatencyCounts::quantile(&before, &after, 0.5).unwrap();
+        let p99 = LatencyCounts::quantile(&before, &after, 0.99).unwrap();
+        assert!((100e-6..=256e-6).contains(&p50), "{p50}");
+        assert!((50e-3..=0.1).contains(&p99), "{p99}");
+        assert_eq!(LatencyCounts::quantile(&after, &after, 0.99), None);
+    }
 
     #[test]
     fn names_follow_firehose() {

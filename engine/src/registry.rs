@@ -3,8 +3,12 @@
 //!
 //! sled 0.34's `flush()` ends in `sync_file_range`, which survives a process kill but not a
 //! power loss (sled issue #1452). So every change is followed by `flush()` and then an `fsync`
-//! of every file and directory of the database ([`Registry::make_durable`]). A change is one
-//! `insert` or `remove` of one key (a stream's whole record, as JSON), so it is atomic.
+//! of every file and directory of the database ([`Registry::make_durable`], the one place this
+//! workaround lives: `open`, `put`, `remove` and the engine's close all go through it; the
+//! directories are synced too because sled creates files, whose names a power loss would
+//! otherwise lose; the power-cut test, `tests/powercut/`, creates its streams through the API
+//! and checks them after cuts). A change is one `insert` or `remove` of one key (a stream's
+//! whole record, as JSON), so it is atomic.
 //! Start-up reconciles the registry with the stream directories (see `streams.rs`).
 
 use std::fs::File;
@@ -105,6 +109,9 @@ pub struct StreamRecord {
     /// `DirectPutSourceConfiguration.ThroughputHintInMBs`, when given.
     #[serde(default)]
     pub throughput_hint_mbs: Option<u32>,
+    /// The Kinesis stream read (`KinesisStreamAsSource`); `None`: DirectPut.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinesis_source: Option<hydrant_api::source::KinesisStreamSource>,
 }
 
 /// The registry database.
@@ -249,10 +256,11 @@ mod tests {
             status: StreamStatus::Active,
             created_ms: 1,
             updated_ms: None,
-            destination: Destination::declared(&crate::config::StreamConfig::embedded_default()),
+            destination: crate::config::StreamConfig::embedded_default().destination(),
             tags: vec![("k".into(), "v".into())],
             origin: Origin::Api,
             throughput_hint_mbs: None,
+            kinesis_source: None,
         };
         {
             let r = Registry::open(&path).expect("open");

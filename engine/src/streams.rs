@@ -30,7 +30,7 @@
 //! either way).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -46,6 +46,7 @@ use crate::delivery::{build_spec, DeliveryStats, DeliveryWorker};
 use crate::metrics::{DeliveryLabel, Metrics, StreamLabel};
 use crate::record_id;
 use crate::registry::{Origin, Registry, RegistryError, StreamRecord, StreamStatus};
+use crate::source::kinesis::{KinesisSource, SourceSpec};
 use prometheus_client::metrics::counter::Counter;
 
 /// A start-up failure.
@@ -67,24 +68,12 @@ pub enum EngineError {
     #[error("the engine must be opened inside a tokio runtime (delivery needs one)")]
     NoRuntime,
     /// A directory operation failed.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        /// What was attempted.
-        op: &'static str,
-        /// On what.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] hydrant_wal::IoError),
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EngineError + 'a {
-    move |source| EngineError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
+    hydrant_wal::IoError::of(op, path)
 }
 
 /// A stream whose WAL is open.
@@ -141,6 +130,8 @@ struct Slot {
     worker: Option<DeliveryWorker>,
     /// The destination's counters, kept across worker restarts (UpdateDestination).
     stats: Arc<DeliveryStats>,
+    /// The Kinesis reader of a `KinesisStreamAsSource` stream, while the stream is ACTIVE.
+    source: Option<KinesisSource>,
 }
 
 impl Slot {
@@ -150,6 +141,7 @@ impl Slot {
             open,
             worker: None,
             stats: Arc::new(DeliveryStats::default()),
+            source: None,
         }
     }
 }
@@ -194,11 +186,11 @@ impl Engine {
                 "swept temporary files of the local object store"
             ),
             Err(e) => {
-                return Err(EngineError::Io {
+                return Err(EngineError::Io(hydrant_wal::IoError {
                     op: "sweep temporary files of",
                     path: config.local_store_dir(),
                     source: std::io::Error::other(e.to_string()),
-                })
+                }))
             }
         }
         let registry = Registry::open(&config.registry_dir())?;
@@ -215,6 +207,7 @@ impl Engine {
         let names: Vec<String> = engine.read_streams().keys().cloned().collect();
         for name in names {
             engine.start_worker(&name);
+            engine.start_source(&name);
         }
         engine.update_gauges();
         Ok(engine)
@@ -233,7 +226,7 @@ impl Engine {
         else {
             return;
         };
-        let spawned = build_spec(&self.config, &slot.record, slot.stats.clone())
+        let spawned = build_spec(&self.config, &slot.record, slot.stats.clone(), &open.wal)
             .map_err(|e| e.to_string())
             .and_then(|spec| {
                 DeliveryWorker::spawn(open.wal.clone(), spec, self.runtime.clone())
@@ -247,6 +240,50 @@ impl Engine {
             Err(e) => {
                 tracing::error!(stream = %name, error = %e, "delivery cannot start; records stay in the WAL");
             }
+        }
+    }
+
+    /// Starts the Kinesis reader of an ACTIVE `KinesisStreamAsSource` stream (none runs yet).
+    fn start_source(&self, name: &str) {
+        let mut streams = self.write_streams();
+        let Some(slot) = streams.get_mut(name) else {
+            return;
+        };
+        let (Some(open), StreamStatus::Active, None, Some(source)) = (
+            &slot.open,
+            slot.record.status,
+            &slot.source,
+            &slot.record.kinesis_source,
+        ) else {
+            return;
+        };
+        let spec = SourceSpec {
+            stream: name.to_string(),
+            source: source.clone(),
+            start_ms: slot.record.created_ms,
+            section: self.config.kinesis.clone(),
+        };
+        match KinesisSource::spawn(
+            open.wal.clone(),
+            spec,
+            self.metrics.clone(),
+            self.runtime.clone(),
+        ) {
+            Ok(s) => slot.source = Some(s),
+            Err(e) => {
+                tracing::error!(stream = %name, error = %e, "the Kinesis source cannot start")
+            }
+        }
+    }
+
+    /// Stops a stream's Kinesis reader, if one runs.
+    fn stop_source(&self, name: &str) {
+        let source = self
+            .write_streams()
+            .get_mut(name)
+            .and_then(|slot| slot.source.take());
+        if let Some(s) = source {
+            s.stop();
         }
     }
 
@@ -327,10 +364,11 @@ impl Engine {
                 status: StreamStatus::Creating,
                 created_ms: now_ms(),
                 updated_ms: None,
-                destination: Destination::declared(declared),
+                destination: declared.destination(),
                 tags: Vec::new(),
                 origin: Origin::Config,
                 throughput_hint_mbs: None,
+                kinesis_source: None,
             };
             self.persist(&rec)?;
             let wal = self.open_wal(&rec.name)?;
@@ -446,6 +484,23 @@ impl Engine {
         ApiError::not_found(name, &self.config.account_id)
     }
 
+    /// Why the stream's Kinesis source cannot read, while it cannot.
+    /// Describe's `FailureDescription.Details` of `rec`: a failed create, else its source's
+    /// failure (a Kinesis stream that cannot be read).
+    fn failure_details(&self, rec: &StreamRecord) -> Option<String> {
+        if rec.status == StreamStatus::CreatingFailed {
+            return Some("opening the stream's WAL failed; see the daemon's log".to_owned());
+        }
+        self.source_failure(&rec.name)
+    }
+
+    fn source_failure(&self, name: &str) -> Option<String> {
+        self.read_streams()
+            .get(name)
+            .and_then(|s| s.source.as_ref())
+            .and_then(|s| s.state().failure())
+    }
+
     fn record(&self, name: &str) -> Result<StreamRecord, ApiError> {
         self.read_streams()
             .get(name)
@@ -464,6 +519,7 @@ impl Engine {
         let _g = self.lock_control();
         let names: Vec<String> = self.read_streams().keys().cloned().collect();
         for name in &names {
+            self.stop_source(name);
             self.stop_worker(name);
         }
         let streams: Vec<Arc<OpenStream>> = self
@@ -496,12 +552,65 @@ impl Engine {
                 .set(clamp(st.durable_lsn.0));
             m.wal_next_lsn.get_or_create(l).set(clamp(st.next_lsn.0));
             m.wal_segments.get_or_create(l).set(st.segments as i64);
+            if let Some(budget) = self.config.stream_budget(&s.name) {
+                m.wal_budget_bytes.get_or_create(l).set(clamp(budget));
+            }
             let d = DeliveryLabel {
                 stream: s.name.clone(),
                 destination: DESTINATION_ID.to_string(),
             };
             m.observe_delivery(&d, &slot.stats, st.durable_lsn.0, now_ms());
         }
+    }
+
+    /// What the console shows of every stream (name order); the failure rings only of
+    /// `with_recent` (a stream page's). Reads atomics and the WALs' state locks, no I/O.
+    #[must_use]
+    pub fn console_snapshot(
+        &self,
+        with_recent: Option<&str>,
+    ) -> Vec<crate::console::StreamSnapshot> {
+        use crate::console::{backlog_bytes, DeliverySnapshot, StreamSnapshot};
+        let streams = self.read_streams();
+        streams
+            .values()
+            .map(|slot| {
+                let rec = &slot.record;
+                let delivery =
+                    DeliverySnapshot::read(&slot.stats, with_recent == Some(rec.name.as_str()));
+                let (incoming_records, incoming_bytes) = slot
+                    .open
+                    .as_ref()
+                    .map_or((0, 0), |s| (s.incoming[0].get(), s.incoming[1].get()));
+                let (disk_bytes, durable_lsn, backlog) =
+                    slot.open.as_ref().map_or((0, 0, 0), |s| {
+                        let st = s.wal.stats();
+                        let backlog = backlog_bytes(&s.wal.segments(), delivery.cursor);
+                        (st.disk_bytes, st.durable_lsn.0, backlog)
+                    });
+                let source = rec.kinesis_source.as_ref().map_or_else(
+                    || "Direct PUT".to_owned(),
+                    |k| format!("Kinesis stream {}", k.kinesis_stream_arn),
+                );
+                StreamSnapshot {
+                    name: rec.name.clone(),
+                    incarnation: rec.incarnation,
+                    status: rec.status,
+                    source,
+                    failure: self.failure_details(rec),
+                    destination: rec.destination.description(),
+                    tags: rec.tags.clone(),
+                    version_id: rec.version_id,
+                    incoming_records,
+                    incoming_bytes,
+                    disk_bytes,
+                    budget_bytes: self.config.stream_budget(&rec.name),
+                    durable_lsn,
+                    backlog_bytes: backlog,
+                    delivery,
+                }
+            })
+            .collect()
     }
 
     /// An open stream, for tools and tests that read the WAL in-process.
@@ -519,7 +628,7 @@ impl Engine {
     /// ResourceInUseException, LimitExceededException, InternalFailure.
     pub fn create(&self, req: CreateRequest, hint: Option<u32>) -> Result<(Value, u64), ApiError> {
         crate::delivery::check_destination(&self.config, &req.destination)
-            .map_err(ApiError::invalid)?;
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         let _g = self.lock_control();
         if self.read_streams().contains_key(&req.name) {
             return Err(ApiError::new(
@@ -557,6 +666,7 @@ impl Engine {
             tags: tags.into_iter().collect(),
             origin: Origin::Api,
             throughput_hint_mbs: hint,
+            kinesis_source: req.kinesis_source,
         };
         self.persist(&rec).map_err(internal)?;
         let incarnation = rec.incarnation;
@@ -597,6 +707,7 @@ impl Engine {
                 tracing::info!(stream = %name, "stream ACTIVE");
                 drop(streams);
                 self.start_worker(name);
+                self.start_source(name);
             }
             Err(e) => {
                 tracing::error!(stream = %name, error = %e, "opening the WAL failed");
@@ -620,7 +731,9 @@ impl Engine {
         }
         rec.status = StreamStatus::Deleting;
         self.persist(&rec).map_err(internal)?;
-        // The worker reads the WAL: it stops before the log is closed and removed.
+        // The worker reads the WAL and the source writes it: both stop before the log is
+        // closed and removed.
+        self.stop_source(name);
         self.stop_worker(name);
         let open = {
             let mut streams = self.write_streams();
@@ -680,7 +793,7 @@ impl Engine {
         }
         rec.destination = rec.destination.apply(&req.update)?;
         crate::delivery::check_destination(&self.config, &rec.destination)
-            .map_err(ApiError::invalid)?;
+            .map_err(|e| ApiError::invalid(e.to_string()))?;
         rec.version_id += 1;
         rec.updated_ms = Some(now_ms());
         self.persist(&rec).map_err(internal)?;
@@ -760,7 +873,7 @@ impl Engine {
             "DeliveryStreamARN": self.arn(&rec.name),
             "DeliveryStreamStatus": rec.status.as_str(),
             "DeliveryStreamEncryptionConfiguration": {"Status": "DISABLED"},
-            "DeliveryStreamType": "DirectPut",
+            "DeliveryStreamType": stream_type(&rec),
             "VersionId": rec.version_id.to_string(),
             "CreateTimestamp": rec.created_ms as f64 / 1000.0,
             "Destinations": destinations,
@@ -776,10 +889,20 @@ impl Engine {
                     json!({"DirectPutSourceDescription": {"ThroughputHintInMBs": h}}),
                 );
             }
-            if rec.status == StreamStatus::CreatingFailed {
+            if let Some(k) = &rec.kinesis_source {
+                obj.insert(
+                    "Source".into(),
+                    json!({"KinesisStreamSourceDescription": {
+                        "KinesisStreamARN": k.kinesis_stream_arn,
+                        "RoleARN": k.role_arn,
+                        "DeliveryStartTimestamp": rec.created_ms as f64 / 1000.0,
+                    }}),
+                );
+            }
+            if let Some(details) = self.failure_details(&rec) {
                 obj.insert(
                     "FailureDescription".into(),
-                    json!({"Type": "UNKNOWN_ERROR", "Details": "opening the stream's WAL failed; see the daemon's log"}),
+                    json!({"Type": "UNKNOWN_ERROR", "Details": details}),
                 );
             }
         }
@@ -796,9 +919,10 @@ impl Engine {
     ) -> Value {
         let streams = self.read_streams();
         let names: Vec<&String> = streams
-            .keys()
-            .filter(|n| exclusive_start.is_none_or(|s| n.as_str() > s))
-            .filter(|_| stream_type.is_none_or(|t| t == "DirectPut"))
+            .iter()
+            .filter(|(n, _)| exclusive_start.is_none_or(|s| n.as_str() > s))
+            .filter(|(_, slot)| stream_type.is_none_or(|t| t == self::stream_type(&slot.record)))
+            .map(|(n, _)| n)
             .collect();
         let has_more = names.len() > limit;
         let names: Vec<&String> = names.into_iter().take(limit).collect();
@@ -852,6 +976,11 @@ impl Engine {
         }
         let streams = self.read_streams();
         let slot = streams.get(name).ok_or_else(|| self.not_found(name))?;
+        if slot.record.kinesis_source.is_some() {
+            return Err(ApiError::invalid(
+                hydrant_api::source::PUT_ON_KINESIS_SOURCE,
+            ));
+        }
         match (&slot.open, slot.record.status) {
             (Some(s), StreamStatus::Active) => Ok(s.clone()),
             (_, status) => Err(ApiError::new(
@@ -1018,6 +1147,15 @@ impl Engine {
             first,
             count: records.len() as u64,
         })
+    }
+}
+
+/// `DeliveryStreamType` of a stream.
+fn stream_type(rec: &StreamRecord) -> &'static str {
+    if rec.kinesis_source.is_some() {
+        hydrant_api::source::KINESIS_STREAM_AS_SOURCE
+    } else {
+        "DirectPut"
     }
 }
 

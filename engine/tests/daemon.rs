@@ -71,12 +71,7 @@ fn no_arguments_runs_the_embedded_default() {
     );
     assert!(tmp.path().join("hydrant-data/streams/default/wal").is_dir());
     assert!(tmp.path().join("hydrant-data/registry").is_dir());
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -309,12 +304,7 @@ fn systemd_ready_watchdog_and_stopping() {
     // READY=1 comes only after recovery: the API is ready by then.
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     assert_eq!(get(addr, "/health/ready").unwrap().0, 200);
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(&child, "TERM");
     loop {
         let n = sock.recv(&mut buf).expect("STOPPING=1 after SIGTERM");
         if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {

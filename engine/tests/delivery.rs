@@ -8,12 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::objects::{check_exactly_once, object_records};
-use common::{b64, call, Daemon};
+use common::objects::{check_exactly_once, object_records, wait_delivered};
+use common::{call, Daemon};
 use hydrant_sinks::Compression;
 
 fn create(addr: SocketAddr, name: &str, bucket: &str, codec: &str, interval: u32) {
@@ -37,60 +36,28 @@ fn put_batches(
     batches: usize,
     per: usize,
 ) -> BTreeMap<u64, Vec<u8>> {
-    let mut acked = BTreeMap::new();
-    for b in 0..batches {
-        let records: Vec<Vec<u8>> = (0..per)
-            .map(|i| format!("{tag}-{b}-{i}\n").into_bytes())
-            .collect();
-        let body = format!(
-            r#"{{"DeliveryStreamName":"{stream}","Records":[{}]}}"#,
-            records
-                .iter()
-                .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let (st, v) = call(addr, "PutRecordBatch", &body);
-        assert_eq!(st, 200, "{v}");
-        assert_eq!(v["FailedPutCount"], 0, "{v}");
-        for (e, r) in v["RequestResponses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(records)
-        {
-            let (_, lsn) =
-                hydrant_engine::record_id::decode(e["RecordId"].as_str().unwrap()).unwrap();
-            acked.insert(lsn.0, r);
-        }
-    }
-    acked
+    put_made(addr, stream, batches, per, |b, i| {
+        format!("{tag}-{b}-{i}\n").into_bytes()
+    })
 }
 
-/// Waits until every acknowledged record is in an object under `root`, then checks exactly-once.
-fn wait_delivered(
-    root: &Path,
+/// Puts `batches` batches of `per` records, record `i` of batch `b` being `make(b, i)`; every
+/// record must be acknowledged. Returns the acknowledged records by LSN.
+fn put_made(
+    addr: SocketAddr,
     stream: &str,
-    codec: Compression,
-    acked: &BTreeMap<u64, Vec<u8>>,
-    limit: Duration,
-) -> BTreeMap<String, Vec<Vec<u8>>> {
-    let deadline = Instant::now() + limit;
-    let prefix = format!("{stream}-");
-    loop {
-        let objects = object_records(root, &prefix, codec);
-        let delivered: usize = objects.values().map(Vec::len).sum();
-        if delivered >= acked.len() {
-            check_exactly_once(&objects, acked, false);
-            return objects;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{stream}: {delivered} of {} records delivered after {limit:?}",
-            acked.len()
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    batches: usize,
+    per: usize,
+    make: impl Fn(usize, usize) -> Vec<u8>,
+) -> BTreeMap<u64, Vec<u8>> {
+    let acked = common::AckedByLsn::default();
+    for b in 0..batches {
+        let records = (0..per).map(|i| make(b, i)).collect();
+        let n = common::put_recording_acks(addr, stream, records, &acked);
+        assert_eq!(n, per, "batch {b} into {stream}: not acknowledged");
     }
+    let acked = acked.lock().unwrap().clone();
+    acked
 }
 
 #[test]
@@ -172,32 +139,9 @@ fn size_hint_cuts_batches_before_the_interval() {
     let d = Daemon::start(&data, &[]);
     create(d.addr, "sized", "sized", "UNCOMPRESSED", 900);
     let pad = "x".repeat(1000);
-    let mut acked = BTreeMap::new();
-    for b in 0..30 {
-        let records: Vec<Vec<u8>> = (0..100)
-            .map(|i| format!("sized-{b}-{i}-{pad}\n").into_bytes())
-            .collect();
-        let body = format!(
-            r#"{{"DeliveryStreamName":"sized","Records":[{}]}}"#,
-            records
-                .iter()
-                .map(|r| format!(r#"{{"Data":"{}"}}"#, b64(r)))
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        let (st, v) = call(d.addr, "PutRecordBatch", &body);
-        assert_eq!(st, 200, "{v}");
-        for (e, r) in v["RequestResponses"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .zip(records)
-        {
-            let (_, lsn) =
-                hydrant_engine::record_id::decode(e["RecordId"].as_str().unwrap()).unwrap();
-            acked.insert(lsn.0, r);
-        }
-    }
+    let acked = put_made(d.addr, "sized", 30, 100, |b, i| {
+        format!("sized-{b}-{i}-{pad}\n").into_bytes()
+    });
     // ~3 MB put: at least two full 1 MiB objects appear.
     let root = data.join("objects/sized");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -277,17 +221,13 @@ for i in range(5):
     ids[r['RecordId']] = data.decode()
 print(json.dumps(ids))
 "#;
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(d.endpoint())
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3 script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = hydrant_tests::process::run_ok(
+        Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(d.endpoint())
+            .env_remove("AWS_PROFILE"),
+        "boto3 script",
     );
     let ids: BTreeMap<String, String> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ids.len(), 505);
@@ -366,29 +306,23 @@ fn bare_hydrantd_and_aws_cli_leave_a_gzip_object() {
     // Killed if the test fails before the SIGTERM below: a daemon left on 4573 would break
     // other tests.
     let mut guard = KillOnDrop(Some(child));
-    let out = Command::new(&aws)
-        .args([
-            "firehose",
-            "put-record",
-            "--endpoint-url",
-            "http://127.0.0.1:4573",
-            "--region",
-            "us-east-1",
-            "--delivery-stream-name",
-            "default",
-            "--record",
-            "Data=hello from the aws cli",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "aws firehose put-record: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut put = Command::new(&aws);
+    put.args([
+        "firehose",
+        "put-record",
+        "--endpoint-url",
+        "http://127.0.0.1:4573",
+        "--region",
+        "us-east-1",
+        "--delivery-stream-name",
+        "default",
+        "--record",
+        "Data=hello from the aws cli",
+    ])
+    .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+    .env("AWS_SECRET_ACCESS_KEY", "secret")
+    .env_remove("AWS_PROFILE");
+    hydrant_tests::process::run_ok(&mut put, "aws firehose put-record");
     let root = tmp.path().join("hydrant-data/objects");
     let deadline = Instant::now() + Duration::from_secs(30);
     let found = loop {
@@ -411,12 +345,7 @@ fn bare_hydrantd_and_aws_cli_leave_a_gzip_object() {
         .decompress(&std::fs::read(&path).unwrap())
         .unwrap();
     assert_eq!(plain, b"hello from the aws cli");
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::signal(&child, "TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
 }

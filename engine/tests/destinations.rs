@@ -9,10 +9,9 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
-use common::Daemon;
+use common::objects::files_under;
+use common::{wait_for, Daemon};
 use serde_json::{json, Value};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/firehose";
@@ -23,39 +22,6 @@ fn s3(bucket: &str) -> Value {
         "BucketARN": format!("arn:aws:s3:::{bucket}"),
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
     })
-}
-
-fn run_boto3(endpoint: &str, plan: &Value, dir: &Path) -> Value {
-    let plan_path = dir.join("plan.json");
-    let out_path = dir.join("out.json");
-    std::fs::write(&plan_path, plan.to_string()).unwrap();
-    let script = common::workspace().join("tests/python/destinations.py");
-    let out = Command::new(common::python())
-        .arg(script)
-        .arg(endpoint)
-        .arg(&plan_path)
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "boto3 script failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap()
-}
-
-fn wait_for(what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} not delivered in time; log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -77,10 +43,8 @@ fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
     let lambda = hydrant_tests::lambda::LambdaServer::start().unwrap();
 
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("hydrant.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(&data, &format!(
             "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 500\n\n\
              [lambda]\nendpoint = \"{}\"\naccess_key_id = \"AKIDLAMBDA\"\n\
              secret_access_key = \"lambda-secret\"\n\n\
@@ -88,11 +52,7 @@ fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
             lambda.invoke_endpoint(),
             hydrant_tests::lambda::LambdaServer::arn("append_suffix"),
             lambda.url("append_suffix"),
-        ),
-    )
-    .unwrap();
-    let data = tmp.path().join("data");
-    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+        ));
     let lambda_processing = |name: &str| {
         json!({"Enabled": true, "Processors": [{"Type": "Lambda", "Parameters": [
             {"ParameterName": "LambdaArn",
@@ -178,7 +138,7 @@ fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
             {"name": "to-http-url", "records": records("url")},
         ],
     });
-    let out = run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    let out = common::run_destinations_py(&daemon.endpoint(), &plan, tmp.path());
     assert_eq!(
         out["refused"].as_object().unwrap().len(),
         8,
@@ -234,7 +194,7 @@ fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
     // The intermediate objects, named as Firehose names them, in the local object store.
     let inter = data.join("objects/pg-intermediate");
     assert!(
-        walk(&inter).iter().any(|p| p.contains("to-pg-1-")),
+        files_under(&inter).iter().any(|p| p.contains("to-pg-1-")),
         "no intermediate object under {}",
         inter.display()
     );
@@ -304,21 +264,6 @@ fn boto3_to_postgres_opensearch_and_http_endpoint_with_lambda() {
     assert!(!lambda.invocations_of("append_suffix").is_empty());
 }
 
-fn walk(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                found.push(e.path().display().to_string());
-            }
-        }
-    }
-    found
-}
-
 /// ExtendedS3 with a Lambda transform and source-record backup: the transformed records in the
 /// destination bucket, the untransformed ones in the backup bucket, and the records the function
 /// marks ProcessingFailed in the error output as `processing-failed` JSON with `lambdaARN`.
@@ -327,18 +272,12 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
     let lambda = hydrant_tests::lambda::LambdaServer::start().unwrap();
     let arn = hydrant_tests::lambda::LambdaServer::arn("fail_marked");
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("hydrant.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(&data, &format!(
             "[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 500\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 500\n\n\
              [lambda.functions]\n\"{arn}\" = \"{}\"\n",
             lambda.url("fail_marked"),
-        ),
-    )
-    .unwrap();
-    let data = tmp.path().join("data");
-    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+        ));
     let config = json!({
         "RoleARN": ROLE,
         "BucketARN": "arn:aws:s3:::main",
@@ -365,11 +304,11 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
         "create": [{"name": "s3x", "member": "ExtendedS3DestinationConfiguration", "config": config}],
         "put": [{"name": "s3x", "records": records}],
     });
-    run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    common::run_destinations_py(&daemon.endpoint(), &plan, tmp.path());
     let main = data.join("objects/main");
     let backup = data.join("objects/backup");
     let read_all = |root: &Path, prefix: &str| -> String {
-        walk(root)
+        files_under(root)
             .iter()
             .filter(|p| p.contains(prefix))
             .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
@@ -403,10 +342,7 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
             f["errorCode"].as_str().unwrap().starts_with("Lambda."),
             "{f}"
         );
-        use base64::Engine as _;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(f["rawData"].as_str().unwrap())
-            .unwrap();
+        let raw = common::objects::raw_data(f);
         assert!(raw.starts_with(b"FAIL-"), "{f}");
     }
     // The backup holds the source records as sent (no delimiter, not transformed).
@@ -423,14 +359,8 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
 fn http_endpoint_retries_then_files_a_413_in_the_error_output() {
     let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("hydrant.toml");
-    std::fs::write(
-        &cfg,
-        "[delivery]\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 200\n",
-    )
-    .unwrap();
     let data = tmp.path().join("data");
-    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let daemon = Daemon::with_config(&data, common::FAST_HTTP_RETRIES);
     receiver.fail_next(2, 500, "try later");
     let config = json!({
         "EndpointConfiguration": {"Url": receiver.url()},
@@ -441,7 +371,7 @@ fn http_endpoint_retries_then_files_a_413_in_the_error_output() {
         "create": [{"name": "h413", "member": "HttpEndpointDestinationConfiguration", "config": config}],
         "put": [{"name": "h413", "records": ["first"]}],
     });
-    run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    common::run_destinations_py(&daemon.endpoint(), &plan, tmp.path());
     wait_for("the retried batch", &daemon, || {
         receiver.records_accepted() == vec![b"first".to_vec()]
     });
@@ -453,15 +383,15 @@ fn http_endpoint_retries_then_files_a_413_in_the_error_output() {
 
     receiver.fail_next(1, 413, "too big");
     let plan = json!({"put": [{"name": "h413", "records": ["second"]}]});
-    run_boto3(&daemon.endpoint(), &plan, tmp.path());
+    common::run_destinations_py(&daemon.endpoint(), &plan, tmp.path());
     let errors = data.join("objects/http-errors");
     wait_for("the error output", &daemon, || {
-        walk(&errors)
+        files_under(&errors)
             .iter()
             .any(|p| p.contains("http-endpoint-failed"))
     });
     assert_eq!(receiver.requests().len(), 4, "a 413 is not retried");
-    let file = walk(&errors)
+    let file = files_under(&errors)
         .into_iter()
         .find(|p| p.contains("http-endpoint-failed"))
         .unwrap();
@@ -473,13 +403,7 @@ fn http_endpoint_retries_then_files_a_413_in_the_error_output() {
             .unwrap(),
     )
     .unwrap();
-    use base64::Engine as _;
-    assert_eq!(
-        base64::engine::general_purpose::STANDARD
-            .decode(doc["rawData"].as_str().unwrap())
-            .unwrap(),
-        b"second"
-    );
+    assert_eq!(common::objects::raw_data(&doc), b"second");
     assert!(
         doc["errorCode"]
             .as_str()

@@ -24,7 +24,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,15 +81,15 @@ struct Run {
 /// Kill cycles under load, then a clean daemon drains the backlog (returned running, with the
 /// acknowledged records).
 fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
-    let cycles: usize = std::env::var("HYDRANT_DEST_KILL_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12)
-        .max(10);
+    let cycles = common::kill_cycles("HYDRANT_DEST_KILL_CYCLES", 12, 10);
     let points = ["delivery::after_intent", "delivery::after_send"];
     let acked: Acked = Arc::new(Mutex::new(BTreeMap::new()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let mut fired: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut kills = common::KillRun {
+        data: &run.data,
+        cfg: &run.cfg,
+        fired: BTreeMap::new(),
+    };
     let started = Instant::now();
     let mut created = false;
     for cycle in 0..cycles {
@@ -97,37 +97,21 @@ fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
             let p = points[(cycle / 2) % points.len()];
             (p, format!("{p}:{}", rng.gen_range(1..=3)))
         });
-        let Some((mut child, addr)) =
-            common::spawn_with_config(&run.data, &run.cfg, crash.as_ref().map(|c| c.1.as_str()))
-        else {
-            *fired.entry(crash.map_or("start-up", |c| c.0)).or_default() += 1;
-            continue;
+        let delay = Duration::from_millis(rng.gen_range(300..1200));
+        let create = |addr| {
+            if !created {
+                let (st, v) = common::call(addr, "CreateDeliveryStream", &run.create);
+                assert_eq!(st, 200, "{v}");
+                common::wait_active(addr, run.stream);
+                created = true;
+            }
         };
-        if !created {
-            let (st, v) = common::call(addr, "CreateDeliveryStream", &run.create);
-            assert_eq!(st, 200, "{v}");
-            common::wait_active(addr, run.stream);
-            created = true;
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|id| {
-                let (stop, acked) = (stop.clone(), acked.clone());
-                let stream = run.stream;
-                std::thread::spawn(move || client(addr, stream, id, cycle, stop, acked))
-            })
-            .collect();
-        common::end_kill_cycle(
-            &mut child,
-            crash.map(|c| c.0),
-            Duration::from_millis(rng.gen_range(300..1200)),
-            &mut fired,
-        );
-        stop.store(true, Ordering::SeqCst);
-        for h in handles {
-            h.join().unwrap();
-        }
+        let (acked, stream) = (acked.clone(), run.stream);
+        kills.cycle(crash, delay, create, CLIENTS, move |addr, id, stop| {
+            client(addr, stream, id, cycle, stop, acked.clone());
+        });
     }
+    let fired = kills.fired;
     let acked = acked.lock().unwrap().clone();
     eprintln!(
         "{}: {cycles} kill cycles in {:?}: {fired:?}, {} records acknowledged",
@@ -135,12 +119,7 @@ fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
         started.elapsed(),
         acked.len()
     );
-    for p in points {
-        assert!(
-            fired.get(p).copied().unwrap_or(0) >= 1,
-            "crash point {p} never fired: {fired:?}"
-        );
-    }
+    common::assert_fired(&fired, &points, 1);
     assert!(acked.len() > 300, "load too light: {}", acked.len());
     let (child, addr) = common::spawn_with_config(&run.data, &run.cfg, None).expect("clean start");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -164,8 +143,7 @@ fn kill_cycles(run: &Run) -> (Child, SocketAddr, BTreeMap<String, Vec<u8>>) {
 }
 
 fn stop(mut child: Child) {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    common::signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }
 

@@ -14,16 +14,14 @@
 
 mod common;
 
+use hydrant_tests::pg::TestPostgres;
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
-
-use base64::Engine as _;
-use hydrant_tests::pg::TestPostgres;
-use serde_json::{json, Value};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/firehose";
 const BUCKET: &str = "pg-restart";
@@ -93,8 +91,7 @@ fn start(data: &Path, cfg: &Path, crash: Option<&str>) -> (Child, SocketAddr) {
 }
 
 fn stop(mut child: Child) {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    common::signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }
 
@@ -238,9 +235,7 @@ fn maxerror_case(pg: &TestPostgres, db: &str, crash: Option<&str>) {
     assert_eq!(seen, want, "crash {crash:?}");
     let entries = error_entries(&data);
     assert_eq!(entries.len(), 1, "crash {crash:?}: {entries:?}");
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(entries[0]["rawData"].as_str().unwrap())
-        .unwrap();
+    let raw = common::objects::raw_data(&entries[0]);
     assert_eq!(raw, BAD.as_bytes(), "crash {crash:?}");
     assert_eq!(entries[0]["errorCode"], "Redshift.DataLoadFailed");
     assert_eq!(
@@ -423,9 +418,7 @@ fn processing_failed_records_are_filed_after_a_crash_past_the_commit() {
     assert_eq!(seen, want);
     let entries = error_entries_of(&data, "processing-failed");
     assert_eq!(entries.len(), 1, "{entries:?}");
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(entries[0]["rawData"].as_str().unwrap())
-        .unwrap();
+    let raw = common::objects::raw_data(&entries[0]);
     assert_eq!(raw, failing.as_bytes());
     assert_eq!(entries[0]["lambdaARN"], arn.as_str());
 }

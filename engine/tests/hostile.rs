@@ -343,6 +343,56 @@ fn create_flood_stays_within_the_disk_budget() {
     assert!(used <= budget, "{used} bytes on disk, budget {budget}");
 }
 
+/// Bytes the file system allocated to the files under `dir` (`st_blocks`, as `du` counts).
+fn allocated(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        total += m.blocks() * 512;
+        if m.is_dir() {
+            total += allocated(&e.path());
+        }
+    }
+    total
+}
+
+/// A new stream's files are small until it is written to: its log's first segment is 1 MiB and
+/// no spare is prepared (each create took a 64 MiB segment and a 64 MiB spare at once: 44
+/// unauthenticated creates held 6.4 GB).
+#[test]
+fn new_streams_take_little_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let d = Daemon::start_env(
+        &data,
+        &[],
+        &[
+            ("HYDRANT_NODE_BUDGET_BYTES", &(64u64 << 30).to_string()),
+            ("HYDRANT_STREAM_BUDGET_BYTES", "268435456"),
+            ("HYDRANT_SEGMENT_BYTES", "67108864"),
+        ],
+    );
+    let streams = 10u64;
+    let before = allocated(&data);
+    for i in 0..streams {
+        let (st, v) = create_with(d.addr, &format!("young{i}"), "");
+        assert_eq!(st, 200, "{v}");
+    }
+    for i in 0..streams {
+        common::wait_active(d.addr, &format!("young{i}"));
+    }
+    // The prepare threads had their chance to (wrongly) prepare spares.
+    std::thread::sleep(Duration::from_millis(500));
+    let per_stream = (allocated(&data) - before) / streams;
+    println!("{streams} new streams: {per_stream} bytes of disk each");
+    assert!(
+        per_stream <= MIB + MIB / 2,
+        "a new stream takes {per_stream} bytes of disk"
+    );
+}
+
 /// With keys configured, `/metrics` wants a signature (or the configured token).
 #[test]
 fn metrics_need_credentials_when_keys_are_configured() {

@@ -76,11 +76,7 @@ fn kill_9_under_load_loses_no_acknowledged_record() {
     let acked: Acked = Arc::new(Mutex::new(BTreeMap::new()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut total_acked = 0;
-    let cycles: usize = std::env::var("HYDRANT_KILL_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
-        .max(10);
+    let cycles = common::kill_cycles("HYDRANT_KILL_CYCLES", 20, 10);
     for cycle in 0..cycles {
         let mut d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
         let stop = Arc::new(AtomicBool::new(false));

@@ -2,18 +2,20 @@
 //! `CustomTimeZone` names the objects' hour in that zone; `KMSEncryptionConfig` and
 //! `[s3] server_side_encryption` put the encryption headers on every object write (seen by a
 //! recording proxy in front of s3s-fs), `NoEncryptionConfig` sends none, and KMS without an S3
-//! endpoint is refused.
+//! endpoint is refused; the hints of nested S3 configurations and the Lambda processor cut the
+//! batch; `RetryOptions` ends the retries; `DomainARN` reaches its mapped cluster; an S3
+//! destination's error output goes to its own bucket with its encryption.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::objects::object_files;
-use common::{b64, call, Daemon};
+use common::s3s::S3sFs;
+use common::{b64, call, wait_for, Daemon};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/r";
 const KMS_KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
@@ -142,66 +144,31 @@ fn kms_without_an_s3_endpoint_is_refused_naming_the_member() {
     );
 }
 
-struct S3sFs(Child, u16);
-
-impl Drop for S3sFs {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn s3s_fs(data: &Path, buckets: &[&str]) -> S3sFs {
-    let bin = std::env::var_os("HYDRANT_S3S_FS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/s3s-fs"),
-        PathBuf::from,
+/// A write that asks for SSE-KMS with the test's key.
+fn assert_kms(r: &hydrant_tests::recording_proxy::RecordedRequest) {
+    assert_eq!(
+        r.header("x-amz-server-side-encryption"),
+        Some("aws:kms"),
+        "{r:?}"
     );
-    assert!(
-        bin.is_file(),
-        "s3s-fs not found at {} (HYDRANT_S3S_FS)",
-        bin.display()
+    assert_eq!(
+        r.header("x-amz-server-side-encryption-aws-kms-key-id"),
+        Some(KMS_KEY),
+        "{r:?}"
     );
-    for b in buckets {
-        std::fs::create_dir_all(data.join(b)).unwrap();
-    }
-    let port = common::free_port();
-    let child = Command::new(bin)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", "k", "--secret-key", "s"])
-        .arg(data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
-        assert!(Instant::now() < deadline, "s3s-fs did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    S3sFs(child, port)
 }
 
 #[test]
 fn encryption_headers_on_every_object_write() {
     let tmp = tempfile::tempdir().unwrap();
     let buckets = ["kms", "kms-backup", "plain", "sse"];
-    let s3 = s3s_fs(&tmp.path().join("s3"), &buckets);
-    let proxy = hydrant_tests::recording_proxy::RecordingProxy::start(SocketAddr::from((
-        [127, 0, 0, 1],
-        s3.1,
-    )))
-    .unwrap();
+    let s3 = S3sFs::start(&tmp.path().join("s3"), &buckets);
+    let proxy = hydrant_tests::recording_proxy::RecordingProxy::start(s3.addr()).unwrap();
     let config_for = |dir: &str, sse: &str| {
         let cfg = tmp.path().join(format!("{dir}.toml"));
         std::fs::write(
             &cfg,
-            format!(
-                "[s3]\nendpoint = \"{}\"\nforce_path_style = true\naccess_key_id = \"k\"\n\
-                 secret_access_key = \"s\"\n{sse}",
-                proxy.endpoint()
-            ),
+            format!("{}{sse}", S3sFs::s3_section(&proxy.endpoint())),
         )
         .unwrap();
         cfg
@@ -275,16 +242,7 @@ fn encryption_headers_on_every_object_write() {
         let w = to(bucket);
         assert!(w.len() >= 3, "{bucket}: {} writes", w.len());
         for r in w {
-            assert_eq!(
-                r.header("x-amz-server-side-encryption"),
-                Some("aws:kms"),
-                "{r:?}"
-            );
-            assert_eq!(
-                r.header("x-amz-server-side-encryption-aws-kms-key-id"),
-                Some(KMS_KEY),
-                "{r:?}"
-            );
+            assert_kms(r);
         }
     }
     let plain = to("plain");
@@ -319,14 +277,8 @@ fn encryption_headers_on_every_object_write() {
 fn cloudwatch_logging_options_name_the_group_and_stream_on_delivery_errors() {
     let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("hydrant.toml");
-    std::fs::write(
-        &cfg,
-        "[delivery]\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 200\n",
-    )
-    .unwrap();
     let data = tmp.path().join("data");
-    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let daemon = Daemon::with_config(&data, common::FAST_HTTP_RETRIES);
     let addr: SocketAddr = daemon.addr;
     let config = |logging: serde_json::Value| {
         serde_json::json!({
@@ -407,4 +359,217 @@ fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+/// The hints of what hydrant writes per batch cut the batch: a source-record backup's
+/// `BufferingHints`, an HTTP endpoint's `S3Configuration.BufferingHints` and the Lambda
+/// processor's `BufferIntervalInSeconds` (1 s each) deliver a record that the destination's own
+/// hints (900 s) would hold for a quarter of an hour.
+#[test]
+fn nested_buffering_hints_cap_the_batch() {
+    let lambda = hydrant_tests::lambda::LambdaServer::start().unwrap();
+    let arn = hydrant_tests::lambda::LambdaServer::arn("uppercase");
+    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(
+        &data,
+        &format!(
+            "[lambda.functions]\n\"{arn}\" = \"{}\"\n",
+            lambda.url("uppercase")
+        ),
+    );
+    let slow = serde_json::json!({"SizeInMBs": 128, "IntervalInSeconds": 900});
+    let quick = serde_json::json!({"SizeInMBs": 1, "IntervalInSeconds": 1});
+    let backup = serde_json::json!({
+        "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::capped", "Prefix": "main/",
+        "BufferingHints": slow, "S3BackupMode": "Enabled",
+        "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::capped",
+                                  "Prefix": "backup/", "BufferingHints": quick},
+    });
+    let with_lambda = serde_json::json!({
+        "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::capped", "Prefix": "lambda/",
+        "BufferingHints": slow,
+        "ProcessingConfiguration": {"Enabled": true, "Processors": [{"Type": "Lambda",
+            "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": arn},
+                           {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "1"}]}]},
+    });
+    let http = serde_json::json!({
+        "EndpointConfiguration": {"Url": receiver.url()},
+        "BufferingHints": {"SizeInMBs": 64, "IntervalInSeconds": 900},
+        "S3BackupMode": "AllData",
+        "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::capped-http",
+                            "BufferingHints": quick},
+    });
+    for (name, member, config) in [
+        ("cap-backup", "ExtendedS3DestinationConfiguration", &backup),
+        (
+            "cap-lambda",
+            "ExtendedS3DestinationConfiguration",
+            &with_lambda,
+        ),
+        ("cap-http", "HttpEndpointDestinationConfiguration", &http),
+    ] {
+        let (st, v) = create(daemon.addr, name, member, config);
+        assert_eq!(st, 200, "{name}: {v}");
+        put(daemon.addr, name, format!("{name}\n").as_bytes());
+    }
+    let root = data.join("objects/capped");
+    wait_for("the backed-up and the transformed record", &daemon, || {
+        let f = object_files(&root, "");
+        let under = |p: &str| f.iter().any(|(key, _)| key.starts_with(p));
+        under("main") && under("backup") && under("lambda")
+    });
+    wait_for("the HTTP endpoint's record", &daemon, || {
+        receiver.records_accepted() == vec![b"cap-http\n".to_vec()]
+    });
+    // S3BackupMode AllData: the delivered record is in the S3Configuration bucket too.
+    wait_for("the HTTP endpoint's backup", &daemon, || {
+        object_files(&data.join("objects/capped-http"), "cap-http-")
+            .iter()
+            .any(|(_, p)| std::fs::read(p).unwrap() == b"cap-http\n")
+    });
+    let lambda_objects = object_files(&root.join("lambda"), "");
+    let text = std::fs::read_to_string(&lambda_objects[0].1).unwrap();
+    assert!(text.contains("CAP-LAMBDA"), "transformed: {text}");
+}
+
+/// `RetryOptions.DurationInSeconds` ends the retries: an HTTP endpoint that answers 500 to
+/// everything gets its record filed in the error output once the 1 s window is over (the
+/// default window is 300 s).
+#[test]
+fn retry_options_end_the_retries_in_the_error_output() {
+    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
+    receiver.fail_next(100_000, 500, "always down");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(&data, common::FAST_HTTP_RETRIES);
+    let config = serde_json::json!({
+        "EndpointConfiguration": {"Url": receiver.url()},
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "RetryOptions": {"DurationInSeconds": 1},
+        "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::retry-errors"},
+    });
+    let (st, v) = create(
+        daemon.addr,
+        "retry-window",
+        "HttpEndpointDestinationConfiguration",
+        &config,
+    );
+    assert_eq!(st, 200, "{v}");
+    put(daemon.addr, "retry-window", b"never taken");
+    let root = data.join("objects/retry-errors");
+    wait_for("the error output", &daemon, || {
+        object_files(&root, "")
+            .iter()
+            .any(|(key, _)| key.contains("http-endpoint-failed"))
+    });
+    assert!(receiver.requests().len() >= 2, "retried before giving up");
+    assert!(receiver.records_accepted().is_empty());
+}
+
+/// `DomainARN` reaches the cluster the daemon's `[opensearch.domains]` maps it to; with
+/// `S3BackupMode` `AllDocuments` the document is in the S3Configuration bucket too.
+#[test]
+fn domain_arn_reaches_the_mapped_cluster() {
+    let bulk = hydrant_tests::bulk::BulkReceiver::start().unwrap();
+    let domain = "arn:aws:es:us-east-1:123456789012:domain/mapped";
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(
+        &data,
+        &format!("[opensearch.domains]\n\"{domain}\" = \"{}\"\n", bulk.url()),
+    );
+    let config = serde_json::json!({
+        "RoleARN": ROLE, "DomainARN": domain, "IndexName": "mapped",
+        "IndexRotationPeriod": "NoRotation", "S3BackupMode": "AllDocuments",
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::os-backup"},
+    });
+    let (st, v) = create(
+        daemon.addr,
+        "by-domain",
+        "AmazonopensearchserviceDestinationConfiguration",
+        &config,
+    );
+    assert_eq!(st, 200, "{v}");
+    put(daemon.addr, "by-domain", br#"{"via":"domain"}"#);
+    wait_for("the document", &daemon, || {
+        bulk.documents()
+            .iter()
+            .any(|((index, _), doc)| index == "mapped" && doc["via"] == "domain")
+    });
+    wait_for("the AllDocuments backup", &daemon, || {
+        object_files(&data.join("objects/os-backup"), "by-domain-")
+            .iter()
+            .any(|(_, p)| std::fs::read(p).unwrap() == br#"{"via":"domain"}"#)
+    });
+}
+
+/// The error output of an S3 destination is its own bucket under ErrorOutputPrefix, with its
+/// encryption, as in Firehose: records a Lambda fails land in s3s-fs (through a recording
+/// proxy: every write there carries the KMS headers), nothing in the local store.
+#[test]
+fn s3_error_output_goes_to_the_bucket_with_its_encryption() {
+    let lambda = hydrant_tests::lambda::LambdaServer::start().unwrap();
+    let arn = hydrant_tests::lambda::LambdaServer::arn("fail_marked");
+    let tmp = tempfile::tempdir().unwrap();
+    let s3 = S3sFs::start(&tmp.path().join("s3"), &["enc"]);
+    let proxy = hydrant_tests::recording_proxy::RecordingProxy::start(s3.addr()).unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(
+        &data,
+        &format!(
+            "{}\n[lambda.functions]\n\"{arn}\" = \"{}\"\n",
+            S3sFs::s3_section(&proxy.endpoint()),
+            lambda.url("fail_marked")
+        ),
+    );
+    let config = serde_json::json!({
+        "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::enc", "Prefix": "ok/",
+        "ErrorOutputPrefix": "err/!{firehose:error-output-type}/",
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
+        "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": KMS_KEY}},
+        "ProcessingConfiguration": {"Enabled": true, "Processors": [{"Type": "Lambda",
+            "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": arn}]}]},
+    });
+    let (st, v) = create(
+        daemon.addr,
+        "failing",
+        "ExtendedS3DestinationConfiguration",
+        &config,
+    );
+    assert_eq!(st, 200, "{v}");
+    put(daemon.addr, "failing", b"FAIL-1");
+    put(daemon.addr, "failing", b"kept-2");
+    let bucket = tmp.path().join("s3/enc");
+    wait_for(
+        "the processing-failed object in the bucket",
+        &daemon,
+        || !object_files(&bucket.join("err/processing-failed"), "failing-").is_empty(),
+    );
+    let (_, path) = &object_files(&bucket.join("err/processing-failed"), "failing-")[0];
+    let doc: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["lambdaARN"], arn, "{doc}");
+    let local = object_files(&data.join("objects"), "");
+    assert!(
+        local.is_empty(),
+        "nothing goes to the local store: {local:?}"
+    );
+    let error_writes: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.target.starts_with("/enc/err/"))
+        .collect();
+    assert!(!error_writes.is_empty(), "the error output went through S3");
+    for r in error_writes {
+        assert_kms(&r);
+    }
 }

@@ -1,15 +1,15 @@
-//! Fuzzes Firehose request decoding (`hydrant_engine::decode_request`): headers and body bytes
+//! Fuzzes Firehose request decoding (`hydrant_api::decode_request`): headers and body bytes
 //! in, a typed request or a Firehose error out. It must never panic, and what it accepts must
 //! respect the API's limits. Whatever the PutRecord/PutRecordBatch fast path
-//! (`api::fastpath`) accepts, the general serde decoder must accept as the same request.
+//! (`hydrant_api::fastpath`, built by `decode_body_fast`) accepts, the general serde decoder must accept as the same request.
 #![no_main]
 
-use hydrant_engine::api::decode::{
-    decode_body_general, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, RECORD_BYTES_MAX, TARGET_PREFIX,
+use hydrant_api::decode::{
+    decode_body_fast, decode_body_general, BATCH_BYTES_MAX, BATCH_RECORDS_MAX, RECORD_BYTES_MAX,
+    TARGET_PREFIX,
 };
-use hydrant_engine::api::fastpath;
-use hydrant_engine::api::validate::stream_name_ok;
-use hydrant_engine::{decode_request, Operation, Request};
+use hydrant_api::validate::stream_name_ok;
+use hydrant_api::{decode_request, Operation, Request};
 use libfuzzer_sys::fuzz_target;
 
 const CONTENT_TYPES: [Option<&[u8]>; 4] = [
@@ -35,7 +35,7 @@ fuzz_target!(|data: &[u8]| {
         .into_bytes();
         body = rest;
         let op = Operation::ALL[usize::from(selector)];
-        if let Some(fast) = fastpath::decode(op, body) {
+        if let Some(fast) = decode_body_fast(op, body) {
             let general = decode_body_general(op, body);
             assert_eq!(
                 general.as_ref().ok(),

@@ -40,14 +40,20 @@ fn check_decoded(bytes: &[u8], at: usize) {
             assert!(len >= FRAME_HEADER_LEN);
             assert!(at + len <= bytes.len(), "a frame must lie inside the input");
             assert!(h.record_count > 0);
-            assert_eq!(f.records, &bytes[at + FRAME_HEADER_LEN..at + len]);
+            let records_end = at + len - h.annex_total();
+            assert_eq!(f.records, &bytes[at + FRAME_HEADER_LEN..records_end]);
+            assert_eq!(f.annex.len(), h.annex_len as usize);
             let mut total = FRAME_HEADER_LEN;
             let mut count = 0u64;
             for r in f.records() {
                 total += RECORD_PREFIX_LEN + r.len();
                 count += 1;
             }
-            assert_eq!(total, len, "records + prefixes + header == len");
+            assert_eq!(
+                total + h.annex_total(),
+                len,
+                "records + prefixes + header + annex == len"
+            );
             assert_eq!(count, u64::from(h.record_count));
             assert_eq!(h.end_lsn().0, h.first_lsn.0 + count);
             assert!(h.padded_len() >= len as u64 && h.padded_len() % FRAME_ALIGN == 0);

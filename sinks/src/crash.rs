@@ -7,8 +7,10 @@
 //! after the temporary file is written and fsynced and before it is renamed over the object's
 //! name (a crash there leaves a temporary file and no object), and in the S3 store's multipart
 //! upload once its first part is uploaded and before the upload is completed (an incomplete
-//! upload, no object; objects up to the multipart threshold go up in one PutObject). The variable is read once; when it is unset a point costs one
-//! atomic load.
+//! upload, no object; objects up to the multipart threshold go up in one PutObject). A second,
+//! `delivery::between_partitions`, sits in [`crate::ObjectSink`]'s partitioned delivery between
+//! two objects of one batch (a crash there leaves the batch half written). The variable is read
+//! once; when it is unset a point costs one atomic load.
 //!
 //! This lives here rather than in the engine so that sinks can have crash points without
 //! knowing the engine: both use [`crash_point`].

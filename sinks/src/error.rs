@@ -5,7 +5,11 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::compress::CodecError;
+use crate::convert::ConversionFailure;
+use crate::http::HttpFailure;
 use crate::keys::KeyError;
+use crate::opensearch::OpenSearchFailure;
+use crate::postgres::RedshiftFailure;
 
 /// Whether trying the same delivery again can succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -55,6 +59,60 @@ impl LocalStep {
 impl std::fmt::Display for LocalStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A sink's failure kind: its Firehose error code (users see it in the error output's
+/// `errorCode` and in the metrics: it must not change) and whether it is retried. Each kind keeps
+/// both in one table, [`Failure::code_and_retry`].
+pub trait Failure: Copy {
+    /// The error code and whether the failure is retried: one row per failure.
+    fn code_and_retry(self) -> (&'static str, bool);
+
+    /// Firehose's error code.
+    fn code(self) -> &'static str {
+        self.code_and_retry().0
+    }
+
+    /// Whether the same request may succeed later.
+    fn is_retryable(self) -> bool {
+        self.code_and_retry().1
+    }
+}
+
+/// Which destination failed, and how: what [`SinkError::Destination`] carries. Each sink's
+/// failures are an enum of their own, with their Firehose error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DestinationFailure {
+    /// An HTTP endpoint request.
+    HttpEndpoint(HttpFailure),
+    /// An OpenSearch / Elasticsearch request.
+    OpenSearch(OpenSearchFailure),
+    /// A PostgreSQL / Redshift statement or connection.
+    Redshift(RedshiftFailure),
+    /// Record format conversion of a whole batch.
+    Conversion(ConversionFailure),
+}
+
+impl DestinationFailure {
+    /// Firehose's error code for the failure.
+    pub fn code(self) -> &'static str {
+        match self {
+            DestinationFailure::HttpEndpoint(f) => f.code(),
+            DestinationFailure::OpenSearch(f) => f.code(),
+            DestinationFailure::Redshift(f) => f.code(),
+            DestinationFailure::Conversion(f) => f.code(),
+        }
+    }
+
+    /// Whether the same delivery may succeed later.
+    pub fn is_retryable(self) -> bool {
+        match self {
+            DestinationFailure::HttpEndpoint(f) => f.is_retryable(),
+            DestinationFailure::OpenSearch(f) => f.is_retryable(),
+            DestinationFailure::Redshift(f) => f.is_retryable(),
+            DestinationFailure::Conversion(f) => f.is_retryable(),
+        }
     }
 }
 
@@ -159,18 +217,16 @@ pub enum SinkError {
     #[error("sink task failed: {0}")]
     Task(String),
 
-    /// A destination other than the object stores failed: PostgreSQL/Redshift, OpenSearch, an
-    /// HTTP endpoint, or a Lambda transform. The sink that makes it picks the Firehose error code
-    /// (`Redshift.ConnectionFailed`, `HttpEndpoint.DestinationException`, `Lambda.Unhandled`, ...)
-    /// and whether a retry can help.
-    #[error("{code}: {message}")]
+    /// A destination other than the object stores failed: PostgreSQL/Redshift, OpenSearch or an
+    /// HTTP endpoint. The [`DestinationFailure`] says which failure it is, and so its Firehose
+    /// error code (`Redshift.ConnectionFailed`, `HttpEndpoint.DestinationException`, ...) and
+    /// whether a retry can help.
+    #[error("{}: {message}", .failure.code())]
     Destination {
-        /// Firehose's error code for the failure.
-        code: Cow<'static, str>,
-        /// What went wrong, with what the destination said.
+        /// Which failure.
+        failure: DestinationFailure,
+        /// What went wrong, with what the destination said (the error output's `errorMessage`).
         message: String,
-        /// Whether the same delivery may succeed later.
-        retryable: bool,
     },
 }
 
@@ -200,7 +256,7 @@ impl SinkError {
             | SinkError::S3Timeout { .. }
             | SinkError::S3Client { .. }
             | SinkError::Task(_) => true,
-            SinkError::Destination { retryable, .. } => *retryable,
+            SinkError::Destination { failure, .. } => failure.is_retryable(),
         }
     }
 
@@ -219,7 +275,7 @@ impl SinkError {
             SinkError::S3Client { .. } => Cow::Borrowed("S3.ClientError"),
             SinkError::Config(_) => Cow::Borrowed("S3.InvalidConfiguration"),
             SinkError::Task(_) => Cow::Borrowed("Internal.TaskFailed"),
-            SinkError::Destination { code, .. } => code.clone(),
+            SinkError::Destination { failure, .. } => Cow::Borrowed(failure.code()),
         }
     }
 }

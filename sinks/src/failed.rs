@@ -94,6 +94,25 @@ pub enum FailureDetail {
     /// load went on without it (`MAXERROR`): `redshift-failed`, no extra field (the message
     /// names the line, column and reason).
     Redshift,
+    /// Dynamic partitioning could not find the record's partition (not JSON, the jq query failed
+    /// or gave a null or non-scalar key, a Lambda key missing, the Prefix not evaluable):
+    /// `partitioning-failed`, no extra field.
+    Partitioning,
+    /// The record's partition would have been one more than the active-partition limit allows:
+    /// `activePartitionExceeded`, no extra field.
+    ActivePartitionExceeded,
+    /// Record format conversion could not convert the record: `format-conversion-failed`. Its
+    /// document is Firehose's conversion-failure JSON: `ErrorCode` / `ErrorMessage` (capitalised,
+    /// as the developer guide writes them), `sequenceNumber`, `subSequenceNumber` and
+    /// `dataCatalogTable`.
+    FormatConversion {
+        /// The record's sequence number (its LSN, in decimal).
+        sequence_number: String,
+        /// Its index within its source record.
+        sub_sequence_number: u64,
+        /// The table whose schema it did not fit.
+        table: std::sync::Arc<crate::convert::DataCatalogTable>,
+    },
 }
 
 impl FailureDetail {
@@ -113,6 +132,9 @@ impl FailureDetail {
             FailureDetail::Splunk { .. } => ErrorOutputType::SplunkFailed,
             FailureDetail::S3Delivery => ErrorOutputType::S3DeliveryFailed,
             FailureDetail::Redshift => ErrorOutputType::RedshiftFailed,
+            FailureDetail::Partitioning => ErrorOutputType::PartitioningFailed,
+            FailureDetail::ActivePartitionExceeded => ErrorOutputType::ActivePartitionExceeded,
+            FailureDetail::FormatConversion { .. } => ErrorOutputType::FormatConversionFailed,
         }
     }
 }
@@ -174,10 +196,17 @@ impl FailedRecord {
     /// The record's JSON document (one line, no trailing newline).
     pub fn to_json(&self) -> Vec<u8> {
         let detail = match &self.detail {
+            FailureDetail::FormatConversion {
+                sequence_number,
+                sub_sequence_number,
+                table,
+            } => return self.conversion_json(sequence_number, *sub_sequence_number, table),
             FailureDetail::Processing { lambda_arn } => DetailFields::Processing { lambda_arn },
-            FailureDetail::Decompression | FailureDetail::S3Delivery | FailureDetail::Redshift => {
-                DetailFields::None {}
-            }
+            FailureDetail::Decompression
+            | FailureDetail::S3Delivery
+            | FailureDetail::Redshift
+            | FailureDetail::Partitioning
+            | FailureDetail::ActivePartitionExceeded => DetailFields::None {},
             FailureDetail::HttpEndpoint {
                 subsequence_number,
                 data_id,
@@ -217,6 +246,71 @@ impl FailedRecord {
         // left (no I/O, no non-string map keys), so an error here is a bug.
         #[allow(clippy::expect_used)]
         serde_json::to_vec(&document).expect("failed-record JSON serializes infallibly")
+    }
+}
+
+/// Firehose's conversion-failure document, field order as the developer guide lists it.
+#[derive(Serialize)]
+struct ConversionDocument<'a> {
+    #[serde(rename = "attemptsMade")]
+    attempts_made: u32,
+    #[serde(rename = "arrivalTimestamp")]
+    arrival_timestamp: u64,
+    #[serde(rename = "ErrorCode")]
+    error_code: &'a str,
+    #[serde(rename = "ErrorMessage")]
+    error_message: &'a str,
+    #[serde(rename = "attemptEndingTimestamp")]
+    attempt_ending_timestamp: u64,
+    #[serde(rename = "rawData")]
+    raw_data: String,
+    #[serde(rename = "sequenceNumber")]
+    sequence_number: &'a str,
+    #[serde(rename = "subSequenceNumber")]
+    sub_sequence_number: u64,
+    #[serde(rename = "dataCatalogTable")]
+    data_catalog_table: CatalogTable<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CatalogTable<'a> {
+    catalog_id: &'a str,
+    database_name: &'a str,
+    table_name: &'a str,
+    region: &'a str,
+    version_id: &'a str,
+    catalog_arn: &'a str,
+}
+
+impl FailedRecord {
+    fn conversion_json(
+        &self,
+        sequence_number: &str,
+        sub_sequence_number: u64,
+        table: &crate::convert::DataCatalogTable,
+    ) -> Vec<u8> {
+        let document = ConversionDocument {
+            attempts_made: self.attempts_made,
+            arrival_timestamp: self.arrival_timestamp_ms,
+            error_code: &self.error_code,
+            error_message: &self.error_message,
+            attempt_ending_timestamp: self.attempt_ending_timestamp_ms,
+            raw_data: base64::engine::general_purpose::STANDARD.encode(&self.raw_data),
+            sequence_number,
+            sub_sequence_number,
+            data_catalog_table: CatalogTable {
+                catalog_id: &table.catalog_id,
+                database_name: &table.database_name,
+                table_name: &table.table_name,
+                region: &table.region,
+                version_id: &table.version_id,
+                catalog_arn: &table.catalog_arn,
+            },
+        };
+        // Strings and integers into a Vec: no failure mode (see `to_json`).
+        #[allow(clippy::expect_used)]
+        serde_json::to_vec(&document).expect("conversion-failure JSON serializes infallibly")
     }
 }
 

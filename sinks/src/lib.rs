@@ -31,20 +31,45 @@
 //! with a new domain tag (`hydrant.batch-identity.v2`, ...) and a reader story for batches in
 //! flight, never silently.
 //!
-//! # Modules
+//! # Modules, and how a batch flows through them
 //!
-//! - [`keys`]: Prefix / ErrorOutputPrefix templates (`!{timestamp:...}`, `!{firehose:...}`), Firehose's
-//!   validation rules, the object-key suffix and the deterministic object id.
+//! The engine builds a [`Batch`] from the log; a transform may change it first; a [`Sink`]
+//! delivers it; what the destination refused, or what outlived its retry window, becomes
+//! Firehose's failed-record JSON in the error output (an object sink):
+//!
+//! ```text
+//!   Batch ─▶ transform (Lambda, de-aggregation, MetadataExtraction: partition keys)
+//!         ─▶ Sink: object (S3/ExtendedS3) | postgres (Redshift) | opensearch | http
+//!         ─▶ Delivered { failed } / SinkError ─▶ failed ─▶ object sink (error output)
+//! ```
+//!
+//! - [`transform`]: the ProcessingConfiguration pipeline (Lambda, KPL de-aggregation, jq
+//!   MetadataExtraction), in front of every sink.
+//! - [`object`]: object storage. [`ObjectSink`] (the S3 / ExtendedS3 destination: keys + codec
+//!   + store) in `object/mod.rs`, and beside it:
+//!   - [`keys`] (`object/keys.rs`): Prefix / ErrorOutputPrefix templates (`!{timestamp:...}`,
+//!     `!{firehose:...}`), Firehose's validation rules, the object-key suffix;
+//!   - [`store`] (`object/store.rs`): the [`ObjectStore`] seam;
+//!   - [`local`] (`object/local.rs`): [`LocalStore`], the embedded default: files under the data
+//!     directory, temp + fsync + rename + directory fsync;
+//!   - [`s3`] (`object/s3.rs`): [`S3Store`], any S3-compatible endpoint through aws-sdk-s3,
+//!     multipart above a threshold.
+//! - [`partition`]: dynamic partitioning: jq extraction, key escaping, per-partition objects.
+//! - [`compress`]: UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY and ZSTD, both ways.
 //! - [`calendar`]: the one calendar (jiff, bundled IANA zones): epoch milliseconds to civil fields
 //!   in a `CustomTimeZone`.
-//! - [`compress`]: UNCOMPRESSED, GZIP, ZIP, Snappy, HADOOP_SNAPPY and ZSTD, both ways.
-//! - [`store`]: the [`ObjectStore`] seam, with [`LocalStore`] (the embedded default: files under the
-//!   data directory, temp + fsync + rename + directory fsync) and [`S3Store`] (any S3-compatible
-//!   endpoint through aws-sdk-s3, multipart above a threshold).
-//! - [`object`]: [`ObjectSink`], the S3 / ExtendedS3 destination: keys + codec + store.
+//! - [`postgres`]: the Redshift destination on PostgreSQL (`COPY` from the intermediate objects'
+//!   bytes, the position committed with the rows).
+//! - [`opensearch`]: the OpenSearch / Elasticsearch destination (one `_bulk` request per batch).
+//! - [`http`]: the HTTP endpoint destination (config, request plan, sink, response, failures).
 //! - [`failed`]: Firehose's failed-record JSON for the error output.
-//! - [`error`]: the [`SinkError`] type.
+//! - [`convert`]: record format conversion (JSON to Parquet) with schemas from a catalog.
+//! - [`error`]: the [`SinkError`] type; each non-object sink's failures are a typed enum
+//!   ([`DestinationFailure`]).
 //! - [`crash`]: named crash points (`HYDRANT_CRASH_AT`) for kill tests.
+//!
+//! The paths `hydrant_sinks::keys`, `::store`, `::local` and `::s3` are re-exports of the
+//! `object` submodules.
 
 #![warn(missing_docs)]
 
@@ -56,24 +81,24 @@ use bytes::Bytes;
 
 pub mod calendar;
 pub mod compress;
+pub mod convert;
 pub mod crash;
 pub mod error;
 pub mod failed;
 pub mod http;
-pub mod keys;
-pub mod local;
 pub mod object;
 pub mod opensearch;
+pub mod partition;
 pub mod postgres;
-pub mod s3;
-pub mod store;
+pub mod sigv4;
 pub mod transform;
 
 pub use compress::{CodecError, Compression};
-pub use error::{ErrorClass, SinkError};
+pub use error::{DestinationFailure, ErrorClass, Failure, SinkError};
 pub use failed::{FailedRecord, FailureDetail};
 pub use keys::{ErrorOutputType, KeyError, S3Prefixes};
 pub use local::LocalStore;
+pub use object::{keys, local, s3, store};
 pub use object::{ObjectSink, ObjectSinkConfig};
 pub use s3::{S3Config, S3Credentials, S3Store, ServerSideEncryption};
 pub use store::{Body, ObjectStore, PutObject};
@@ -81,6 +106,9 @@ pub use store::{Body, ObjectStore, PutObject};
 /// A boxed, sendable future: what the object-safe async methods of [`Sink`] and [`ObjectStore`]
 /// return, so the engine can hold them as `Arc<dyn Sink>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What [`Sink::give_up`] returns: the records to file in the error output.
+pub type GiveUp<'a> = BoxFuture<'a, Result<Vec<FailedRecord>, SinkError>>;
 
 /// The deterministic identity of one delivery batch.
 ///
@@ -105,6 +133,21 @@ pub struct BatchIdentity {
     pub first_lsn: u64,
     /// The LSN of the last record in the batch (inclusive).
     pub last_lsn: u64,
+}
+
+#[cfg(test)]
+impl BatchIdentity {
+    /// A test batch's identity: stream `orders`, incarnation `4f1c`, the first destination,
+    /// LSNs `first_lsn..=last_lsn`.
+    pub(crate) fn orders(first_lsn: u64, last_lsn: u64) -> Self {
+        BatchIdentity {
+            stream: "orders".into(),
+            incarnation: "4f1c".into(),
+            destination_id: "destinationId-000000000001".into(),
+            first_lsn,
+            last_lsn,
+        }
+    }
 }
 
 impl BatchIdentity {
@@ -224,6 +267,12 @@ pub struct Batch {
     /// provably holds the records ([`Batch::contiguous_data`]), so `None` is always correct and
     /// a change to `records` can never deliver stale bytes.
     pub contiguous: Option<Bytes>,
+    /// Dynamic partitioning: each record's partition keys, as the transform found them.
+    ///
+    /// # Invariant
+    /// Empty (no partitioning, or not yet processed) or exactly one entry per record, in the
+    /// same order; whoever changes `records` after keys were set keeps them in step.
+    pub partition_keys: Vec<partition::SharedKeys>,
 }
 
 impl Batch {
@@ -310,12 +359,7 @@ pub trait Sink: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// A [`SinkError`] when the sink's own artefact could not be written; the engine retries.
-    fn give_up<'a>(
-        &'a self,
-        batch: &'a Batch,
-        error: &'a SinkError,
-        attempts: u32,
-    ) -> BoxFuture<'a, Result<Vec<FailedRecord>, SinkError>> {
+    fn give_up<'a>(&'a self, batch: &'a Batch, error: &'a SinkError, attempts: u32) -> GiveUp<'a> {
         Box::pin(async move {
             Ok(failed_records(batch, error, attempts, |r| {
                 self.failure_detail(batch, r)
@@ -414,6 +458,7 @@ mod tests {
                 record(3, whole.slice(6..11)),
             ],
             contiguous: Some(whole.clone()),
+            partition_keys: Vec::new(),
         };
         assert_eq!(batch.contiguous_data(), Some(whole.clone()));
         // A record replaced by equal bytes elsewhere: not provably the buffer any more.
@@ -433,13 +478,7 @@ mod tests {
     }
 
     fn identity() -> BatchIdentity {
-        BatchIdentity {
-            stream: "orders".into(),
-            incarnation: "4f1c".into(),
-            destination_id: "destinationId-000000000001".into(),
-            first_lsn: 10,
-            last_lsn: 19,
-        }
+        BatchIdentity::orders(10, 19)
     }
 
     #[test]

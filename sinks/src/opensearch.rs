@@ -70,19 +70,19 @@
 //! [`OpenSearchConfig::allow_insecure_http`] says otherwise.
 
 mod config;
+mod failure;
 mod rotation;
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    now_ms, Batch, BatchIdentity, BoxFuture, Delivered, FailedRecord, FailureDetail, Record, Sink,
-    SinkError,
+    now_ms, Batch, BatchIdentity, BoxFuture, Delivered, FailedRecord, FailureDetail, GiveUp,
+    Record, Sink, SinkError,
 };
 
 pub use config::{
@@ -90,6 +90,7 @@ pub use config::{
     Flavor, OpenSearchConfig, OpenSearchConfigError, ENDPOINT_CHARS_MAX, INDEX_NAME_CHARS_MAX,
     REQUEST_TIMEOUT_DEFAULT, TYPE_NAME_CHARS_MAX,
 };
+pub use failure::OpenSearchFailure;
 pub use rotation::IndexRotation;
 
 /// The longest error-response excerpt kept in an error message (bytes).
@@ -317,19 +318,17 @@ impl OpenSearchSink {
         }
         let parsed: BulkResponse = serde_json::from_slice(&bytes).map_err(|e| {
             destination(
-                "OS.InvalidResponse",
+                OpenSearchFailure::InvalidResponse,
                 format!("the bulk response is not valid: {e}: {}", excerpt(&bytes)),
-                true,
             )
         })?;
         if parsed.items.len() != items {
             return Err(destination(
-                "OS.InvalidResponse",
+                OpenSearchFailure::InvalidResponse,
                 format!(
                     "the bulk response has {} items for {items} actions",
                     parsed.items.len()
                 ),
-                true,
             ));
         }
         parsed
@@ -338,9 +337,8 @@ impl OpenSearchSink {
             .map(|mut item| {
                 item.pop_first().map(|(_, v)| v).ok_or_else(|| {
                     destination(
-                        "OS.InvalidResponse",
+                        OpenSearchFailure::InvalidResponse,
                         "an empty bulk response item".into(),
-                        true,
                     )
                 })
             })
@@ -349,9 +347,6 @@ impl OpenSearchSink {
 
     /// The SigV4 headers (service `es`) for a `_bulk` POST of `body`.
     fn sigv4_headers(&self, body: &[u8]) -> Result<Vec<(String, String)>, SinkError> {
-        use aws_sigv4::http_request::{
-            sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-        };
         let ClusterAuth::SigV4 {
             region,
             access_key_id,
@@ -361,42 +356,23 @@ impl OpenSearchSink {
         else {
             return Ok(Vec::new());
         };
-        let signing_error =
-            |e: &dyn fmt::Display| destination("OS.SigningFailed", e.to_string(), false);
-        let identity = aws_credential_types::Credentials::new(
+        let credentials = aws_credential_types::Credentials::new(
             access_key_id,
             secret_access_key,
             session_token.clone(),
             None,
             "hydrant-opensearch",
-        )
-        .into();
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(&identity)
-            .region(region)
-            .name("es")
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| signing_error(&e))?
-            .into();
-        let headers = [("content-type", "application/x-ndjson")];
-        let signable = SignableRequest::new(
-            "POST",
+        );
+        crate::sigv4::sign_post(
+            "es",
+            region,
+            &credentials,
             self.bulk_url.as_str(),
-            headers.iter().copied(),
-            SignableBody::Bytes(body),
+            [("content-type", "application/x-ndjson")].into_iter(),
+            body,
+            crate::sigv4::PayloadHash::Header,
         )
-        .map_err(|e| signing_error(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| signing_error(&e))?
-            .into_parts();
-        Ok(instructions
-            .headers()
-            .map(|(n, v)| (n.to_owned(), v.to_owned()))
-            .collect())
+        .map_err(|e| destination(OpenSearchFailure::SigningFailed, e))
     }
 
     /// One delivery attempt of `batch` (see the module documentation).
@@ -433,13 +409,12 @@ impl OpenSearchSink {
             .collect();
         if let Some(ItemState::Retry { code, message }) = retry.first() {
             let error = destination(
-                "OS.DocumentsNotIndexed",
+                OpenSearchFailure::DocumentsNotIndexed,
                 format!(
                     "{} of {} documents not indexed yet; first: {code}: {message}",
                     retry.len(),
                     pending.items.len()
                 ),
-                true,
             );
             *self.lock_pending() = Some(pending);
             return Err(error);
@@ -514,12 +489,7 @@ impl Sink for OpenSearchSink {
     /// Files the documents of `batch` not indexed: those still refused, those refused for good,
     /// and those whose fate is unknown (with `error`'s code and message). Without state for the
     /// batch (after a restart), every record.
-    fn give_up<'a>(
-        &'a self,
-        batch: &'a Batch,
-        error: &'a SinkError,
-        attempts: u32,
-    ) -> BoxFuture<'a, Result<Vec<FailedRecord>, SinkError>> {
+    fn give_up<'a>(&'a self, batch: &'a Batch, error: &'a SinkError, attempts: u32) -> GiveUp<'a> {
         Box::pin(async move {
             let prefix = document_id_prefix(&batch.identity);
             let kept = self.lock_pending().take();
@@ -625,22 +595,21 @@ fn format_document_id(prefix: &str, record: &Record) -> String {
     format!("{prefix}-{:020}-{}", record.lsn, record.sub)
 }
 
-fn destination(code: &'static str, message: String, retryable: bool) -> SinkError {
+fn destination(failure: OpenSearchFailure, message: String) -> SinkError {
     SinkError::Destination {
-        code: Cow::Borrowed(code),
+        failure: failure.into(),
         message,
-        retryable,
     }
 }
 
 fn transport_error(error: reqwest::Error) -> SinkError {
     let message = error_chain(&error);
     if error.is_timeout() {
-        destination("OS.RequestTimeout", message, true)
+        destination(OpenSearchFailure::RequestTimeout, message)
     } else if error.is_connect() {
-        destination("OS.ConnectionFailed", message, true)
+        destination(OpenSearchFailure::ConnectionFailed, message)
     } else {
-        destination("OS.ConnectionReset", message, true)
+        destination(OpenSearchFailure::ConnectionReset, message)
     }
 }
 
@@ -656,20 +625,9 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 fn status_error(status: u16, body: &[u8]) -> SinkError {
-    let (code, retryable) = match status {
-        401 | 403 => ("OS.AccessDenied", false),
-        408 => ("OS.RequestTimeout", true),
-        429 => ("OS.TooManyRequests", true),
-        500..=599 => ("OS.ServiceException", true),
-        400 => ("OS.MalformedData", false),
-        404 => ("OS.ResourceNotFound", false),
-        413 => ("OS.RequestEntityTooLarge", false),
-        _ => ("OS.InvalidRequest", false),
-    };
     destination(
-        code,
+        OpenSearchFailure::from_status(status),
         format!("the cluster answered HTTP {status}: {}", excerpt(body)),
-        retryable,
     )
 }
 
@@ -688,9 +646,8 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if out.len() + chunk.len() > limit {
             return Err(destination(
-                "OS.InvalidResponse",
+                OpenSearchFailure::InvalidResponse,
                 format!("the response is larger than {limit} bytes"),
-                true,
             ));
         }
         out.extend_from_slice(&chunk);
@@ -703,13 +660,7 @@ mod tests {
     use super::*;
 
     fn identity() -> BatchIdentity {
-        BatchIdentity {
-            stream: "orders".into(),
-            incarnation: "4f1c".into(),
-            destination_id: "destinationId-000000000001".into(),
-            first_lsn: 10,
-            last_lsn: 12,
-        }
+        BatchIdentity::orders(10, 12)
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn batch_of(records: Vec<Vec<u8>>) -> Batch {
         },
         stream_version: 1,
         contiguous: None,
+        partition_keys: Vec::new(),
         oldest_arrival_ms: 1_700_000_000_000,
         records: records
             .into_iter()
@@ -79,11 +80,9 @@ fn only_request(receiver: &HttpReceiver) -> ReceivedRequest {
 
 fn destination_error(error: &SinkError) -> (&str, &str, bool) {
     match error {
-        SinkError::Destination {
-            code,
-            message,
-            retryable,
-        } => (code, message, *retryable),
+        SinkError::Destination { failure, message } => {
+            (failure.code(), message, failure.is_retryable())
+        }
         other => panic!("not a destination error: {other:?}"),
     }
 }

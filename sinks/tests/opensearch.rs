@@ -46,6 +46,7 @@ fn batch(records: &[(&str, u64)]) -> Batch {
         identity: identity(100, 100 + records.len() as u64 - 1),
         stream_version: 1,
         contiguous: None,
+        partition_keys: Vec::new(),
         oldest_arrival_ms: records.iter().map(|r| r.arrival_ms).min().unwrap_or(0),
         records,
     }

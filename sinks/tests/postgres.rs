@@ -58,6 +58,7 @@ fn batch_of(stream: &str, first_lsn: u64, records: &[&str]) -> Batch {
         },
         stream_version: 1,
         contiguous: None,
+        partition_keys: Vec::new(),
         oldest_arrival_ms: ARRIVAL,
         records: records
             .iter()

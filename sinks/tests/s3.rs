@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,13 +38,6 @@ impl Drop for S3sFs {
     }
 }
 
-fn s3s_fs_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("HYDRANT_S3S_FS") {
-        return PathBuf::from(path);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/s3s-fs")
-}
-
 fn free_port() -> u16 {
     // Bind, read the port, release it: s3s-fs binds it a moment later. Another process could
     // take it in between; the readiness wait below would then time out with a clear message.
@@ -54,14 +47,7 @@ fn free_port() -> u16 {
 
 impl S3sFs {
     fn start() -> S3sFs {
-        let binary = s3s_fs_binary();
-        assert!(
-            binary.is_file(),
-            "s3s-fs not found at {}: install it with `cargo install --locked s3s-fs@0.14.1 \
-             --features binary --root target/tools` (from the workspace root), or point \
-             HYDRANT_S3S_FS at the binary",
-            binary.display()
-        );
+        let binary = hydrant_tests::s3s::s3s_fs_binary();
         let data = tempfile::tempdir().unwrap();
         let port = free_port();
         let child = Command::new(&binary)
@@ -131,14 +117,9 @@ fn object(body: impl Into<Bytes>, content_encoding: Option<&'static str>) -> Put
 
 /// Pseudo-random bytes, so multipart parts differ and compression cannot hide a mix-up.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[3]
-        })
+    hydrant_tests::xorshift(seed | 1)
+        .take(len)
+        .map(|x| x.to_le_bytes()[3])
         .collect()
 }
 
@@ -240,6 +221,7 @@ async fn an_object_sink_on_s3_resends_to_the_same_key() {
         },
         stream_version: 2,
         contiguous: None,
+        partition_keys: Vec::new(),
         oldest_arrival_ms: arrival,
         records: vec![
             Record {

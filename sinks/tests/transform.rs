@@ -43,6 +43,7 @@ fn batch(data: &[&[u8]]) -> Batch {
         identity: identity(100, 100 + data.len().max(1) as u64 - 1),
         stream_version: 1,
         contiguous: None,
+        partition_keys: Vec::new(),
         oldest_arrival_ms: 1_700_000_000_000,
         records,
     }
@@ -684,11 +685,7 @@ fn configurations_that_are_refused_or_make_no_pipeline() {
         Err(TransformConfigError::UnreachableLambda { .. })
     ));
 
-    for unsupported in [
-        "MetadataExtraction",
-        "Decompression",
-        "CloudWatchLogProcessing",
-    ] {
+    for unsupported in ["Decompression", "CloudWatchLogProcessing"] {
         let e =
             Pipeline::validate(&json!({"Enabled": true, "Processors": [{"Type": unsupported}]}))
                 .unwrap_err();

@@ -3,11 +3,15 @@
 # /dev/vda (ext4, made on the host) at /data and runs hydrantd on it, data in /data/hydrant-data.
 # Kernel command line parameters (set by tests/powercut/run.sh):
 #   hydrant.mode=load   hydrantd + the producer, until the host cuts the power
-#   hydrant.mode=soak   the same, and hydrantd is killed with SIGKILL and restarted every 1-4 s
+#   hydrant.mode=soak   the same, and hydrantd is killed with SIGKILL and restarted: 1-4 s after
+#                       it is ready again, or (one kill in four) 0-2 s into its recovery
 #   hydrant.mode=final  hydrantd alone until its delivery backlog is 0, then SIGTERM, unmount,
 #                       power off (the host then reads the disk)
 #   hydrant.tag=c7      names this boot's records (unique per boot)
 #   hydrant.args="..."  extra hydrantd flags, e.g. --durability=none (words joined by commas)
+#   hydrant.pg=H:P      PostgreSQL on the host (10.0.2.2 through qemu's user-mode network): the
+#                       producer also writes to stream `pg`, a Redshift-style stream into the
+#                       database `powercut` there, created through the API if missing
 # Everything the host reads comes on the serial console: READY, the producer's ACK lines, DONE.
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -19,14 +23,26 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 done
 ip link set lo up
 
-mode=load tag=x args=""
+mode=load tag=x args="" pg=""
 for w in $(cat /proc/cmdline); do
   case "$w" in
+    hydrant.pg=*) pg=${w#hydrant.pg=} ;;
     hydrant.mode=*) mode=${w#hydrant.mode=} ;;
     hydrant.tag=*) tag=${w#hydrant.tag=} ;;
     hydrant.args=*) args=$(echo "${w#hydrant.args=}" | tr , ' ') ;;
   esac
 done
+
+if [ -n "$pg" ]; then
+  # virtio-net on qemu's user-mode network: the guest is 10.0.2.15, the host's loopback 10.0.2.2.
+  for m in failover net_failover virtio_net; do
+    insmod /modules/$m.ko || echo "POWERCUT-ERROR insmod $m"
+  done
+  i=0
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 ||
+    echo "POWERCUT-ERROR network"
+fi
 
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
@@ -64,10 +80,21 @@ echo "READY $tag"
 
 case "$mode" in
   load|soak)
-    /bin/hydrant-powercut-load 127.0.0.1:4573 default "$tag" 4 </dev/null >/dev/console 2>&1 &
+    streams="default:4"
+    [ -z "$pg" ] || streams="$streams pg:2:jdbc:postgresql://$pg/powercut"
+    /bin/hydrant-powercut-load 127.0.0.1:4573 "$tag" $streams </dev/null >/dev/console 2>&1 &
     if [ "$mode" = soak ]; then
       while true; do
-        sleep "$(rand 1 4)"
+        # Most kills strike a serving daemon; some strike its recovery. Waiting for readiness
+        # before the next kill keeps the soak making progress: under emulation on a loaded host,
+        # opening two streams' logs can take longer than 4 s, and a daemon always killed before
+        # it is ready would acknowledge nothing.
+        if [ "$(rand 1 4)" = 1 ]; then
+          sleep "$(rand 0 1).$(rand 0 9)"
+        else
+          wait_ready
+          sleep "$(rand 1 4)"
+        fi
         kill -9 $hpid
         wait $hpid 2>/dev/null
         echo "KILLED hydrantd"

@@ -52,7 +52,6 @@ use std::fmt;
 use std::io::{self, Read as _};
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -63,6 +62,8 @@ use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::serve::ServerThread;
 
 /// The largest request body accepted (after inflating), OpenSearch's default
 /// `http.max_content_length` (100 MiB).
@@ -192,11 +193,7 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The first header of that name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        crate::serve::header(&self.headers, name)
     }
 }
 
@@ -238,16 +235,16 @@ impl BulkReceiverBuilder {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(format!("bulk-receiver-{}", addr.port()))
-            .spawn(move || runtime.block_on(serve(listener, server_shared, stop_rx)))?;
+        let server = ServerThread::spawn(
+            format!("bulk-receiver-{}", addr.port()),
+            runtime,
+            move |stop| serve(listener, server_shared, stop),
+        )?;
         Ok(BulkReceiver {
             addr,
             shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _server: server,
         })
     }
 }
@@ -256,8 +253,8 @@ impl BulkReceiverBuilder {
 pub struct BulkReceiver {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _server: ServerThread,
 }
 
 impl fmt::Debug for BulkReceiver {
@@ -342,17 +339,6 @@ impl BulkReceiver {
         let mut state = self.shared.lock();
         state.fail_requests = 0;
         state.item_rules.clear();
-    }
-}
-
-impl Drop for BulkReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -38,7 +38,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -49,6 +48,8 @@ use hyper::header::{HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use tokio::sync::oneshot;
+
+use crate::serve::ServerThread;
 
 /// The largest record Firehose accepts (1,000 KiB), and so the largest `data` a request carries.
 pub const RECORD_BYTES_MAX: usize = 1_024_000;
@@ -196,8 +197,8 @@ impl Shared {
 pub struct HttpReceiver {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _server: ServerThread,
 }
 
 /// The receiver could not start.
@@ -226,16 +227,14 @@ impl HttpReceiver {
             options,
             state: Mutex::new(State::default()),
         });
-        let (stop_tx, stop_rx) = oneshot::channel();
         let serving = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("http-receiver".into())
-            .spawn(move || runtime.block_on(serve(listener, serving, stop_rx)))?;
+        let server = ServerThread::spawn("http-receiver".into(), runtime, move |stop| {
+            serve(listener, serving, stop)
+        })?;
         Ok(HttpReceiver {
             addr,
             shared,
-            stop: Some(stop_tx),
-            thread: Some(thread),
+            _server: server,
         })
     }
 
@@ -312,6 +311,12 @@ impl HttpReceiver {
         }
     }
 
+    /// Drops the replies still scripted: from now on requests are accepted (an endpoint that
+    /// comes back).
+    pub fn clear_script(&self) {
+        self.shared.lock().script.clear();
+    }
+
     /// Every request received so far, in arrival order.
     #[must_use]
     pub fn requests(&self) -> Vec<ReceivedRequest> {
@@ -371,17 +376,6 @@ impl HttpReceiver {
     /// Forgets the requests received so far (the script is kept).
     pub fn clear(&self) {
         self.shared.lock().requests.clear();
-    }
-}
-
-impl Drop for HttpReceiver {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

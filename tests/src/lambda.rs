@@ -23,7 +23,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -32,6 +31,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
+
+use crate::serve::ServerThread;
 
 /// The account id in the ARNs [`LambdaServer::arn`] makes.
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -119,11 +120,7 @@ impl Invocation {
     /// The first value of header `name` (case-insensitive).
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
+        crate::serve::header(&self.headers, name)
     }
 
     /// The event's records: `(recordId, decoded data)` in order.
@@ -314,8 +311,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct LambdaServer {
     addr: SocketAddr,
     state: Arc<State>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// Stops the server when dropped.
+    _server: ServerThread,
 }
 
 impl std::fmt::Debug for LambdaServer {
@@ -347,16 +344,14 @@ impl LambdaServer {
             invocations: Mutex::new(Vec::new()),
             requests: AtomicUsize::new(0),
         });
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let serving = Arc::clone(&state);
-        let thread = std::thread::Builder::new()
-            .name("lambda-test-server".into())
-            .spawn(move || runtime.block_on(serve(listener, serving, stopped)))?;
+        let thread = ServerThread::spawn("lambda-test-server".into(), runtime, move |stop| {
+            serve(listener, serving, stop)
+        })?;
         let server = LambdaServer {
             addr,
             state,
-            stop: Some(stop),
-            thread: Some(thread),
+            _server: thread,
         };
         server.register("uppercase", functions::uppercase);
         server.register("drop_even", functions::drop_even);
@@ -426,17 +421,6 @@ impl LambdaServer {
     #[must_use]
     pub fn requests(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for LambdaServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -6,8 +6,10 @@
 //! A record is one line, `<tag>-t<thread>-b<batch>-i<index>:<padding>\n`: `tag` names the boot
 //! (`c17`), the padding is a pure function of the identity, so the checker recomputes every
 //! record's bytes from its id. The producer prints one line per acknowledged PutRecordBatch:
-//! `ACK <tag> <thread> <batch> <n>` when all `n` records were accepted (indexes `0..n`), or
-//! `ACKSOME <tag> <thread> <batch> <i>,<j>,...` naming the accepted indexes when some failed.
+//! `ACK <stream> <tag> <thread> <batch> <n>` when all `n` records were accepted (indexes
+//! `0..n`), or `ACKSOME <stream> <tag> <thread> <batch> <i>,<j>,...` naming the accepted indexes
+//! when some failed. Each stream has its own producer threads (numbered from 0 per stream), so a
+//! record's identity is unique within its stream.
 
 use std::collections::BTreeSet;
 
@@ -62,16 +64,18 @@ pub fn parse_record(bytes: &[u8]) -> Option<RecordKey> {
     })
 }
 
-/// The records an acknowledgement line names (`None` for any other line, or one cut short).
+/// The stream and the records an acknowledgement line names (`None` for any other line, or one
+/// cut short).
 #[must_use]
-pub fn parse_ack_line(line: &str) -> Option<Vec<RecordKey>> {
+pub fn parse_ack_line(line: &str) -> Option<(String, Vec<RecordKey>)> {
     let mut f = line.split(' ');
     let kind = f.next()?;
+    let stream = f.next()?.to_owned();
     let tag = f.next()?.to_owned();
     let thread: u32 = f.next()?.parse().ok()?;
     let batch: u64 = f.next()?.parse().ok()?;
     let last = f.next()?;
-    if f.next().is_some() || tag.is_empty() {
+    if f.next().is_some() || tag.is_empty() || stream.is_empty() {
         return None;
     }
     let indexes: BTreeSet<u32> = match kind {
@@ -82,17 +86,16 @@ pub fn parse_ack_line(line: &str) -> Option<Vec<RecordKey>> {
             .collect::<Option<_>>()?,
         _ => return None,
     };
-    Some(
-        indexes
-            .into_iter()
-            .map(|index| RecordKey {
-                tag: tag.clone(),
-                thread,
-                batch,
-                index,
-            })
-            .collect(),
-    )
+    let keys = indexes
+        .into_iter()
+        .map(|index| RecordKey {
+            tag: tag.clone(),
+            thread,
+            batch,
+            index,
+        })
+        .collect();
+    Some((stream, keys))
 }
 
 #[cfg(test)]
@@ -118,13 +121,16 @@ mod tests {
 
     #[test]
     fn ack_lines() {
-        let all = parse_ack_line("ACK c2 1 9 3").unwrap();
+        let (stream, all) = parse_ack_line("ACK default c2 1 9 3").unwrap();
+        assert_eq!(stream, "default");
         assert_eq!(all.len(), 3);
         assert_eq!(all[2].index, 2);
-        let some = parse_ack_line("ACKSOME c2 1 9 0,4").unwrap();
+        let (stream, some) = parse_ack_line("ACKSOME pg c2 1 9 0,4").unwrap();
+        assert_eq!(stream, "pg");
         assert_eq!(some.iter().map(|k| k.index).collect::<Vec<_>>(), vec![0, 4]);
-        assert_eq!(parse_ack_line("ACK c2 1 9"), None);
-        assert_eq!(parse_ack_line("ACK c2 1 9 3 x"), None);
+        assert_eq!(parse_ack_line("ACK default c2 1 9"), None);
+        assert_eq!(parse_ack_line("ACK default c2 1 9 3 x"), None);
+        assert_eq!(parse_ack_line("ACK c2 1 9 3"), None);
         assert_eq!(parse_ack_line("[ 1.0] ACK"), None);
     }
 }

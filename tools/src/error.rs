@@ -16,16 +16,8 @@ pub enum CliError {
 
     /// A file operation of the command itself (not the log's) failed, such as creating the
     /// benchmark's scratch directory.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        /// The operation that failed.
-        op: &'static str,
-        /// The file or directory it failed on.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] hydrant_wal::IoError),
 
     /// Writing to standard output failed. A closed pipe (`hydrant wal dump | head`) is not
     /// reported: `main` ends quietly with success on it.
@@ -53,11 +45,11 @@ pub enum CliError {
 impl CliError {
     /// An I/O error of the command itself, with the operation and path it failed on.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> CliError {
-        CliError::Io {
+        CliError::Io(hydrant_wal::IoError {
             op,
             path: path.into(),
             source,
-        }
+        })
     }
 }
 

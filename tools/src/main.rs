@@ -2,37 +2,32 @@
 //!
 //! - `hydrant wal verify|stat|dump DIR`: read-only inspection of a stream's write-ahead log,
 //!   through the WAL crate's own reader and verifier (no second parser).
-//! - `hydrant bench wal`: the WAL's benchmark against the disk's own `pwrite` + `fdatasync`
-//!   baseline, measured in the same run.
 //! - `hydrant replay --data-dir DIR --stream NAME`: disaster recovery; deliver a range of a
 //!   stream's WAL again, resumable (checkpoint) and idempotent (deterministic keys).
 //! - `hydrant put STREAM FILE`: send a file's lines as records.
-//! - `hydrant bench put` / `hydrant bench deliver`: the API under load, and end-to-end delivery
-//!   per codec, against a running or self-started hydrantd.
+//! - `hydrant catalog put|get|list`: the local catalog of table schemas for record format
+//!   conversion (module `catalog_cmd`).
+//! - `hydrant bench ...`: runs the benchmarks' own binary, `hydrant-bench ...` (tools/bench),
+//!   found beside this executable or on `PATH` (module `bench`); this binary links no benchmark
+//!   and no test fixture.
 //!
 //! Exit status: 0 success; 1 `wal verify` found damage; 2 the command could not run (bad
 //! arguments, a missing or unreadable log, an I/O error).
 
 mod bench;
-mod bench_deliver;
-mod bench_pg;
-mod bench_put;
-mod daemon;
-mod error;
-mod firehose;
-mod host;
-mod loadgen;
+mod catalog_cmd;
 mod progress;
 mod put;
-mod render;
 mod replay;
 mod wal_cmd;
 
+use std::ffi::OsString;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use hydrant_tools::{error, firehose, render};
 
 use crate::error::CliError;
 
@@ -49,15 +44,27 @@ enum Command {
     /// Inspect a WAL directory, read-only (safe beside a running hydrantd).
     #[command(subcommand)]
     Wal(WalCommand),
-    /// Benchmarks, quoted in the README.
-    #[command(subcommand)]
-    Bench(BenchCommand),
+    /// Benchmarks, quoted in the README: runs `hydrant-bench` (installed beside `hydrant`) with
+    /// the arguments that follow (`hydrant bench wal|put|deliver|kinesis ...`;
+    /// `hydrant bench --help`).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The arguments of `hydrant-bench`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "ARGS"
+        )]
+        args: Vec<OsString>,
+    },
     /// Disaster recovery: deliver a range of a stream's WAL again (read-only on the log,
     /// whether or not hydrantd runs), resumable and idempotent.
     Replay(Box<replay::ReplayArgs>),
     /// Send a file's lines as records (newline kept), in batches of at most 500 records and
     /// 4 MiB, with retries and a progress bar.
     Put(Box<put::PutArgs>),
+    /// The local catalog of table schemas that record format conversion reads.
+    Catalog(catalog_cmd::CatalogArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,20 +109,6 @@ struct DumpArgs {
     max_data_bytes: usize,
 }
 
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Measure the WAL (sync durability) in three shapes, each beside the disk's own
-    /// pwrite + fdatasync baseline run in the same process on the same disk.
-    Wal(bench::BenchWalArgs),
-    /// HTTP load against a running or self-started hydrantd: PutRecordBatch throughput beside
-    /// the WAL's own (S1, same run), PutRecord records/s and latency.
-    Put(bench_put::BenchPutArgs),
-    /// End to end per codec: ingest through the API to the local object store; throughput
-    /// beside the codec's own speed (same run), freshness with IntervalInSeconds=0. With
-    /// `--dest postgres`: rows/s through the PostgreSQL sink beside a plain COPY.
-    Deliver(bench_deliver::BenchDeliverArgs),
-}
-
 fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Wal(WalCommand::Verify { dir, json }) => match wal_cmd::verify(&dir, json, out)? {
@@ -136,20 +129,18 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<ExitCode, CliError> {
             wal_cmd::dump(&a.dir, opts, out)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(BenchCommand::Wal(args)) => {
-            bench::run(&args, out)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Deliver(args)) => {
-            bench_deliver::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Bench(BenchCommand::Put(args)) => {
-            bench_put::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))?;
-            Ok(ExitCode::SUCCESS)
+        Command::Bench { args } => {
+            // The benchmarks write to the same standard output: what this process buffered
+            // goes first.
+            out.flush()?;
+            Err(CliError::Command(Box::new(bench::run(&args))))
         }
         Command::Put(args) => {
             put::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Catalog(args) => {
+            catalog_cmd::run(&args, out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay(args) => {

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use hydrant_engine::api::decode::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, RECORD_BYTES_MAX};
-use hydrant_engine::api::model::{PutRecordBatchInput, PutRecordBatchOutput, RecordInput};
+use hydrant_api::decode::{BATCH_BYTES_MAX, BATCH_RECORDS_MAX, RECORD_BYTES_MAX};
+use hydrant_api::model::{PutRecordBatchInput, PutRecordBatchOutput, RecordInput};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -457,29 +457,23 @@ mod tests {
 
     #[test]
     fn batches_hold_at_most_500_records_and_4_mib() {
-        let mut b = Batcher::default();
-        let mut batches = Vec::new();
-        for _ in 0..1001 {
-            batches.extend(b.push(vec![b'x'; 10]));
-        }
-        batches.extend(b.finish());
-        assert_eq!(
-            batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![500, 500, 1]
-        );
-
-        let mut b = Batcher::default();
-        let mut batches = Vec::new();
-        for _ in 0..10 {
-            batches.extend(b.push(vec![b'x'; 1_000_000]));
-        }
-        batches.extend(b.finish());
-        assert_eq!(
-            batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![4, 4, 2]
-        );
-        for batch in &batches {
-            assert!(batch.iter().map(Vec::len).sum::<usize>() <= BATCH_BYTES_MAX);
+        // (records pushed, bytes each, records per batch cut)
+        let cases = [
+            (1001, 10, vec![500, 500, 1]),
+            (10, 1_000_000, vec![4, 4, 2]),
+        ];
+        for (records, bytes, want) in cases {
+            let mut b = Batcher::default();
+            let mut batches = Vec::new();
+            for _ in 0..records {
+                batches.extend(b.push(vec![b'x'; bytes]));
+            }
+            batches.extend(b.finish());
+            let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+            assert_eq!(sizes, want, "{records} records of {bytes} bytes");
+            for batch in &batches {
+                assert!(batch.iter().map(Vec::len).sum::<usize>() <= BATCH_BYTES_MAX);
+            }
         }
     }
 

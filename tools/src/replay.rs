@@ -18,6 +18,21 @@
 //! since that LSN is a batch boundary of the interrupted run, the resumed run cuts the same
 //! batches the uninterrupted one would have. `--restart` ignores the checkpoint.
 //!
+//! # Dynamic partitioning
+//!
+//! When the destination is the stream's own and its `DynamicPartitioningConfiguration` is
+//! enabled, replay runs the stream's `ProcessingConfiguration` on each batch as live delivery
+//! does (MetadataExtraction's jq; a Lambda processor only when reachable, which replay's
+//! settings never make it: such a stream is refused) and writes one object per partition of each
+//! batch, named as live delivery names a partition's object: the Prefix evaluated on the
+//! partition's keys, then the suffix of the identity of the object's own records (replay
+//! destination id, their first and last LSN) and of their oldest arrival
+//! ([`hydrant_sinks::partition::buffer::split_batch`], the code live delivery's buffers use).
+//! Live delivery keeps partitions open across batches, so its objects may group records of
+//! several of replay's batches; replay flushes every partition at its batch's end. Records without
+//! a partition, or of partitions past 500 active in one batch, go to the error output under the
+//! ErrorOutputPrefix.
+//!
 //! # Durable records only
 //!
 //! Replay reads the log up to the durable end its daemon published (the WAL's durable mark,
@@ -37,7 +52,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hydrant_engine::config::default_local_store_dir;
+use hydrant_api::destination::default_local_store_dir;
 use hydrant_sinks::{
     Batch, BatchIdentity, LocalStore, ObjectSink, ObjectSinkConfig, ObjectStore, Record, S3Config,
     S3Credentials, S3Store, Sink, SinkError,
@@ -59,16 +74,8 @@ pub enum ReplayError {
     #[error("destination: {0}")]
     Sink(#[from] SinkError),
     /// A file operation of replay itself failed.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        /// The operation.
-        op: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] hydrant_wal::IoError),
     /// An argument is outside what replay accepts.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -114,18 +121,14 @@ pub enum ReplayError {
     Json(#[from] serde_json::Error),
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ReplayError + 'a {
-    move |source| ReplayError::Io {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ReplayError {
+    hydrant_wal::IoError::of(op, path)
 }
 
 /// Arguments of `hydrant replay`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
-    /// The daemon's data directory (the stream's WAL is DIR/streams/<NAME>/wal).
+    /// The daemon's data directory (the stream's WAL is DIR/streams/NAME/wal).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
     /// The delivery stream to replay.
@@ -195,7 +198,7 @@ pub struct ReplayArgs {
     /// Cut batches at this many MiB of record data (each batch is one object).
     #[arg(long, value_name = "MIB", default_value_t = 5.0)]
     pub batch_mib: f64,
-    /// Where the progress checkpoint lives (default DIR/replay/<stream>-<destination hash>.ckpt).
+    /// Where the progress checkpoint lives (default DIR/replay/STREAM-DESTINATIONHASH.ckpt).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Ignore the checkpoint: replay the whole range again (writes the same keys).
@@ -234,6 +237,8 @@ struct Target {
     stream_version: u64,
     /// True when taken from the stream's definition file.
     own: bool,
+    /// The partitioning pipeline of the stream's own partitioned destination.
+    pipeline: Option<hydrant_sinks::transform::Pipeline>,
 }
 
 #[derive(Debug)]
@@ -279,7 +284,7 @@ impl Target {
 #[derive(Debug, Deserialize)]
 struct StreamDefinition {
     #[serde(rename = "ExtendedS3DestinationConfiguration")]
-    extended_s3: Option<hydrant_engine::api::model::ExtendedS3Config>,
+    extended_s3: Option<hydrant_api::model::ExtendedS3Config>,
     #[serde(default)]
     incarnation: Option<serde_json::Value>,
     #[serde(default)]
@@ -370,12 +375,43 @@ fn resolve_target(args: &ReplayArgs) -> Result<Target, ReplayError> {
         (None, Some(s3)) => s3.compression_format.clone(),
         (None, None) => Some("GZIP".to_string()),
     };
-    let config = ObjectSinkConfig::from_firehose(
-        prefix.as_deref(),
-        error_prefix.as_deref(),
-        compression.as_deref(),
-        extension.as_deref(),
-    )?
+    let partitioned = own_s3
+        .as_ref()
+        .filter(|s| hydrant_api::partitioning::enabled(s));
+    let mut pipeline = None;
+    let config = match partitioned {
+        None => ObjectSinkConfig::from_firehose(
+            prefix.as_deref(),
+            error_prefix.as_deref(),
+            compression.as_deref(),
+            extension.as_deref(),
+        )?,
+        Some(s3) => {
+            let processing = s3.processing_configuration.clone().unwrap_or_default();
+            let refused = |e: hydrant_sinks::transform::TransformConfigError| {
+                ReplayError::InvalidArgument(format!(
+                    "the stream partitions dynamically and its ProcessingConfiguration cannot \
+                     run in replay: {e}"
+                ))
+            };
+            let produced =
+                hydrant_sinks::transform::Pipeline::keys_produced(&processing).map_err(refused)?;
+            pipeline = hydrant_sinks::transform::Pipeline::from_firehose(
+                &processing,
+                &hydrant_sinks::transform::LambdaSettings::default(),
+            )
+            .map_err(refused)?
+            .map(|p| p.with_partitioning(true));
+            ObjectSinkConfig::partitioned(
+                prefix.as_deref(),
+                error_prefix.as_deref(),
+                compression.as_deref(),
+                extension.as_deref(),
+                &produced,
+                hydrant_sinks::partition::Limits::default(),
+            )?
+        }
+    }
     // The stream's own CustomTimeZone, so replayed keys are named as live delivery names them.
     .with_time_zone(own_s3.as_ref().and_then(|s| s.custom_time_zone.as_deref()))?;
     let (location, store) = if let Some(dir) = &args.to_dir {
@@ -456,6 +492,7 @@ fn resolve_target(args: &ReplayArgs) -> Result<Target, ReplayError> {
         incarnation,
         stream_version,
         own,
+        pipeline,
     })
 }
 
@@ -631,11 +668,11 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
     let destination_id = target.destination_id();
     let wal_dir = args.data_dir.join("streams").join(&args.stream).join("wal");
     if !wal_dir.is_dir() {
-        return Err(ReplayError::Io {
+        return Err(ReplayError::Io(hydrant_wal::IoError {
             op: "open WAL directory",
             path: wal_dir,
             source: io::Error::from(io::ErrorKind::NotFound),
-        });
+        }));
     }
     // Only to the durable end: a record written but not yet synced (the live tail under
     // `interval` or `none` durability, or a group commit in progress) can still be lost to a
@@ -768,11 +805,41 @@ pub fn replay(args: &ReplayArgs) -> Result<ReplaySummary, ReplayError> {
                     },
                     stream_version: target.stream_version,
                     contiguous: None,
+                    partition_keys: Vec::new(),
                     oldest_arrival_ms: records.iter().map(|r| r.arrival_ms).min().unwrap_or(0),
                     records,
                 };
-                let delivered =
-                    runtime.block_on(deliver_with_retries(sink, &batch, args.max_attempts))?;
+                let delivered = runtime.block_on(async {
+                    match &target.pipeline {
+                        None => deliver_with_retries(sink, &batch, args.max_attempts)
+                            .await
+                            .map(|d| d.wire_bytes),
+                        Some(p) => {
+                            let arn = format!("arn:aws:firehose:::deliverystream/{}", args.stream);
+                            let processed = p.process(batch.clone(), &arn).await?;
+                            let delivered =
+                                deliver_with_retries(sink, &processed.batch, args.max_attempts)
+                                    .await?;
+                            let mut wire = delivered.wire_bytes;
+                            // Records without a partition (and those the sink could not place)
+                            // go to the error output, as live delivery files them.
+                            let mut failed = processed.failed;
+                            failed.extend(delivered.failed);
+                            for d in sink
+                                .put_error_output(
+                                    &batch.identity,
+                                    batch.stream_version,
+                                    batch.oldest_arrival_ms,
+                                    &failed,
+                                )
+                                .await?
+                            {
+                                wire += d.wire_bytes;
+                            }
+                            Ok(wire)
+                        }
+                    }
+                })?;
                 summary.wire_bytes += delivered;
                 if let Some(file) = file.as_mut() {
                     let state = CheckpointState {
@@ -838,11 +905,11 @@ async fn deliver_with_retries(
     sink: &ObjectSink,
     batch: &Batch,
     max_attempts: u32,
-) -> Result<u64, ReplayError> {
+) -> Result<hydrant_sinks::Delivered, ReplayError> {
     let mut attempt = 1;
     loop {
         match sink.deliver(batch).await {
-            Ok(d) => return Ok(d.wire_bytes),
+            Ok(d) => return Ok(d),
             Err(e) if e.is_retryable() && attempt < max_attempts => {
                 let wait = Duration::from_millis(200u64 << attempt.min(6));
                 eprintln!(

@@ -2,19 +2,15 @@
 //! enough for scripts.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::Path;
+use std::process::Output;
+
+use common::hydrant;
 use hydrant_wal::{Lsn, Wal, WalOptions};
 
 const ARRIVAL_MS: u64 = 1_764_063_000_000; // 2025-11-25T09:30:00.000Z
-
-fn hydrant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hydrant"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
@@ -278,8 +274,8 @@ fn every_command_has_help() {
         &["wal", "verify", "--help"],
         &["wal", "stat", "--help"],
         &["wal", "dump", "--help"],
-        &["bench", "--help"],
-        &["bench", "wal", "--help"],
+        &["replay", "--help"],
+        &["put", "--help"],
     ] {
         let o = hydrant(args);
         assert_eq!(o.status.code(), Some(0), "{args:?}");

@@ -3,7 +3,10 @@
 //! hydrantd is another package's binary, so `CARGO_BIN_EXE_hydrantd` does not exist here: the
 //! test takes `$HYDRANT_HYDRANTD`, or `hydrantd` beside the `hydrant` binary in the same target
 //! directory, building it there with cargo when missing. If that fails the test fails and says so.
+//! `hydrant bench` runs `hydrant-bench`, found (or built) beside `hydrant` the same way.
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -12,6 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::{hydrant, ok};
 use hydrant_wal::{Lsn, WalView};
 
 fn hydrant_bin() -> &'static Path {
@@ -21,38 +25,52 @@ fn hydrant_bin() -> &'static Path {
 /// The hydrantd binary, built once per test process if missing.
 fn hydrantd() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(p) = std::env::var_os("HYDRANT_HYDRANTD") {
-            let p = PathBuf::from(p);
-            assert!(
-                p.is_file(),
-                "HYDRANT_HYDRANTD={} is not a file",
-                p.display()
-            );
-            return p;
+    BIN.get_or_init(|| beside_hydrant("HYDRANT_HYDRANTD", "hydrant-engine", "hydrantd"))
+        .clone()
+}
+
+/// The hydrant-bench binary `hydrant bench` runs, built beside `hydrant` once per test process
+/// if missing.
+fn ensure_hydrant_bench() {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| beside_hydrant("", "hydrant-bench", "hydrant-bench"));
+}
+
+/// Another package's binary: `$env_var` when set (and `env_var` not empty), else `bin` beside
+/// the `hydrant` binary in the same target directory, built there with cargo when missing.
+fn beside_hydrant(env_var: &str, package: &str, bin: &str) -> PathBuf {
+    if let Some(p) = (!env_var.is_empty())
+        .then(|| std::env::var_os(env_var))
+        .flatten()
+    {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{env_var}={} is not a file", p.display());
+        return p;
+    }
+    let profile_dir = hydrant_bin().parent().unwrap();
+    let path = profile_dir.join(bin);
+    if !path.is_file() {
+        let target_dir = profile_dir.parent().unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "-p", package, "--bin", bin])
+            .env("CARGO_TARGET_DIR", target_dir);
+        if profile_dir.file_name().unwrap() == "release" {
+            cmd.arg("--release");
         }
-        let profile_dir = hydrant_bin().parent().unwrap();
-        let bin = profile_dir.join("hydrantd");
-        if !bin.is_file() {
-            let target_dir = profile_dir.parent().unwrap();
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.args(["build", "-p", "hydrant-engine", "--bin", "hydrantd"])
-                .env("CARGO_TARGET_DIR", target_dir);
-            if profile_dir.file_name().unwrap() == "release" {
-                cmd.arg("--release");
+        let status = cmd.status().unwrap();
+        assert!(
+            status.success() && path.is_file(),
+            "{bin} is missing at {} and `cargo build -p {package} --bin {bin}` failed; build it{}",
+            path.display(),
+            if env_var.is_empty() {
+                String::new()
+            } else {
+                format!(" or set {env_var}")
             }
-            let status = cmd.status().unwrap();
-            assert!(
-                status.success() && bin.is_file(),
-                "hydrantd is missing at {} and `cargo build -p hydrant-engine --bin hydrantd` \
-                 failed; build it or set HYDRANT_HYDRANTD",
-                bin.display()
-            );
-        }
-        bin
-    })
-    .clone()
+        );
+    }
+    path
 }
 
 struct Daemon {
@@ -196,8 +214,17 @@ fn create_stream(d: &Daemon, name: &str) {
     }
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(hydrant_bin()).args(args).output().unwrap()
+/// `hydrant put` of `file` into `stream` at `endpoint`, with `more` arguments.
+fn put(stream: &str, file: &Path, endpoint: &str, more: &[&str]) -> Output {
+    let mut args = vec![
+        "put",
+        stream,
+        file.to_str().unwrap(),
+        "--endpoint",
+        endpoint,
+    ];
+    args.extend(more);
+    hydrant(&args)
 }
 
 /// The lines of the test file: varied sizes (some large, so batches are cut by the 4 MiB
@@ -241,22 +268,8 @@ fn put_sends_every_line_once_with_exact_bytes() {
     let d = Daemon::start(&data, &[]);
     let endpoint = d.endpoint();
     create_stream(&d, "lines");
-    let o = run(&[
-        "put",
-        "lines",
-        file.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--json",
-        "--quiet",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = put("lines", &file, &endpoint, &["--json", "--quiet"]);
+    ok(&o);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(summary["records"], lines.len());
     assert_eq!(summary["failed_records"], 0);
@@ -268,14 +281,7 @@ fn put_sends_every_line_once_with_exact_bytes() {
     );
 
     // A stream that does not exist: a clear error, exit 2.
-    let o = run(&[
-        "put",
-        "nope",
-        file.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--quiet",
-    ]);
+    let o = put("nope", &file, &endpoint, &["--quiet"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("ResourceNotFoundException"));
     let data = d.data.clone();
@@ -308,38 +314,20 @@ fn put_signs_with_sigv4() {
     let file = tmp.path().join("f.txt");
     std::fs::write(&file, "a\nb\nc\n").unwrap();
     let endpoint = d.endpoint();
-    let o = run(&[
-        "put",
-        "signed",
-        file.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--quiet",
-        "--access-key",
-        "AKIDTEST",
-        "--secret-key",
-        "s3cr3t",
-        "--region",
-        "eu-west-1",
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let o = run(&[
-        "put",
-        "signed",
-        file.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--quiet",
-        "--access-key",
-        "AKIDTEST",
-        "--secret-key",
-        "wrong",
-    ]);
+    // The access key AKIDTEST with the secret key `secret`.
+    let signed = |secret: &str, more: &[&str]| {
+        let mut args = vec![
+            "--quiet",
+            "--access-key",
+            "AKIDTEST",
+            "--secret-key",
+            secret,
+        ];
+        args.extend(more);
+        put("signed", &file, &endpoint, &args)
+    };
+    ok(&signed("s3cr3t", &["--region", "eu-west-1"]));
+    let o = signed("wrong", &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("Signature"),
@@ -353,53 +341,70 @@ fn put_signs_with_sigv4() {
     );
 }
 
+/// `hydrant bench` is `hydrant-bench` with the same arguments: its help, its exit status.
+#[test]
+fn hydrant_bench_runs_hydrant_bench() {
+    ensure_hydrant_bench();
+    for args in [&["bench", "--help"][..], &["bench", "wal", "--help"]] {
+        let o = hydrant(args);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {text}");
+        assert!(
+            text.contains("Usage:") && text.contains("hydrant-bench"),
+            "{args:?}: {text}"
+        );
+    }
+    let o = hydrant(&["bench", "wal", "--seconds", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--seconds"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Without `hydrant-bench` beside it or on PATH, `hydrant bench` says where it looked and how
+/// to build it (exit status 2), rather than failing obscurely.
+#[test]
+fn hydrant_bench_without_the_bench_binary_says_how_to_get_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("hydrant");
+    std::fs::copy(hydrant_bin(), &alone).unwrap();
+    let o = Command::new(&alone)
+        .args(["bench", "wal"])
+        .env("PATH", tmp.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("hydrant-bench")
+            && err.contains(&tmp.path().join("hydrant-bench").display().to_string())
+            && err.contains("cargo build --release -p hydrant-bench"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bench_put_and_deliver_run_and_print_their_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = hydrantd();
-    let o = run(&[
-        "bench",
-        "put",
-        "--seconds",
-        "0.5",
-        "--dir",
-        tmp.path().to_str().unwrap(),
-        "--hydrantd",
-        bin.to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ensure_hydrant_bench();
+    // `hydrant bench <which>` for half a second in the temporary directory, with `more`.
+    let bench = |which: &str, more: &[&str]| {
+        let dir = tmp.path().to_str().unwrap();
+        let mut args = vec!["bench", which, "--seconds", "0.5", "--dir", dir];
+        args.extend(["--hydrantd", bin.to_str().unwrap()]);
+        args.extend(more);
+        ok(&hydrant(&args))
+    };
+    let text = bench("put", &[]);
     assert!(
         text.contains("P1") && text.contains("P2") && text.contains("WAL S1"),
         "{text}"
     );
 
-    let o = run(&[
-        "bench",
-        "deliver",
-        "--seconds",
-        "0.5",
-        "--dir",
-        tmp.path().to_str().unwrap(),
-        "--hydrantd",
-        bin.to_str().unwrap(),
-        "--codecs",
-        "GZIP",
-        "--drain-seconds",
-        "10",
-    ]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = bench("deliver", &["--codecs", "GZIP", "--drain-seconds", "10"]);
     assert!(text.contains("GZIP"), "{text}");
     // With an s3s-fs at hand (tests/run-all.sh sets HYDRANT_S3S_FS) the run also measures
     // freshness to it; without one it says so.

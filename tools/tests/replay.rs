@@ -3,33 +3,18 @@
 //! bounds, the stream's own destination.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{hydrant, ok};
 use hydrant_sinks::Compression;
 use hydrant_wal::{Lsn, Wal, WalOptions};
 
 const ARRIVAL_MS: u64 = 1_764_063_000_000; // 2025-11-25T09:30:00.000Z
 const STREAM: &str = "orders";
-
-fn hydrant(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hydrant"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
 
 /// Record `lsn`: a newline-terminated line that names its LSN, of varying length.
 fn record(lsn: u64) -> Vec<u8> {
@@ -458,4 +443,115 @@ fn replay_reads_only_to_the_durable_end() {
         (0..written).collect::<Vec<_>>()
     );
     wal.close().unwrap();
+}
+
+/// Replay of a stream with dynamic partitioning (jq key `c`) to its own destination, in batches
+/// of about 1 KiB: each object holds only its partition's records and is named as live
+/// delivery names a partition's object, under the replay identity: `c=<value>/` (the Prefix on
+/// its keys), then `<stream>-<version>-<oldest arrival>-<object id>` where the object id is that
+/// of the identity (stream, incarnation, replay destination id, first LSN, last LSN) of the
+/// object's own records. Records that are not JSON are in the error output as
+/// `partitioning-failed`; every record is found once.
+#[test]
+fn a_partitioned_stream_replays_into_partition_objects_named_as_live_delivery_names_them() {
+    use base64::Engine as _;
+    use hydrant_sinks::BatchIdentity;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dir = data.join("streams").join(STREAM).join("wal");
+    let (wal, _) = Wal::open(&dir, WalOptions::default()).unwrap();
+    let line = |lsn: u64| -> Vec<u8> {
+        if lsn % 17 == 5 {
+            format!("not json {lsn}\n").into_bytes()
+        } else {
+            format!("{{\"c\":\"p{}\",\"lsn\":{lsn}}}\n", lsn % 4).into_bytes()
+        }
+    };
+    // 40 frames of 3 records, frame f arriving at 09:30:f.
+    for f in 0..40u64 {
+        let recs: Vec<Vec<u8>> = (f * 3..f * 3 + 3).map(line).collect();
+        wal.append_at(&recs, ARRIVAL_MS + f * 1000)
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    wal.close().unwrap();
+    let total = 120u64;
+    let definition = serde_json::json!({
+        "ExtendedS3DestinationConfiguration": {
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": "arn:aws:s3:::lake",
+            "Prefix": "c=!{partitionKeyFromQuery:c}/",
+            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+            "CompressionFormat": "UNCOMPRESSED",
+            "DynamicPartitioningConfiguration": {"Enabled": true},
+            "ProcessingConfiguration": {"Enabled": true, "Processors": [
+                {"Type": "MetadataExtraction", "Parameters": [
+                    {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{c: .c}"},
+                    {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]}
+        },
+        "incarnation": "00000000deadbeef",
+        "version_id": "3"
+    });
+    std::fs::write(
+        data.join("streams").join(STREAM).join("stream.json"),
+        definition.to_string(),
+    )
+    .unwrap();
+    let j = json(&replay(&data, &["--json", "--batch-mib", "0.001"]));
+    assert_eq!(j["records"], total);
+    let destination_id = j["destination_id"].as_str().unwrap().to_owned();
+    assert!(destination_id.starts_with("replay-"), "{destination_id}");
+
+    let mut seen: BTreeMap<u64, String> = BTreeMap::new();
+    let mut data_objects = 0;
+    for (key, body) in objects(&data.join("objects").join("lake")) {
+        let text = String::from_utf8(body).unwrap();
+        if let Some(rest) = key.strip_prefix("errors/") {
+            assert!(rest.starts_with("partitioning-failed/"), "{key}");
+            for l in text.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(v["rawData"].as_str().unwrap())
+                    .unwrap();
+                let raw = String::from_utf8(raw).unwrap();
+                let lsn: u64 = raw["not json ".len()..].trim().parse().unwrap();
+                assert!(seen.insert(lsn, key.clone()).is_none(), "{lsn} twice");
+            }
+            continue;
+        }
+        data_objects += 1;
+        let partition = key.split('/').next().unwrap().trim_start_matches("c=");
+        let lsns: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["c"], partition, "{key}: a record of another partition");
+                v["lsn"].as_u64().unwrap()
+            })
+            .collect();
+        assert!(lsns.windows(2).all(|w| w[0] < w[1]), "{key}: LSN order");
+        for &lsn in &lsns {
+            assert!(seen.insert(lsn, key.clone()).is_none(), "{lsn} twice");
+        }
+        // The key live delivery gives a partition's object, under the replay identity.
+        let (first, last) = (lsns[0], lsns[lsns.len() - 1]);
+        let identity = BatchIdentity {
+            stream: STREAM.into(),
+            incarnation: "00000000deadbeef".into(),
+            destination_id: destination_id.clone(),
+            first_lsn: first,
+            last_lsn: last,
+        };
+        let oldest_second = first / 3;
+        let want = format!(
+            "c={partition}/{STREAM}-3-2025-11-25-09-30-{oldest_second:02}-{}",
+            identity.object_id()
+        );
+        assert_eq!(key, want);
+    }
+    assert_eq!(seen.len() as u64, total, "every record once");
+    // Batches of about 1 KiB: each partition has several objects.
+    assert!(data_objects > 8, "{data_objects} objects");
 }

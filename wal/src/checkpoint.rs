@@ -18,6 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::dirs::create_dir_all_durable;
 use crate::error::{Error, Result};
 use crate::format::FORMAT_VERSION;
 use crate::storage::{OpenMode, Storage, StorageFile};
@@ -87,8 +88,7 @@ impl CheckpointFile {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let dir = path.parent().unwrap_or(Path::new("."));
-                storage
-                    .create_dir_all(dir)
+                create_dir_all_durable(storage, dir)
                     .map_err(|e| Error::io("create directory", dir, e))?;
                 let tmp = path.with_extension("tmp");
                 let _ = storage.remove(&tmp);

@@ -1,10 +1,35 @@
 //! The WAL's one error type.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::format::{FrameFault, HeaderFault};
 use crate::ids::Lsn;
+
+/// A file operation that failed: which operation, on what, and the operating system's error.
+///
+/// The one shape of an I/O failure across hydrant's crates (the log's [`Error::Io`], and the
+/// engine's, the tools' and the benchmarks' errors wrap it too), so that every such message
+/// reads `<op> <path>: <error>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{op} {}: {source}", path.display())]
+pub struct IoError {
+    /// The operation that failed ("open", "write", "fdatasync", ...).
+    pub op: &'static str,
+    /// The file or directory it failed on.
+    pub path: PathBuf,
+    /// The operating system's error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoError {
+    /// A `map_err` adapter: the [`IoError`] of `op` on `path`, converted into `E`.
+    pub fn of<E: From<IoError>>(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> E {
+        let path = path.to_path_buf();
+        move |source| E::from(IoError { op, path, source })
+    }
+}
 
 /// Everything that can go wrong in the WAL. Every variant says what happened on disk and who is
 /// expected to handle it.
@@ -14,16 +39,8 @@ pub enum Error {
     /// A file operation failed. `op` names the operation ("open", "write", "fdatasync", ...) and
     /// `path` the file. A failed write or sync also poisons the log (see [`Error::Poisoned`]);
     /// other I/O errors are returned to the caller with nothing changed.
-    #[error("{op} {}: {source}", path.display())]
-    Io {
-        /// The operation that failed.
-        op: &'static str,
-        /// The file or directory it failed on.
-        path: PathBuf,
-        /// The operating system's error.
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(IoError),
 
     /// The log's disk budget is spent: a new segment would take the log past `budget_bytes`.
     /// Nothing of the append was written. The daemon answers ServiceUnavailableException and the
@@ -157,11 +174,11 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Error {
-        Error::Io {
+        Error::Io(IoError {
             op,
             path: path.into(),
             source,
-        }
+        })
     }
 
     /// True when retrying the same operation later may succeed without operator action: the log
@@ -175,7 +192,7 @@ impl Error {
     #[must_use]
     pub fn error_code(&self) -> &'static str {
         match self {
-            Error::Io { .. } => "io",
+            Error::Io(_) => "io",
             Error::Full { .. } => "budget_full",
             Error::NoSpace { .. } => "no_space",
             Error::EmptyAppend => "empty_append",

@@ -32,8 +32,18 @@ pub const INDEX_HEADER_LEN: u64 = 16;
 /// Length of one sparse index entry.
 pub const INDEX_ENTRY_LEN: u64 = 16;
 
-/// The only segment, frame, index and footer format version this build reads and writes.
+/// The frame, index and footer format version this build reads and writes (and the segment
+/// header's first version).
 pub const FORMAT_VERSION: u16 = 1;
+
+/// The segment header version this build writes. Version 2 has the same bytes as version 1 and
+/// says that the log's segments may differ in size (a young log's first segments are small and
+/// grow, see [`crate::WalOptions::first_segment_bytes`]): each segment's own header gives its
+/// size, and everything in it (data limit, index reserve, footer offset) follows from that.
+/// Version 1 logs (every segment of one size) read and append as before; a build that knows only
+/// version 1 refuses a version 2 segment (its writer took every segment to be of the configured
+/// size) instead of appending past a small segment's end.
+pub const SEGMENT_HEADER_VERSION: u16 = 2;
 
 /// Smallest segment the log accepts: room for the header page, one small frame and the trailer.
 pub const SEGMENT_BYTES_MIN: u64 = 8192;
@@ -45,7 +55,16 @@ const SEGMENT_MAGIC: [u8; 8] = *b"HYDRSEG\0";
 const INDEX_MAGIC: [u8; 8] = *b"HYDRIDX\0";
 const FOOTER_MAGIC: [u8; 8] = *b"HYDRFTR\0";
 const FRAME_MAGIC: u16 = 0x5748; // "HW" little-endian
+/// The frame version of frames without an annex: their bytes are those every earlier build
+/// wrote, so a log that never held an annex stays readable by them.
 const FRAME_VERSION: u8 = 1;
+/// The frame version of frames with an annex ([`FRAME_FLAG_ANNEX`]). A build that knows only
+/// version 1 reports such a frame as [`FrameFault::UnsupportedVersion`] instead of misreading it.
+pub const FRAME_VERSION_ANNEX: u8 = 2;
+/// Flag bit: the frame ends with an annex (see [`FrameHeader`]).
+pub const FRAME_FLAG_ANNEX: u8 = 1;
+/// Length of the annex length word at the end of a frame with an annex.
+pub const ANNEX_LEN_LEN: usize = 4;
 
 const _: () = assert!((FRAME_HEADER_LEN as u64).is_multiple_of(FRAME_ALIGN));
 const _: () = assert!(DATA_START.is_multiple_of(4096));
@@ -121,7 +140,7 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut b = [0u8; SEGMENT_HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[8..10].copy_from_slice(&SEGMENT_HEADER_VERSION.to_le_bytes());
         b[12..16].copy_from_slice(&self.index_interval.to_le_bytes());
         b[24..32].copy_from_slice(&self.segment_bytes.to_le_bytes());
         b[32..40].copy_from_slice(&self.created_ms.to_le_bytes());
@@ -142,7 +161,7 @@ impl SegmentHeader {
             return Err(HeaderFault::BadChecksum);
         }
         let version = u16_at(b, 8);
-        if version != FORMAT_VERSION {
+        if !(FORMAT_VERSION..=SEGMENT_HEADER_VERSION).contains(&version) {
             return Err(HeaderFault::UnsupportedVersion(version));
         }
         let header = SegmentHeader {
@@ -228,6 +247,12 @@ impl Geometry {
 ///   first_lsn u64 | arrival_ms u64 } { record_len u32 | record bytes }*
 /// len   = 32 + sum(4 + record_len), excluding the padding; 0 marks the end of the log.
 /// crc32 = CRC32 of bytes [0..4) ++ [8..len): every byte of the frame but the CRC itself.
+///
+/// Version 2 (flags bit 0 set, [`FRAME_FLAG_ANNEX`]) adds an annex after the records:
+/// { records }* { annex bytes } { annex_len u32 }, and len counts them too. The annex is opaque
+/// to the log (a source keeps its positions and per-record metadata there, see the engine's
+/// `source::kinesis`); it is covered by the frame's CRC and is never a record. Version 1 frames
+/// (flags 0) are written for every append without an annex and read as before.
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
@@ -241,9 +266,21 @@ pub struct FrameHeader {
     pub first_lsn: Lsn,
     /// Arrival time of the batch, milliseconds since the Unix epoch.
     pub arrival_ms: u64,
+    /// Bytes of the annex (0 for a frame without one), not counting its length word.
+    pub annex_len: u32,
 }
 
 impl FrameHeader {
+    /// Bytes the annex takes at the end of the frame, its length word included (0 without one).
+    #[must_use]
+    pub fn annex_total(&self) -> usize {
+        if self.annex_len == 0 {
+            0
+        } else {
+            self.annex_len as usize + ANNEX_LEN_LEN
+        }
+    }
+
     /// The frame's length on disk, padding included.
     #[must_use]
     pub fn padded_len(&self) -> u64 {
@@ -274,6 +311,8 @@ pub struct FrameBuf {
     buf: Vec<u8>,
     payload_crc: crc32fast::Hasher,
     record_count: u32,
+    /// Length of the annex pushed after the records (0: none; then no record may follow).
+    annex_len: u32,
 }
 
 impl FrameBuf {
@@ -283,6 +322,7 @@ impl FrameBuf {
         self.buf.resize(FRAME_HEADER_LEN, 0);
         self.payload_crc = crc32fast::Hasher::new();
         self.record_count = 0;
+        self.annex_len = 0;
     }
 
     /// Reserves room for a frame of `frame_len` bytes, so encoding does not reallocate.
@@ -298,6 +338,7 @@ impl FrameBuf {
     /// # Panics
     /// When the record is longer than [`RECORD_BYTES_MAX`]; callers check limits first.
     pub fn push(&mut self, record: &[u8]) {
+        debug_assert_eq!(self.annex_len, 0, "records go before the annex");
         let len = u32::try_from(record.len()).expect("record length checked by the caller");
         let prefix = len.to_le_bytes();
         self.payload_crc.update(&prefix);
@@ -305,6 +346,23 @@ impl FrameBuf {
         self.buf.extend_from_slice(&prefix);
         self.buf.extend_from_slice(record);
         self.record_count += 1;
+    }
+
+    /// Ends the frame with an annex (after every record). An empty annex is no annex.
+    ///
+    /// # Panics
+    /// When the annex is longer than `u32::MAX`; callers check limits first.
+    pub fn push_annex(&mut self, annex: &[u8]) {
+        debug_assert_eq!(self.annex_len, 0, "one annex per frame");
+        if annex.is_empty() {
+            return;
+        }
+        let len = u32::try_from(annex.len()).expect("annex length checked by the caller");
+        self.payload_crc.update(annex);
+        self.payload_crc.update(&len.to_le_bytes());
+        self.buf.extend_from_slice(annex);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.annex_len = len;
     }
 
     /// Number of records pushed so far.
@@ -338,8 +396,13 @@ impl FrameBuf {
         let h = &mut self.buf[..FRAME_HEADER_LEN];
         h[0..4].copy_from_slice(&len.to_le_bytes());
         h[8..10].copy_from_slice(&FRAME_MAGIC.to_le_bytes());
-        h[10] = FRAME_VERSION;
-        h[11] = 0;
+        if self.annex_len == 0 {
+            h[10] = FRAME_VERSION;
+            h[11] = 0;
+        } else {
+            h[10] = FRAME_VERSION_ANNEX;
+            h[11] = FRAME_FLAG_ANNEX;
+        }
         h[12..16].copy_from_slice(&self.record_count.to_le_bytes());
         h[16..24].copy_from_slice(&first_lsn.0.to_le_bytes());
         h[24..32].copy_from_slice(&arrival_ms.to_le_bytes());
@@ -356,6 +419,7 @@ impl FrameBuf {
             decode_frame(&self.buf, 0),
             FrameDecode::Frame(f) if f.header.first_lsn == first_lsn
                 && f.header.record_count == self.record_count
+                && f.header.annex_len == self.annex_len
         ));
         &self.buf
     }
@@ -368,6 +432,8 @@ pub struct FrameView<'a> {
     pub header: FrameHeader,
     /// The records area (length-prefixed records), already checked against the header.
     pub records: &'a [u8],
+    /// The annex (empty for a frame without one).
+    pub annex: &'a [u8],
 }
 
 impl<'a> FrameView<'a> {
@@ -476,17 +542,32 @@ pub fn decode_frame(bytes: &[u8], at: usize) -> FrameDecode<'_> {
     if u16_at(frame, 8) != FRAME_MAGIC {
         return FrameDecode::Fault(FrameFault::BadMagic);
     }
-    if frame[10] != FRAME_VERSION {
-        return FrameDecode::Fault(FrameFault::UnsupportedVersion(frame[10]));
-    }
+    let body = &frame[FRAME_HEADER_LEN..];
+    let (records, annex) = match (frame[10], frame[11]) {
+        (FRAME_VERSION, 0) => (body, &body[..0]),
+        (FRAME_VERSION_ANNEX, FRAME_FLAG_ANNEX) => {
+            let Some(at) = body.len().checked_sub(ANNEX_LEN_LEN) else {
+                return FrameDecode::Fault(FrameFault::BadRecords);
+            };
+            let annex_len = u32_at(body, at) as usize;
+            if annex_len == 0 || annex_len > at {
+                return FrameDecode::Fault(FrameFault::BadRecords);
+            }
+            (&body[..at - annex_len], &body[at - annex_len..at])
+        }
+        (FRAME_VERSION | FRAME_VERSION_ANNEX, _) => {
+            return FrameDecode::Fault(FrameFault::BadRecords)
+        }
+        (v, _) => return FrameDecode::Fault(FrameFault::UnsupportedVersion(v)),
+    };
     let header = FrameHeader {
         len: len as u32,
         crc: u32_at(frame, 4),
         record_count: u32_at(frame, 12),
         first_lsn: Lsn(u64_at(frame, 16)),
         arrival_ms: u64_at(frame, 24),
+        annex_len: annex.len() as u32,
     };
-    let records = &frame[FRAME_HEADER_LEN..];
     if header.record_count == 0 || !records_fit(records, header.record_count) {
         return FrameDecode::Fault(FrameFault::BadRecords);
     }
@@ -498,7 +579,11 @@ pub fn decode_frame(bytes: &[u8], at: usize) -> FrameDecode<'_> {
     {
         return FrameDecode::Fault(FrameFault::BadRecords);
     }
-    FrameDecode::Frame(FrameView { header, records })
+    FrameDecode::Frame(FrameView {
+        header,
+        records,
+        annex,
+    })
 }
 
 /// True when exactly `count` length-prefixed records fill `records`.
@@ -692,6 +777,83 @@ mod tests {
         assert_eq!(u64::from(f.header.len), frame_len_for([5, 0, 6]));
     }
 
+    fn frame_with_annex(records: &[&[u8]], annex: &[u8], lsn: u64) -> Vec<u8> {
+        let mut f = FrameBuf::default();
+        f.reset();
+        for r in records {
+            f.push(r);
+        }
+        f.push_annex(annex);
+        f.seal(Lsn(lsn), 1234).to_vec()
+    }
+
+    #[test]
+    fn frame_with_annex_round_trips_and_keeps_records_apart() {
+        let bytes = frame_with_annex(&[b"ab", b"", b"cde"], b"shard-1:seq", 10);
+        assert_eq!(bytes[10], FRAME_VERSION_ANNEX);
+        assert_eq!(bytes[11], FRAME_FLAG_ANNEX);
+        let FrameDecode::Frame(f) = decode_frame(&bytes, 0) else {
+            panic!("not a frame")
+        };
+        assert_eq!(f.annex, b"shard-1:seq");
+        assert_eq!(f.header.annex_len, 11);
+        assert_eq!(
+            u64::from(f.header.len),
+            frame_len_for([2, 0, 3]) + 11 + ANNEX_LEN_LEN as u64
+        );
+        let got: Vec<&[u8]> = f.records().collect();
+        assert_eq!(got, vec![&b"ab"[..], b"", b"cde"]);
+        // An empty annex writes a version 1 frame: the bytes earlier builds wrote.
+        let plain = frame_with_annex(&[b"ab"], b"", 10);
+        assert_eq!(plain, frame(&[b"ab"], 10));
+        assert_eq!(plain[10], 1);
+        assert_eq!(plain[11], 0);
+    }
+
+    /// A version 1 frame as the builds before the annex wrote it (bytes laid out by hand, not
+    /// by this build's encoder) still reads, with no annex.
+    #[test]
+    fn old_format_frames_still_read() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&(32u32 + 4 + 3).to_le_bytes());
+        b.extend_from_slice(&[0u8; 4]);
+        b.extend_from_slice(&0x5748u16.to_le_bytes());
+        b.push(1);
+        b.push(0);
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&77u64.to_le_bytes());
+        b.extend_from_slice(&1234u64.to_le_bytes());
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(b"xyz");
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&b[0..4]);
+        crc.update(&b[8..]);
+        let crc = crc.finalize();
+        b[4..8].copy_from_slice(&crc.to_le_bytes());
+        b.resize(align_up(b.len() as u64) as usize, 0);
+        // This build still writes exactly these bytes for a frame without an annex.
+        assert_eq!(b, frame(&[b"xyz"], 77));
+        let FrameDecode::Frame(f) = decode_frame(&b, 0) else {
+            panic!("old frame not read")
+        };
+        assert_eq!(f.header.first_lsn, Lsn(77));
+        assert!(f.annex.is_empty());
+        assert_eq!(f.records().collect::<Vec<_>>(), vec![&b"xyz"[..]]);
+    }
+
+    #[test]
+    fn every_single_bit_flip_of_a_frame_with_annex_is_detected() {
+        let bytes = frame_with_annex(&[b"abc"], b"meta", 7);
+        let len = u32_at(&bytes, 0) as usize;
+        for bit in 0..len * 8 {
+            let mut b = bytes.clone();
+            b[bit / 8] ^= 1 << (bit % 8);
+            if let FrameDecode::Frame(_) = decode_frame(&b, 0) {
+                panic!("bit {bit} flip went unnoticed")
+            }
+        }
+    }
+
     #[test]
     fn every_single_bit_flip_is_detected() {
         let bytes = frame(&[b"abc", b"defgh"], 7);
@@ -753,6 +915,29 @@ mod tests {
             },
         ];
         assert_eq!(decode_index(&encode_index(&entries), 2), Ok(entries));
+    }
+
+    #[test]
+    fn headers_of_version_1_still_read_and_later_ones_do_not() {
+        let h = SegmentHeader {
+            base_lsn: Lsn(7),
+            segment_bytes: 64 << 20,
+            index_interval: 4096,
+            created_ms: 5,
+        };
+        let with_version = |v: u16| {
+            let mut b = h.encode();
+            b[8..10].copy_from_slice(&v.to_le_bytes());
+            let crc = crc32fast::hash(&b[0..60]);
+            b[60..64].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        assert_eq!(u16_at(&h.encode(), 8), SEGMENT_HEADER_VERSION);
+        assert_eq!(SegmentHeader::decode(&with_version(1), Lsn(7)), Ok(h));
+        assert_eq!(
+            SegmentHeader::decode(&with_version(SEGMENT_HEADER_VERSION + 1), Lsn(7)),
+            Err(HeaderFault::UnsupportedVersion(SEGMENT_HEADER_VERSION + 1))
+        );
     }
 
     #[test]

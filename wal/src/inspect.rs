@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::durable_mark::read_durable_mark;
-use crate::error::{Error, Result};
+use crate::error::{Error, IoError, Result};
 use crate::format::{decode_frame, decode_index, FrameDecode, Geometry, DATA_START};
 use crate::ids::Lsn;
 use crate::reader::{Reader, SegmentSource, SourceSegment};
@@ -430,7 +430,7 @@ pub fn verify(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
         };
         let opened = match read_header(storage, path, OpenMode::Read, *base) {
             Ok(o) => o,
-            Err(Error::Io { source, .. })
+            Err(Error::Io(IoError { source, .. }))
                 if source.kind() == std::io::ErrorKind::NotFound
                     && segments[..i]
                         .iter()

@@ -93,6 +93,7 @@ impl fmt::Debug for Reader {
 pub struct Frame<'a> {
     header: FrameHeader,
     records: &'a [u8],
+    annex: &'a [u8],
     skip: u32,
     segment_base: Lsn,
     offset: u64,
@@ -124,6 +125,13 @@ impl<'a> Frame<'a> {
         it.enumerate()
             .skip(self.skip as usize)
             .map(move |(i, r)| (first.plus(i as u64), r))
+    }
+
+    /// The frame's annex (empty when it has none): what its appender passed to
+    /// [`crate::Wal::append_with_annex`].
+    #[must_use]
+    pub fn annex(&self) -> &'a [u8] {
+        self.annex
     }
 
     /// Number of records [`Frame::records`] yields.
@@ -230,14 +238,19 @@ impl Reader {
         };
         let skip =
             u32::try_from(self.next.0 - header.first_lsn.0).expect("below the frame's count");
-        let records = cur.map.bytes(
+        let body = cur.map.bytes(
             offset as usize + FRAME_HEADER_LEN,
             header.len as usize - FRAME_HEADER_LEN,
         );
+        // `decode_frame` checked that the annex fits in the body.
+        let annex_start = body.len() - header.annex_total();
+        let records = &body[..annex_start];
+        let annex = &body[annex_start..annex_start + header.annex_len as usize];
         self.next = header.end_lsn();
         Ok(Some(Frame {
             header,
             records,
+            annex,
             skip,
             segment_base: cur.base,
             offset,
@@ -263,7 +276,8 @@ fn start_offset(index: &[IndexEntry], lsn: Lsn) -> u64 {
 }
 
 fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cursor> {
-    match seg {
+    // A sealed segment is read to its data end and complete; the open one to its limit.
+    let (hold, base, path, map, offset, limit_offset, complete) = match seg {
         SourceSegment::Sealed {
             hold,
             base,
@@ -297,15 +311,7 @@ fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cu
                 }
                 _ => DATA_START,
             };
-            Ok(Cursor {
-                _hold: hold,
-                base,
-                path,
-                map,
-                offset,
-                limit_offset: data_end,
-                complete: true,
-            })
+            (hold, base, path, map, offset, data_end, true)
         }
         SourceSegment::Open {
             hold,
@@ -316,15 +322,16 @@ fn open_cursor(storage: &dyn Storage, seg: SourceSegment, lsn: Lsn) -> Result<Cu
             limit_offset,
         } => {
             let offset = start_offset(&index, lsn);
-            Ok(Cursor {
-                _hold: hold,
-                base,
-                path,
-                map,
-                offset,
-                limit_offset,
-                complete: false,
-            })
+            (hold, base, path, map, offset, limit_offset, false)
         }
-    }
+    };
+    Ok(Cursor {
+        _hold: hold,
+        base,
+        path,
+        map,
+        offset,
+        limit_offset,
+        complete,
+    })
 }

@@ -22,8 +22,8 @@
 //! | K    | every segment sealed                                       | a new active segment starts at the last end |
 //!
 //! Why the rest of the tail segment is zeroed even after a clean end (case I): a power loss can
-//! keep a later frame of a group commit while dropping an earlier one. In a zero-filled file the
-//! hole reads as zeros and the scan ends there; in a recycled file it can read as an old frame
+//! keep a later frame of a group commit while dropping an earlier one. In a new file (unwritten
+//! extents or written zeros) the hole reads as zeros and the scan ends there; in a recycled file it can read as an old frame
 //! of the file's earlier life, and the scan ends there too, but the kept frame behind it is
 //! still on disk. If the next run then appended a frame of the hole's size, a later scan would
 //! walk through it into the kept frame, whose LSNs fit: records never acknowledged would come

@@ -7,7 +7,10 @@
 //! order (each 512-byte sector is atomic, a write spanning several may persist any subset of them);
 //! a name created, renamed or removed survives only if `sync_dir` ran on its directory afterwards,
 //! or by luck (a random prefix of the pending directory changes is kept, in order, as a journaling
-//! file system would commit them). Handles opened before the crash fail from then on, like a dead
+//! file system would commit them). Directories made by [`Storage::create_dir_all`] are names in
+//! their parents like any other: one whose creation was not made durable (by `sync_dir` of its
+//! parent) can vanish, and with it everything under it, synced or not. Directories that no
+//! `create_dir_all` made (a test that opens `/d/a` directly) exist from the start and always. Handles opened before the crash fail from then on, like a dead
 //! process's would.
 //!
 //! Which unsynced sectors survive follows one of three patterns, chosen by the crash's seed: each
@@ -26,7 +29,7 @@
 //! mutating operations with [`SimDisk::gate_thread`] and let it go one operation at a time with
 //! [`SimDisk::step_gated`] (how the model test interleaves retention with appends).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 use std::ops::Range;
@@ -87,16 +90,20 @@ enum DirOp {
     Link(PathBuf, Arc<Inode>),
     Rename(PathBuf, PathBuf),
     Remove(PathBuf),
+    /// A directory created in its parent.
+    Mkdir(PathBuf),
 }
 
 impl DirOp {
     fn dir(&self) -> Option<&Path> {
         match self {
-            DirOp::Link(p, _) | DirOp::Rename(_, p) | DirOp::Remove(p) => p.parent(),
+            DirOp::Link(p, _) | DirOp::Rename(_, p) | DirOp::Remove(p) | DirOp::Mkdir(p) => {
+                p.parent()
+            }
         }
     }
 
-    fn apply(&self, names: &mut BTreeMap<PathBuf, Arc<Inode>>) {
+    fn apply(&self, names: &mut BTreeMap<PathBuf, Arc<Inode>>, dirs: &mut BTreeSet<PathBuf>) {
         match self {
             DirOp::Link(p, inode) => {
                 names.insert(p.clone(), inode.clone());
@@ -109,6 +116,9 @@ impl DirOp {
             DirOp::Remove(p) => {
                 names.remove(p);
             }
+            DirOp::Mkdir(p) => {
+                dirs.insert(p.clone());
+            }
         }
     }
 }
@@ -117,7 +127,23 @@ impl DirOp {
 struct Namespace {
     current: BTreeMap<PathBuf, Arc<Inode>>,
     durable: BTreeMap<PathBuf, Arc<Inode>>,
+    /// Directories made by `create_dir_all`, as the running machine sees them.
+    dirs: BTreeSet<PathBuf>,
+    /// Those of them whose creation a `sync_dir` of the parent made durable.
+    durable_dirs: BTreeSet<PathBuf>,
     pending: Vec<DirOp>,
+}
+
+impl Namespace {
+    /// Whether directory `d` exists: the root, one made by `create_dir_all`, or one that
+    /// something exists under (an implicit directory, never made).
+    fn dir_exists(&self, d: &Path) -> bool {
+        d.parent().is_none()
+            || d.as_os_str().is_empty()
+            || self.dirs.contains(d)
+            || self.current.keys().any(|p| p.starts_with(d) && p != d)
+            || self.dirs.iter().any(|p| p.starts_with(d))
+    }
 }
 
 #[derive(Debug)]
@@ -433,6 +459,7 @@ impl SimDisk {
         self.shared.crashes.fetch_add(1, Ordering::SeqCst);
         let mut ns = self.ns();
         let mut names = ns.durable.clone();
+        let mut dirs = ns.durable_dirs.clone();
         let keep = if ns.pending.is_empty() {
             0
         } else if matches!(survival, Survival::Dropping(..)) {
@@ -441,8 +468,20 @@ impl SimDisk {
             (rng.next_u64() % (ns.pending.len() as u64 + 1)) as usize
         };
         for op in &ns.pending[..keep] {
-            op.apply(&mut names);
+            op.apply(&mut names, &mut dirs);
         }
+        // A made directory whose name was lost takes everything under it along (sorted order:
+        // parents come before their children).
+        let made: BTreeSet<PathBuf> = ns.dirs.union(&ns.durable_dirs).cloned().collect();
+        let lost = |p: &Path, dirs: &BTreeSet<PathBuf>| {
+            p.ancestors()
+                .skip(1)
+                .any(|a| made.contains(a) && !dirs.contains(a))
+        };
+        let survivors: BTreeSet<PathBuf> =
+            dirs.iter().filter(|d| !lost(d, &dirs)).cloned().collect();
+        names.retain(|p, _| !lost(p, &survivors));
+        let dirs = survivors;
         // Each surviving inode gets a fresh image: durable bytes plus random unsynced sectors.
         let mut rebuilt: Vec<(*const Inode, Arc<Inode>)> = Vec::new();
         let mut out = BTreeMap::new();
@@ -493,6 +532,8 @@ impl SimDisk {
         }
         ns.current = out.clone();
         ns.durable = out;
+        ns.dirs = dirs.clone();
+        ns.durable_dirs = dirs;
         ns.pending.clear();
     }
 
@@ -631,14 +672,38 @@ impl SimStorage {
 }
 
 impl Storage for SimStorage {
-    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
-        // Directories are implicit: a path's parent is its directory.
-        self.check()
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.check()?;
+        // Topmost missing directory first, each a name in its parent.
+        let missing: Vec<PathBuf> = {
+            let ns = self.disk.ns();
+            let mut v: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|d| !ns.dir_exists(d))
+                .map(Path::to_path_buf)
+                .collect();
+            v.reverse();
+            v
+        };
+        for d in missing {
+            self.disk.tick(self.epoch)?;
+            let mut ns = self.disk.ns();
+            self.check()?;
+            if ns.current.contains_key(&d) {
+                return Err(io::Error::other("simulated disk: a file is in the way"));
+            }
+            ns.dirs.insert(d.clone());
+            ns.pending.push(DirOp::Mkdir(d));
+        }
+        Ok(())
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         self.check()?;
         let ns = self.disk.ns();
+        if !ns.dir_exists(dir) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
         Ok(ns
             .current
             .keys()
@@ -715,12 +780,13 @@ impl Storage for SimStorage {
         let pending = std::mem::take(&mut ns.pending);
         let Namespace {
             durable,
+            durable_dirs,
             pending: rest,
             ..
         } = &mut *ns;
         for op in pending {
             if op.dir() == Some(dir) {
-                op.apply(durable);
+                op.apply(durable, durable_dirs);
             } else {
                 rest.push(op);
             }
@@ -945,6 +1011,52 @@ mod tests {
             hole,
             "no seed kept later sectors while dropping an earlier one"
         );
+    }
+
+    #[test]
+    fn a_directory_whose_name_was_not_synced_takes_its_files_along() {
+        let disk = SimDisk::new();
+        let s = disk.storage();
+        let dir = Path::new("/a/b");
+        assert!(s.list(dir).is_err(), "not made yet");
+        s.create_dir_all(dir).expect("mkdir");
+        assert!(s.list(dir).expect("made").is_empty());
+        let f = s.open(&dir.join("f"), OpenMode::CreateNew).expect("create");
+        f.write_at(b"synced", 0).expect("write");
+        f.sync_data().expect("sync");
+        s.sync_dir(dir).expect("sync dir");
+        assert_eq!(
+            s.list(Path::new("/a")).expect("made").len(),
+            0,
+            "files only"
+        );
+        // `b`'s own name (in `/a`) and `/a`'s (in `/`) were never synced: a power loss that
+        // keeps none of the pending directory changes loses the file with them.
+        let lost = (0..64).any(|seed| {
+            let d = SimDisk::new();
+            let s = d.storage();
+            s.create_dir_all(dir).expect("mkdir");
+            let f = s.open(&dir.join("f"), OpenMode::CreateNew).expect("create");
+            f.sync_data().expect("sync");
+            s.sync_dir(dir).expect("sync dir");
+            d.crash(seed);
+            d.read_file(&dir.join("f")).is_err() && d.storage().list(dir).is_err()
+        });
+        assert!(lost, "no seed dropped the unsynced directory");
+        // Synced up the chain, it survives every seed.
+        for seed in 0..64 {
+            let d = SimDisk::new();
+            let s = d.storage();
+            s.create_dir_all(dir).expect("mkdir");
+            let f = s.open(&dir.join("f"), OpenMode::CreateNew).expect("create");
+            f.write_at(b"synced", 0).expect("write");
+            f.sync_data().expect("sync");
+            for p in [dir, Path::new("/a"), Path::new("/")] {
+                s.sync_dir(p).expect("sync dir");
+            }
+            d.crash(seed);
+            assert_eq!(d.read_file(&dir.join("f")).expect("kept"), b"synced");
+        }
     }
 
     #[test]

@@ -121,6 +121,19 @@ pub trait StorageFile: Send + Sync + Debug {
     /// `StorageFull` (ENOSPC) when the disk cannot hold the file; the underlying I/O error.
     fn preallocate(&self, len: u64) -> io::Result<()>;
 
+    /// Sizes the file to `len` bytes with blocks reserved but not written (unwritten extents,
+    /// `fallocate`): they read as zeros, later writes below `len` never meet a full disk, and
+    /// nothing is written until the caller writes. The first sync after writing into such a
+    /// block also commits its conversion to written (in the file system's journal). Not durable
+    /// until `sync_data`. Where the file system cannot, the same as [`StorageFile::preallocate`]
+    /// (the default: a simulated disk reads zeros either way).
+    ///
+    /// # Errors
+    /// As [`StorageFile::preallocate`].
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        self.preallocate(len)
+    }
+
     /// Makes every completed write to this file durable (fdatasync).
     ///
     /// # Errors
@@ -287,6 +300,24 @@ impl StorageFile for StdFile {
             at += n as u64;
         }
         Ok(())
+    }
+
+    fn allocate(&self, len: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let off_len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large"))?;
+        // Mode 0: allocate and extend the size. Unlike posix_fallocate, never emulated by
+        // writing: a file system without fallocate says so and gets written zeros instead.
+        // SAFETY: plain syscall on an open descriptor.
+        let rc = unsafe { libc::fallocate(self.file.as_raw_fd(), 0, 0, off_len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => self.preallocate(len),
+            _ => Err(e),
+        }
     }
 
     fn sync_data(&self) -> io::Result<()> {

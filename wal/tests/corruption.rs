@@ -3,6 +3,8 @@
 //! a log that keeps working.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -14,12 +16,7 @@ use hydrant_wal::{Error, Lsn, Severity, StdStorage, Wal, WalOptions, WalView};
 const SEGMENT_BYTES: u64 = 16 * 1024;
 
 fn options() -> WalOptions {
-    WalOptions {
-        segment_bytes: SEGMENT_BYTES,
-        index_interval_bytes: 4096,
-        background_prepare: false,
-        ..WalOptions::default()
-    }
+    common::small_segments(SEGMENT_BYTES)
 }
 
 fn record(lsn: u64) -> Vec<u8> {
@@ -275,7 +272,7 @@ fn cases() -> Vec<Case> {
                     .unwrap();
                 let mut h = [0u8; 64];
                 f.read_exact_at(&mut h, 0).unwrap();
-                h[8] = 2;
+                h[8] = 3; // the header version after SEGMENT_HEADER_VERSION (2)
                 let crc = crc32fast::hash(&h[0..60]);
                 h[60..64].copy_from_slice(&crc.to_le_bytes());
                 f.write_all_at(&h, 0).unwrap();

@@ -18,12 +18,13 @@
 //! moment they are armed, and keep unsynced sectors by one of the simulated disk's patterns,
 //! including one that drops a run of sectors while keeping later ones.
 //!
-//! A sequence is drawn from one of three mixes: every kind of append and action; uniform appends
+//! A sequence is drawn from one of four mixes: every kind of append and action (twice: once with
+//! segments that grow from 8 KiB to 32 KiB, as a young log's do); uniform appends
 //! only (one record that makes a frame of exactly one sector, so frames line up with sectors and
 //! with a recycled file's old frames), with retention keeping up and fewer power losses so that
 //! segments get recycled; and appends that fill a segment each (every append rotates) with
-//! retention often held, so that a recycled file is reused as soon as retention lets it. The last
-//! two exist because the holes they find need long exact sequences: with them, the default
+//! retention often held, so that a recycled file is reused as soon as retention lets it. The
+//! uniform and rotating mixes exist because the holes they find need long exact sequences: with them, the default
 //! 10,000 cases find both the old recycling order (a retired file reused before its rename was
 //! durable) and a frame of an earlier run kept behind a dropped one, each within a few thousand
 //! cases (the figures are in the commit that added them).
@@ -126,17 +127,26 @@ fn rotating_action() -> impl Strategy<Value = Action> {
     ]
 }
 
-fn actions() -> impl Strategy<Value = Vec<Action>> {
+/// A sequence of actions, and whether the log's segments grow (from 8 KiB to 32 KiB, with
+/// frames larger than the next size skipping ahead and the empty first segment replaced when
+/// the first frame does not fit) or all have one size.
+fn actions() -> impl Strategy<Value = (bool, Vec<Action>)> {
     prop_oneof![
-        1 => prop::collection::vec(mixed_action(), 1..40),
-        2 => prop::collection::vec(uniform_action(), 1..100),
-        2 => prop::collection::vec(rotating_action(), 1..40),
+        1 => prop::collection::vec(mixed_action(), 1..40).prop_map(|a| (false, a)),
+        2 => prop::collection::vec(uniform_action(), 1..100).prop_map(|a| (false, a)),
+        2 => prop::collection::vec(rotating_action(), 1..40).prop_map(|a| (false, a)),
+        1 => prop::collection::vec(mixed_action(), 1..40).prop_map(|a| (true, a)),
     ]
 }
 
-fn options() -> WalOptions {
+fn options(growing: bool) -> WalOptions {
     WalOptions {
-        segment_bytes: SEGMENT_BYTES,
+        segment_bytes: if growing {
+            4 * SEGMENT_BYTES
+        } else {
+            SEGMENT_BYTES
+        },
+        first_segment_bytes: SEGMENT_BYTES,
         index_interval_bytes: 4096,
         background_prepare: true,
         ..WalOptions::default()
@@ -159,6 +169,8 @@ fn content(lsn: u64, life: u64, len: u16) -> Vec<u8> {
 
 struct Harness {
     disk: SimDisk,
+    /// Segments grow (see [`actions`]).
+    growing: bool,
     wal: Option<Arc<Wal>>,
     /// The retention thread, if one runs (held by the disk or finished): its cut, the first LSN
     /// when it started, and its join handle.
@@ -175,12 +187,13 @@ struct Harness {
 const DIR: &str = "/streams/s/wal";
 
 impl Harness {
-    fn new() -> Harness {
+    fn new(growing: bool) -> Harness {
         let disk = SimDisk::new();
-        let (wal, _) = Wal::open_with(disk.storage(), Path::new(DIR), options()).unwrap();
+        let (wal, _) = Wal::open_with(disk.storage(), Path::new(DIR), options(growing)).unwrap();
         wal.wait_background_idle();
         Harness {
             disk,
+            growing,
             wal: Some(Arc::new(wal)),
             retention: None,
             model: Vec::new(),
@@ -235,7 +248,7 @@ impl Harness {
                          // Reopen; a still-armed crash may strike recovery itself, so retry until it opens.
         let wal = loop {
             self.seen_crashes = self.disk.crash_count();
-            match Wal::open_with(self.disk.storage(), Path::new(DIR), options()) {
+            match Wal::open_with(self.disk.storage(), Path::new(DIR), options(self.growing)) {
                 Ok((w, _)) => {
                     // The preparation thread it started may meet the armed crash too.
                     w.wait_background_idle();
@@ -359,7 +372,7 @@ impl Harness {
                 if self.disk.crash_count() > self.seen_crashes {
                     return self.after_step();
                 }
-                match Wal::open_with(self.disk.storage(), Path::new(DIR), options()) {
+                match Wal::open_with(self.disk.storage(), Path::new(DIR), options(self.growing)) {
                     Ok((w, _)) => {
                         let end = w.next_lsn().0;
                         prop_assert_eq!(
@@ -450,8 +463,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn every_acknowledged_record_survives_power_loss(actions in actions()) {
-        let mut h = Harness::new();
+    fn every_acknowledged_record_survives_power_loss((growing, actions) in actions()) {
+        let mut h = Harness::new(growing);
         for a in &actions {
             h.step(a)?;
         }

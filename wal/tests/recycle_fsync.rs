@@ -4,20 +4,17 @@
 //! segment. The log is poisoned instead, so nothing proceeds as if the directory were in order.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 
 use hydrant_wal::sim::SimDisk;
-use hydrant_wal::{Error, Wal, WalOptions};
+use hydrant_wal::{Error, Wal};
 
 #[test]
 fn a_failed_directory_fsync_after_recycling_poisons_the_log() {
     let disk = SimDisk::new();
-    let options = WalOptions {
-        segment_bytes: 8192,
-        index_interval_bytes: 4096,
-        background_prepare: false,
-        ..WalOptions::default()
-    };
+    let options = common::small_segments(8192);
     let (wal, _) = Wal::open_with(disk.storage(), Path::new("/wal"), options).unwrap();
     // Frames of about 3 KiB: one segment each.
     while wal.segments().len() < 3 {

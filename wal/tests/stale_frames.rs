@@ -9,6 +9,8 @@
 //! delivered as if appended after G. The log must hold exactly what was acknowledged.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 
 use hydrant_wal::format::DATA_START;
@@ -22,14 +24,9 @@ const DIR: &str = "/streams/s/wal";
 const FRAME: u64 = 1024;
 const RECORD_LEN: usize = 1024 - 36;
 
+/// 8 KiB segments hold three 1 KiB frames.
 fn options() -> WalOptions {
-    WalOptions {
-        // 8 KiB segments hold three 1 KiB frames.
-        segment_bytes: 8192,
-        index_interval_bytes: 4096,
-        background_prepare: false,
-        ..WalOptions::default()
-    }
+    common::small_segments(8192)
 }
 
 /// A uniform record for `lsn` written by run `run`.

@@ -62,6 +62,8 @@ pub struct AppState {
     metrics_token: Option<String>,
     /// `/metrics` open to non-loopback peers without keys or token.
     metrics_public: bool,
+    /// The console, unless `[console] enabled = false`.
+    pub console: OnceLock<Arc<crate::console::Console>>,
     /// Per operation, in [`Operation::ALL`] order: its `code="ok"` request counter and its
     /// duration histogram (handles into `metrics`, resolved once).
     ok_metrics: OnceLock<Vec<(Counter, Histogram)>>,
@@ -93,6 +95,7 @@ impl AppState {
             metrics_token: limits.metrics_token.clone(),
             metrics_public: limits.metrics_public,
             ok_metrics: OnceLock::new(),
+            console: OnceLock::new(),
         }
     }
 
@@ -245,6 +248,14 @@ where
             Err(r) => *r,
         },
         (&Method::POST, "/") => api(&state, req).await,
+        (_, p) if p == "/console" || p.starts_with("/console/") => match state.console.get() {
+            Some(c) => c.handle(state.engine.get(), peer, req).await,
+            None => reply(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "the console is off ([console] enabled = false)\n",
+            ),
+        },
         _ => error_reply(&ApiError::new(
             ErrorCode::UnknownOperation,
             "hydrant serves Firehose JSON 1.1 at POST / and /health/live, /health/ready, /metrics",

@@ -9,22 +9,15 @@
 //! `x-amzn-RequestId` header. A rejected request writes nothing: decoding and validation
 //! ([`decode`]) finish before anything reaches the WAL.
 //!
-//! Decoding, validation, the JSON shapes and the errors need none of the daemon's dependencies
-//! (feature `daemon`, on by default): producers and the fuzz target use them without it.
+//! Files: [`handler`] (this module's routing and the operations). Decoding, validation, the
+//! JSON shapes and the errors are the hydrant-api crate's (shared with the tools and the fuzz
+//! targets); its modules are re-exported here so that the daemon's paths stay `crate::api::*`.
 
-pub mod decode;
-pub mod destination;
-pub mod errors;
-pub mod fastpath;
-#[cfg(feature = "daemon")]
 pub mod handler;
-pub mod model;
-pub mod others;
-pub mod unsupported;
-pub mod validate;
 
-/// Content type of every Firehose reply.
-pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+pub use hydrant_api::{
+    conversion, decode, destination, errors, fastpath, limits, model, non_s3, operation,
+    partitioning, unsupported, validate, CONTENT_TYPE,
+};
 
-#[cfg(feature = "daemon")]
 pub use handler::{dispatch, handle, AppState};

@@ -20,6 +20,18 @@
 //! the intent with the same boundaries: the same object key, replaced, never a second copy; the
 //! same failed records, filed under the same keys. The intent is complete only at 5.
 //!
+//! # Dynamic partitioning
+//!
+//! A destination with `DynamicPartitioningConfiguration` keeps one buffer per partition across
+//! batches ("rounds"): a round is cut as above (or, possibly empty, when an open partition is
+//! due), recorded as the intent, processed (transform, partition buffers, the objects of the
+//! partitions it flushes, its failed records), and then either moves the cursor past itself (no
+//! partition holds a record any more) or joins the checkpoint's held rounds (the cursor stays at
+//! the first record some partition may still hold). A restart processes the held rounds again
+//! from empty buffers: the buffers decide only from the rounds and their recorded cut times, so
+//! the same objects are written under the same keys. `worker/partitioned.rs` has the details;
+//! `RetryOptions.DurationInSeconds` is the retry window of each partition's object.
+//!
 //! # Destinations that keep their own position (PostgreSQL)
 //!
 //! Such a sink commits its position with its data (`hydrant_offsets`), and a resend loads none
@@ -46,6 +58,7 @@
 //! `HYDRANT_CRASH_AT=<point>[:<n>]` makes the daemon kill itself with SIGKILL the n-th time (default
 //! the first) it passes `<point>`: `delivery::after_intent` (between intent and send),
 //! `delivery::after_send` (between the sink's confirmation and the error output),
+//! `delivery::between_partitions` (between two partition objects of one round),
 //! `delivery::after_error_output` (failed records filed, the cursor not advanced), and the sinks
 //! crate's `delivery::mid_upload` (the local store's temporary file written and fsynced, not yet
 //! renamed). Kill tests use them; they cost one atomic load when unset.
@@ -61,18 +74,19 @@
 //! old prefix, that object stays too: at-least-once across a destination change, the one such
 //! case).
 
-mod dirs;
-mod sinks;
+mod build_sinks;
+mod conversion;
+pub mod recent;
 mod spec;
 mod state;
 mod worker;
 
-pub use sinks::check_destination;
+pub use build_sinks::{check_destination, BuildError};
 pub use spec::{build_spec, incarnation_id, stream_arn, sweep_local_store, SpecError};
 
-pub use state::{DeliveryState, Intent};
+pub use state::{DeliveryState, Held, Intent, HELD_ROUNDS_MAX};
 pub use worker::{
-    crash_point, DeliveryError, DeliverySpec, DeliveryStats, DeliveryWorker, ErrorOutput, Retain,
-    RetryPolicy, Transform, STATE_DELIVERING, STATE_STOPPED_DESTINATION_AHEAD,
-    STATE_STOPPED_DESTINATION_BEHIND, STATE_STOPPED_LOG,
+    crash_point, DeliveryError, DeliverySpec, DeliveryStats, DeliveryWorker, ErrorOutput,
+    PartitioningSpec, Retain, RetryPolicy, Transform, STATE_DELIVERING,
+    STATE_STOPPED_DESTINATION_AHEAD, STATE_STOPPED_DESTINATION_BEHIND, STATE_STOPPED_LOG,
 };

@@ -13,10 +13,16 @@ use hydrant_sinks::{
 };
 use serde_json::Value;
 
-use super::worker::{DeliverySpec, DeliveryStats, ErrorOutput, Retain, RetryPolicy};
+use super::worker::{
+    DeliverySpec, DeliveryStats, ErrorOutput, PartitioningSpec, Retain, RetryPolicy,
+};
+
+/// The most bytes the open partitions of one destination hold together (at least one
+/// `SizeInMBs`): past it the largest partition is written early.
+const PARTITION_MEMORY_BYTES: u64 = 512 << 20;
 use crate::api::destination::{Destination, DESTINATION_ID};
 use crate::api::model::{BufferingHints, ExtendedS3Config};
-use crate::api::others::RetryOptions;
+use crate::api::non_s3::RetryOptions;
 use crate::config::Config;
 use crate::registry::StreamRecord;
 
@@ -83,10 +89,14 @@ pub fn sweep_local_store(config: &Config) -> Result<usize, SinkError> {
 /// The error output: Firehose's failed-record JSON, one object per error-output type
 /// (`processing-failed`, `http-endpoint-failed`, `AmazonOpenSearchService-failed`, hydrant's own
 /// `s3-failed`, ...), under the evaluated ErrorOutputPrefix of the destination's S3
-/// configuration.
+/// configuration: for an S3 destination that is the destination's own bucket with its
+/// encryption, as in Firehose. Should the bucket fail the write (its retries spent), the failed
+/// records go to `fallback`, the local object store, with a warning, so that a batch whose
+/// delivery failed because S3 is down still reaches an error output and the cursor moves on.
 #[derive(Debug)]
 struct ObjectErrorOutput {
     sink: ObjectSink,
+    fallback: Option<ObjectSink>,
 }
 
 impl ErrorOutput for ObjectErrorOutput {
@@ -96,15 +106,24 @@ impl ErrorOutput for ObjectErrorOutput {
         records: &'a [FailedRecord],
     ) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
-            let written = self
-                .sink
-                .put_error_output(
+            let put = |sink: &'a ObjectSink| {
+                sink.put_error_output(
                     &batch.identity,
                     batch.stream_version,
                     batch.oldest_arrival_ms,
                     records,
                 )
-                .await?;
+            };
+            let written = match (put(&self.sink).await, &self.fallback) {
+                (Ok(written), _) => written,
+                (Err(error), Some(fallback)) => {
+                    tracing::warn!(batch = %batch.identity, error = %error,
+                        local = %fallback.store().location(""),
+                        "the error output's bucket failed; writing to the local object store");
+                    put(fallback).await?
+                }
+                (Err(error), None) => return Err(error),
+            };
             for d in &written {
                 tracing::warn!(batch = %batch.identity, location = %d.location,
                     records = d.records, "failed records written to the error output");
@@ -200,6 +219,29 @@ fn object_sink(
             None => Compression::Uncompressed,
         };
         ObjectSinkConfig::with_compression(prefixes, compression)
+    } else if crate::api::partitioning::enabled(c) {
+        // Dynamic partitioning: the Prefix checked against the keys the processors produce, at
+        // most `[delivery] max_active_partitions` partitions active at once. (Its error output,
+        // local_only, shares the templates and writes only under ErrorOutputPrefix.)
+        let produced = match &c.processing_configuration {
+            Some(p) => {
+                hydrant_sinks::transform::Pipeline::keys_produced(p).map_err(|e| e.to_string())?
+            }
+            None => hydrant_sinks::partition::KeysProduced::default(),
+        };
+        let limits = hydrant_sinks::partition::Limits {
+            max_active: config.delivery.max_active_partitions,
+        };
+        ObjectSinkConfig::partitioned(
+            c.prefix.as_deref(),
+            c.error_output_prefix.as_deref(),
+            c.compression_format.as_deref(),
+            c.file_extension.as_deref(),
+            &produced,
+            limits,
+        )
+        .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))
+        .map_err(|e| e.to_string())?
     } else {
         ObjectSinkConfig::from_firehose(
             c.prefix.as_deref(),
@@ -232,6 +274,69 @@ fn hints(h: Option<BufferingHints>, default_mb: u32, max_mb: u32) -> (u64, Durat
     )
 }
 
+/// The bounds that also cut a destination's batches: the `BufferingHints` of its nested S3
+/// configurations that write objects per batch (the source-record backup when on; the
+/// OpenSearch, Elasticsearch and HTTP endpoint `S3Configuration`, their backup and error output)
+/// and the Lambda processor's `BufferIntervalInSeconds` when given. Firehose buffers each of
+/// those by its own hints; hydrant writes them (and invokes the Lambda) per batch, so cutting
+/// batches at the smallest bound keeps every bound: no backup object larger or later, no record
+/// waiting longer for its Lambda, than configured.
+fn batch_caps(d: &Destination, processing: Option<&Value>) -> Vec<(u64, Duration)> {
+    let nested: Vec<Option<BufferingHints>> = match d {
+        Destination::ExtendedS3(c) => match (&c.s3_backup_mode, &c.s3_backup_configuration) {
+            (Some(m), Some(b)) if m == "Enabled" => vec![b
+                .get("BufferingHints")
+                .and_then(|h| serde_json::from_value(h.clone()).ok())],
+            _ => vec![],
+        },
+        Destination::Redshift(c) => match (&c.s3_backup_mode, &c.s3_backup_configuration) {
+            (Some(m), Some(b)) if m == "Enabled" => vec![b.buffering_hints],
+            _ => vec![],
+        },
+        Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
+            vec![c.s3_configuration.as_ref().and_then(|s| s.buffering_hints)]
+        }
+        Destination::HttpEndpoint(c) => {
+            vec![c.s3_configuration.as_ref().and_then(|s| s.buffering_hints)]
+        }
+    };
+    let mut caps: Vec<(u64, Duration)> = nested
+        .into_iter()
+        .flatten()
+        .map(|h| hints(Some(h), 5, 128))
+        .collect();
+    if let Some(secs) = processing.and_then(lambda_interval) {
+        caps.push((u64::MAX, Duration::from_secs(secs.min(900))));
+    }
+    caps
+}
+
+/// The Lambda processor's `BufferIntervalInSeconds`, when given (and a number: the processor's
+/// own validation refuses anything else at create).
+fn lambda_interval(processing: &Value) -> Option<u64> {
+    if processing.get("Enabled").and_then(Value::as_bool) == Some(false) {
+        return None;
+    }
+    processing
+        .get("Processors")?
+        .as_array()?
+        .iter()
+        .filter(|p| p.get("Type").and_then(Value::as_str) == Some("Lambda"))
+        .flat_map(|p| {
+            p.get("Parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .find(|x| {
+            x.get("ParameterName").and_then(Value::as_str) == Some("BufferIntervalInSeconds")
+        })?
+        .get("ParameterValue")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
 fn window(r: Option<RetryOptions>, default_secs: u32) -> Duration {
     Duration::from_secs(u64::from(
         r.and_then(|r| r.duration_in_seconds)
@@ -253,6 +358,8 @@ pub fn stream_arn(config: &Config, stream: &str) -> String {
 struct Parts {
     sink: Arc<dyn Sink>,
     error_output: ObjectSink,
+    /// Where the error output goes when `error_output` fails (S3 destinations with an endpoint).
+    error_fallback: Option<ObjectSink>,
     backup: Option<Arc<dyn Sink>>,
     processing: Option<Value>,
     buffer_bytes: u64,
@@ -268,6 +375,7 @@ pub fn build_spec(
     config: &Config,
     rec: &StreamRecord,
     stats: Arc<DeliveryStats>,
+    wal: &Arc<hydrant_wal::Wal>,
 ) -> Result<DeliverySpec, SpecError> {
     let stream = rec.name.clone();
     let invalid = |message: String| SpecError::Invalid {
@@ -282,11 +390,30 @@ pub fn build_spec(
         jitter: 0.2,
         permanent_is_final: false,
     };
+    let partitioned = matches!(&rec.destination,
+        Destination::ExtendedS3(c) if crate::api::partitioning::enabled(c));
+    let mut partition_stats = None;
+    let mut partition_prefixes = None;
     let parts = match &rec.destination {
         Destination::ExtendedS3(c) => {
-            let primary = object_sink(config, c, false, false).map_err(&invalid)?;
-            // When the destination is S3, S3 is what failed: the error output is local.
-            let error_output = object_sink(config, c, true, false).map_err(&invalid)?;
+            let mut primary = object_sink(config, c, false, false).map_err(&invalid)?;
+            // Record format conversion: the primary's objects become Parquet files.
+            if let Some((converter, extension)) =
+                super::conversion::converter(config, c, false).map_err(&invalid)?
+            {
+                primary = primary.with_conversion(converter, extension);
+            }
+            if partitioned {
+                partition_stats = Some(Arc::clone(primary.partition_stats()));
+                partition_prefixes = Some(primary.config().prefixes.clone());
+            }
+            // Firehose's error output of an S3 destination is the same bucket, encrypted alike;
+            // the local store takes what the bucket cannot (S3 down past the retry window).
+            let error_output = object_sink(config, c, false, false).map_err(&invalid)?;
+            let error_fallback = match config.s3.endpoint {
+                Some(_) => Some(object_sink(config, c, true, false).map_err(&invalid)?),
+                None => None,
+            };
             let backup_config = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
                 (Some("Enabled"), Some(b)) => Some(
                     serde_json::from_value::<ExtendedS3Config>(b.clone())
@@ -295,15 +422,33 @@ pub fn build_spec(
                 _ => None,
             };
             let backup = backup_sink(config, backup_config.as_ref()).map_err(&invalid)?;
-            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 128);
+            // With conversion the size hint defaults to 128 MB (Firehose's rule).
+            let default_mb = if crate::api::conversion::enabled(c) {
+                crate::api::conversion::SIZE_DEFAULT_MB
+            } else {
+                5
+            };
+            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, default_mb, 128);
+            // A partitioned destination retries for its RetryOptions.DurationInSeconds.
+            let retry = if partitioned {
+                RetryPolicy {
+                    window: Duration::from_secs(u64::from(
+                        crate::api::partitioning::retry_seconds(c),
+                    )),
+                    ..s3_retry
+                }
+            } else {
+                s3_retry
+            };
             Parts {
                 sink: Arc::new(primary),
                 error_output,
+                error_fallback,
                 backup,
                 processing: c.processing_configuration.clone(),
                 buffer_bytes,
                 buffer_interval,
-                retry: s3_retry,
+                retry,
             }
         }
         Destination::Redshift(c) => {
@@ -320,11 +465,13 @@ pub fn build_spec(
                     .filter(|_| c.s3_backup_mode.as_deref() == Some("Enabled")),
             )
             .map_err(&invalid)?;
-            let sink = super::sinks::redshift(c, intermediate).map_err(&invalid)?;
+            let sink = super::build_sinks::redshift(c, intermediate)
+                .map_err(|e| invalid(e.to_string()))?;
             let (buffer_bytes, buffer_interval) = hints(s3.buffering_hints, 5, 128);
             Parts {
                 sink,
                 error_output,
+                error_fallback: None,
                 backup,
                 processing: c.processing_configuration.clone(),
                 buffer_bytes,
@@ -349,11 +496,13 @@ pub fn build_spec(
                 Some(s3).filter(|_| c.s3_backup_mode.as_deref() == Some("AllDocuments")),
             )
             .map_err(&invalid)?;
-            let sink = super::sinks::opensearch(config, c, legacy).map_err(&invalid)?;
+            let sink = super::build_sinks::opensearch(config, c, legacy)
+                .map_err(|e| invalid(e.to_string()))?;
             let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 100);
             Parts {
                 sink,
                 error_output,
+                error_fallback: None,
                 backup,
                 processing: c.processing_configuration.clone(),
                 buffer_bytes,
@@ -377,12 +526,13 @@ pub fn build_spec(
                 Some(s3).filter(|_| c.s3_backup_mode.as_deref() == Some("AllData")),
             )
             .map_err(&invalid)?;
-            let sink = super::sinks::http_endpoint(config, c, &stream_arn(config, &stream))
-                .map_err(&invalid)?;
+            let sink = super::build_sinks::http_endpoint(config, c, &stream_arn(config, &stream))
+                .map_err(|e| invalid(e.to_string()))?;
             let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 64);
             Parts {
                 sink,
                 error_output,
+                error_fallback: None,
                 backup,
                 processing: c.processing_configuration.clone(),
                 buffer_bytes,
@@ -401,23 +551,71 @@ pub fn build_spec(
             }
         }
     };
-    let transform = match &parts.processing {
+    let (transform, pipeline_stats) = match &parts.processing {
         Some(p) => {
-            super::sinks::transform(config, p, &stream_arn(config, &stream)).map_err(&invalid)?
+            // From a Kinesis stream, the Lambda events carry the records' Kinesis metadata.
+            let kinesis = rec
+                .kinesis_source
+                .as_ref()
+                .map(|k| super::build_sinks::KinesisEvents {
+                    stream_arn: k.kinesis_stream_arn.clone(),
+                    wal: Arc::clone(wal),
+                });
+            match super::build_sinks::pipeline_of_source(
+                config,
+                p,
+                &stream_arn(config, &stream),
+                partitioned,
+                kinesis,
+            )
+            .map_err(|e| invalid(e.to_string()))?
+            {
+                Some((t, s)) => (Some(t), Some(s)),
+                None => (None, None),
+            }
         }
-        None => None,
+        None => (None, None),
     };
+    let caps = batch_caps(&rec.destination, parts.processing.as_ref());
+    let buffer_interval = caps
+        .iter()
+        .fold(parts.buffer_interval, |i, (_, c)| i.min(*c));
+    stats.buffer_interval_ms.store(
+        u64::try_from(buffer_interval.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    // Each partition buffers by the destination's own hints (a Lambda's smaller bounds cut the
+    // rounds, not the partitions).
+    let partitioning = match (partition_prefixes, &partition_stats) {
+        (Some(prefixes), Some(partition_stats)) => Some(PartitioningSpec {
+            prefixes,
+            rules: hydrant_sinks::partition::BufferRules {
+                size_bytes: parts.buffer_bytes,
+                interval_ms: u64::try_from(parts.buffer_interval.as_millis()).unwrap_or(u64::MAX),
+                max_active: d.max_active_partitions,
+                memory_bytes: PARTITION_MEMORY_BYTES.max(parts.buffer_bytes),
+            },
+            stats: Arc::clone(partition_stats),
+        }),
+        _ => None,
+    };
+    *stats
+        .partitioning
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) =
+        partition_stats.map(|p| (p, pipeline_stats));
     Ok(DeliverySpec {
         stream: stream.clone(),
         incarnation: incarnation_id(rec.incarnation),
         destination_id: DESTINATION_ID.to_string(),
         stream_version: rec.version_id,
-        buffer_bytes: parts.buffer_bytes,
-        buffer_interval: parts.buffer_interval,
+        buffer_bytes: caps.iter().fold(parts.buffer_bytes, |b, (c, _)| b.min(*c)),
+        buffer_interval,
         retry: parts.retry,
         sink: parts.sink,
         error_output: Some(Arc::new(ObjectErrorOutput {
             sink: parts.error_output,
+            fallback: parts.error_fallback,
         })),
         transform,
         backup: parts.backup,
@@ -428,6 +626,7 @@ pub fn build_spec(
         },
         stats,
         log_span: cloudwatch_span(&stream, &rec.destination),
+        partitioning,
     })
 }
 

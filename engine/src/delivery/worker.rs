@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use hydrant_sinks::{Batch, BatchIdentity, BoxFuture, FailedRecord, Record, Sink, SinkError};
-use hydrant_wal::{CheckpointFile, Lsn, StdStorage, Wal};
+use hydrant_wal::{create_dir_all_durable, CheckpointFile, Lsn, StdStorage, Wal};
 
-use super::dirs::create_dir_all_durable;
 use super::state::{DeliveryState, Intent};
+
+mod partitioned;
 
 /// Size of the shared buffers a batch's records are copied into from the WAL.
 const LOAD_CHUNK_BYTES: usize = 4 << 20;
@@ -194,10 +195,25 @@ pub struct DeliverySpec {
     /// The counters this worker feeds (kept by the engine across restarts of the worker, so the
     /// exported counters stay monotonic).
     pub stats: Arc<DeliveryStats>,
+    /// Dynamic partitioning: how partitions buffer across rounds (`None`: the destination does
+    /// not partition). The sink is then an object sink with the same partitioned Prefix.
+    pub partitioning: Option<PartitioningSpec>,
     /// The span the worker thread runs in: the destination's `CloudWatchLoggingOptions` as
     /// fields (`log_group`, `log_stream`, ...) on every event of its delivery, errors included;
     /// [`tracing::Span::none`] when logging is not enabled.
     pub log_span: tracing::Span,
+}
+
+/// The partition buffers' settings of a destination with dynamic partitioning.
+#[derive(Clone, Debug)]
+pub struct PartitioningSpec {
+    /// The partitioned Prefix (the sink's): names the partitions.
+    pub prefixes: hydrant_sinks::S3Prefixes,
+    /// Size, interval, active limit and memory bound of the buffers.
+    pub rules: hydrant_sinks::partition::BufferRules,
+    /// The counters the buffers feed (`hydrant_partition_count`,
+    /// `hydrant_partition_count_exceeded_total`).
+    pub stats: Arc<hydrant_sinks::object::PartitionStats>,
 }
 
 /// A worker's counters, read by the metrics endpoint. Names follow Firehose's CloudWatch metrics
@@ -225,7 +241,34 @@ pub struct DeliveryStats {
     /// Whether the worker delivers, or why it stopped: one of the `STATE_*` constants
     /// (exported as `hydrant_destination_state`).
     pub state: AtomicU64,
+    /// The destination's buffering interval in ms (its `BufferingHints.IntervalInSeconds`),
+    /// exported so that an alert can compare data freshness with it.
+    pub buffer_interval_ms: AtomicU64,
+    /// Dynamic partitioning's counters (the object sink's and the transform's), when the
+    /// destination partitions: read at scrape time.
+    pub partitioning: std::sync::Mutex<Option<PartitioningStats>>,
+    /// Sum over the batches cut of their buffering time (the oldest record's age when the batch
+    /// was cut), ms; with `batches_cut`, the console's "buffering time".
+    pub buffering_ms_total: AtomicU64,
+    /// Batches cut (intents recorded by this process).
+    pub batches_cut: AtomicU64,
+    /// The latest failures, for the console.
+    pub recent: std::sync::Mutex<super::recent::RecentFailures>,
 }
+
+impl DeliveryStats {
+    fn recent(&self) -> std::sync::MutexGuard<'_, super::recent::RecentFailures> {
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// The counters of a partitioned destination: its object sink's, and its pipeline's (jq).
+pub type PartitioningStats = (
+    Arc<hydrant_sinks::object::PartitionStats>,
+    Option<Arc<hydrant_sinks::transform::PipelineStats>>,
+);
 
 /// [`DeliveryStats::state`]: the worker is delivering (or waiting for records or a retry).
 pub const STATE_DELIVERING: u64 = 0;
@@ -297,10 +340,18 @@ impl DeliveryWorker {
             None => DeliveryState {
                 cursor: wal.first_lsn(),
                 intent: None,
+                held: Vec::new(),
                 sink_end: Lsn(0),
                 sink_version: 0,
             },
         };
+        let mut state = state;
+        if spec.partitioning.is_none() && !state.held.is_empty() {
+            // Held rounds of a destination that no longer partitions (a checkpoint moved by
+            // hand): delivered again from the cursor, at least once.
+            state.held.clear();
+            state.intent = None;
+        }
         if state.cursor < wal.first_lsn() {
             return Err(DeliveryError::CursorBehindLog {
                 stream,
@@ -322,7 +373,16 @@ impl DeliveryWorker {
             stats: stats.clone(),
             last_retain: Instant::now(),
             cut_bytes: None,
+            buffers: None,
+            last_cut_ms: 0,
         };
+        worker.buffers = worker.spec.partitioning.as_ref().map(|p| {
+            hydrant_sinks::partition::PartitionBuffers::new(
+                p.rules,
+                p.prefixes.clone(),
+                Some(p.stats.clone()),
+            )
+        });
         let thread = std::thread::Builder::new()
             .name(format!("deliver-{stream}"))
             .spawn(move || {
@@ -368,6 +428,11 @@ struct Worker {
     /// `load` read it into one buffer of the right size. Unknown for a batch resent after a
     /// restart, which is then read in chunks.
     cut_bytes: Option<(Lsn, Lsn, u64)>,
+    /// Dynamic partitioning: the open partitions (`partitioned.rs`). Their records belong to
+    /// the held rounds of the checkpoint, which a restart processes again to rebuild them.
+    buffers: Option<hydrant_sinks::partition::PartitionBuffers>,
+    /// When the last round was cut (ms), to space rounds cut only for due partitions.
+    last_cut_ms: u64,
 }
 
 /// How often retention runs while the worker has nothing to deliver.
@@ -390,11 +455,22 @@ impl Worker {
         if !self.reconcile_with_sink() {
             return;
         }
+        if self.buffers.is_some() {
+            match self.restore_partitions() {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    self.stopped(&e);
+                    return;
+                }
+            }
+        }
         loop {
             if self.stopping() {
                 return;
             }
             let result = match self.state.intent {
+                Some(intent) if self.buffers.is_some() => self.send_round(intent),
                 Some(intent) => self.send(intent),
                 None => match self.next_batch() {
                     Ok(Some(intent)) => self.record_intent(intent),
@@ -465,7 +541,7 @@ impl Worker {
             let state = DeliveryState {
                 sink_end: end.min(self.state.cursor),
                 sink_version: version,
-                ..self.state
+                ..self.state.clone()
             };
             if let Err(e) = self.save(state) {
                 return self.stopped(&e);
@@ -519,6 +595,7 @@ impl Worker {
         let state = DeliveryState {
             cursor: end,
             intent: None,
+            held: Vec::new(),
             sink_end: end,
             sink_version: version,
         };
@@ -551,9 +628,9 @@ impl Worker {
 
     fn save(&mut self, state: DeliveryState) -> Result<(), DeliveryError> {
         debug_assert!(state.sink_end <= state.cursor, "sink_end past the cursor");
-        debug_assert!(state
-            .intent
-            .is_none_or(|i| i.first == state.cursor && i.end > i.first));
+        debug_assert!(state.intent.is_none_or(|i| i.first == state.read_from()
+            && (i.end > i.first || (self.buffers.is_some() && i.end == i.first))));
+        debug_assert!(self.buffers.is_some() || state.held.is_empty());
         self.checkpoint
             .write(&state.encode())
             .map_err(|e| self.wal_err(e))?;
@@ -564,7 +641,7 @@ impl Worker {
     fn record_intent(&mut self, intent: Intent) -> Result<(), DeliveryError> {
         self.save(DeliveryState {
             intent: Some(intent),
-            ..self.state
+            ..self.state.clone()
         })?;
         crash_point("delivery::after_intent");
         Ok(())
@@ -573,11 +650,20 @@ impl Worker {
     /// Waits for durable records past the cursor and cuts the next batch by size and interval.
     /// `None` when stopping.
     fn next_batch(&mut self) -> Result<Option<Intent>, DeliveryError> {
-        let cursor = self.state.cursor;
+        // With dynamic partitioning rounds follow the held ones, and a round is also cut (empty
+        // when no record came) when an open partition is due.
+        let cursor = self.state.read_from();
+        let partition_due = self.partition_due_ms();
         while self.wal.durable_lsn() <= cursor {
-            self.stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
+            if self.buffers.as_ref().is_none_or(|b| b.is_empty()) {
+                self.stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
+            }
             if self.stopping() {
                 return Ok(None);
+            }
+            if partition_due.is_some_and(|due| hydrant_wal::now_ms() >= due) {
+                let now = hydrant_wal::now_ms();
+                return Ok(Some(self.intent(cursor, cursor, now)));
             }
             if self.last_retain.elapsed() >= RETAIN_IDLE_PERIOD {
                 self.retain(cursor);
@@ -598,9 +684,12 @@ impl Worker {
                         return Ok(Some(self.intent(cursor, end, oldest.unwrap_or(arrival))));
                     }
                     oldest.get_or_insert(arrival);
-                    self.stats
-                        .oldest_undelivered_ms
-                        .store(oldest.unwrap_or(0), Ordering::Relaxed);
+                    // Records held in partition buffers are older than any read now.
+                    let held = self.state.held.first().map(|h| h.oldest_arrival_ms);
+                    self.stats.oldest_undelivered_ms.store(
+                        held.unwrap_or(u64::MAX).min(oldest.unwrap_or(0)),
+                        Ordering::Relaxed,
+                    );
                     bytes += len;
                     end = lsn.plus(1);
                 }
@@ -609,7 +698,9 @@ impl Worker {
             // record has waited its interval (0 delivers at once), else wait for more records
             // or the interval.
             let oldest_ms = oldest.unwrap_or_else(hydrant_wal::now_ms);
-            let due_ms = oldest_ms.saturating_add(self.spec.buffer_interval.as_millis() as u64);
+            let due_ms = oldest_ms
+                .saturating_add(self.spec.buffer_interval.as_millis() as u64)
+                .min(partition_due.unwrap_or(u64::MAX));
             let now = hydrant_wal::now_ms();
             if end > cursor && (now >= due_ms || bytes >= self.spec.buffer_bytes) {
                 self.cut_bytes = Some((cursor, end, bytes));
@@ -633,11 +724,16 @@ impl Worker {
     }
 
     fn intent(&self, first: Lsn, end: Lsn, oldest_arrival_ms: u64) -> Intent {
+        let now = hydrant_wal::now_ms();
+        self.stats
+            .buffering_ms_total
+            .fetch_add(now.saturating_sub(oldest_arrival_ms), Ordering::Relaxed);
+        self.stats.batches_cut.fetch_add(1, Ordering::Relaxed);
         Intent {
             first,
             end,
             oldest_arrival_ms,
-            first_attempt_ms: hydrant_wal::now_ms(),
+            first_attempt_ms: now,
             attempts: 0,
             stream_version: self.version(),
         }
@@ -720,6 +816,7 @@ impl Worker {
             oldest_arrival_ms: intent.oldest_arrival_ms,
             records,
             contiguous,
+            partition_keys: Vec::new(),
         })
     }
 
@@ -731,6 +828,14 @@ impl Worker {
     /// moves.
     fn send(&mut self, mut intent: Intent) -> Result<(), DeliveryError> {
         let source = self.load(intent)?;
+        // A batch resent after a restart was not read by `next_batch`: its records are the
+        // oldest undelivered ones, and data freshness counts from them while it is retried.
+        let oldest = self.stats.oldest_undelivered_ms.load(Ordering::Relaxed);
+        if oldest == 0 || oldest > intent.oldest_arrival_ms {
+            self.stats
+                .oldest_undelivered_ms
+                .store(intent.oldest_arrival_ms, Ordering::Relaxed);
+        }
         let deadline_ms = intent
             .first_attempt_ms
             .saturating_add(self.spec.retry.window.as_millis() as u64);
@@ -780,6 +885,7 @@ impl Worker {
                     // own position now holds the batch's end.
                     let confirmed = !batch.records.is_empty();
                     self.stats.attempts_ok.fetch_add(1, Ordering::Relaxed);
+                    self.stats.recent().ok(hydrant_wal::now_ms());
                     self.stats
                         .records
                         .fetch_add(delivered.records, Ordering::Relaxed);
@@ -801,6 +907,14 @@ impl Worker {
                 }
                 Err(error) => {
                     self.stats.attempts_failed.fetch_add(1, Ordering::Relaxed);
+                    self.stats.recent().push(super::recent::FailureEntry {
+                        time_ms: hydrant_wal::now_ms(),
+                        kind: super::recent::FailureKind::Attempt,
+                        code: error.error_code().to_string(),
+                        message: error.to_string(),
+                        raw: Vec::new(),
+                        records: batch.records.len() as u64,
+                    });
                     let final_error = self.spec.retry.permanent_is_final && !error.is_retryable();
                     if final_error || hydrant_wal::now_ms() >= deadline_ms {
                         tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
@@ -853,6 +967,23 @@ impl Worker {
                     self.stats
                         .error_output_batches
                         .fetch_add(1, Ordering::Relaxed);
+                    {
+                        let mut recent = self.stats.recent();
+                        // The newest few: the ring keeps no more anyway.
+                        let skip = records.len().saturating_sub(super::recent::RECENT_MAX);
+                        for r in &records[skip..] {
+                            recent.push(super::recent::FailureEntry {
+                                time_ms: r.attempt_ending_timestamp_ms,
+                                kind: super::recent::FailureKind::ErrorOutput,
+                                code: r.error_code.clone(),
+                                message: r.error_message.clone(),
+                                raw: r.raw_data
+                                    [..r.raw_data.len().min(super::recent::RAW_BYTES_MAX)]
+                                    .to_vec(),
+                                records: 1,
+                            });
+                        }
+                    }
                     tracing::warn!(stream = %self.spec.stream, batch = %batch.identity,
                         records = records.len(), "records written to the error output");
                     return true;
@@ -915,6 +1046,7 @@ impl Worker {
         self.save(DeliveryState {
             cursor: end,
             intent: None,
+            held: Vec::new(),
             sink_end,
             sink_version,
         })?;

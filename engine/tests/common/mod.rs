@@ -8,12 +8,42 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hydrant_tests::process::run_ok;
+
+pub mod kinesalite;
 pub mod objects;
+pub mod s3s;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hydrantd");
+
+/// The daemon configuration of the HTTP endpoint tests: retries 50 ms apart, at most 200 ms, so
+/// a test sees several attempts in well under a second.
+pub const FAST_HTTP_RETRIES: &str =
+    "[delivery]\nhttp_backoff_initial_ms = 50\nhttp_backoff_max_ms = 200\n";
+
+/// A kill test's cycle count: the environment variable `var` when set (as a number), else
+/// `default`; never fewer than `min`, so that every crash point fires.
+pub fn kill_cycles(var: &str, default: usize, min: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+        .max(min)
+}
+
+/// Runs `script` under the test venv's Python and returns what it printed; a failure names
+/// `what` and shows Python's stderr.
+pub fn python_run(what: &str, script: &str) -> Vec<u8> {
+    run_ok(Command::new(python()).arg("-c").arg(script), what).stdout
+}
+
+/// [`python_run`] of an outside reader (DuckDB, pyarrow) whose output is JSON, parsed.
+pub fn python_json<T: serde::de::DeserializeOwned>(what: &str, script: &str) -> T {
+    serde_json::from_slice(&python_run(what, script)).unwrap()
+}
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -44,6 +74,19 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Waits until `done`, polling every 100 ms; fails after 60 s with the daemon's log.
+pub fn wait_for(what: &str, daemon: &Daemon, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within 60 s; log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// A running daemon. Killed (SIGKILL) on drop.
@@ -120,6 +163,14 @@ impl Daemon {
             }
         }
         panic!("could not find a free port for hydrantd");
+    }
+
+    /// Starts hydrantd as [`Daemon::start`] with `toml` as its configuration file (written
+    /// beside the data directory).
+    pub fn with_config(data_dir: &Path, toml: &str) -> Daemon {
+        let cfg = data_dir.with_extension("toml");
+        std::fs::write(&cfg, toml).unwrap();
+        Daemon::start(data_dir, &["--config", cfg.to_str().unwrap()])
     }
 
     pub fn endpoint(&self) -> String {
@@ -303,6 +354,175 @@ pub fn try_put_batch<R: AsRef<[u8]>>(
     }
 }
 
+/// The records a kill test's clients saw acknowledged, by LSN.
+pub type AckedByLsn = Arc<Mutex<BTreeMap<u64, Vec<u8>>>>;
+
+/// One PutRecordBatch of `records` into `stream` from a kill test's client: the records the
+/// daemon acknowledged go into `acked` under their LSN (a per-record failure, or an LSN
+/// acknowledged twice, fails the test). Returns how many were acknowledged: 0 when the daemon
+/// died mid-request.
+pub fn put_recording_acks(
+    addr: SocketAddr,
+    stream: &str,
+    records: Vec<Vec<u8>>,
+    acked: &AckedByLsn,
+) -> usize {
+    let Some(v) = try_put_batch(addr, stream, &records) else {
+        return 0;
+    };
+    assert_eq!(v["FailedPutCount"], 0, "per-record failures: {v}");
+    let mut acked = acked.lock().unwrap();
+    let mut n = 0;
+    for (e, r) in v["RequestResponses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(records)
+    {
+        let (_, lsn) = hydrant_engine::record_id::decode(e["RecordId"].as_str().unwrap()).unwrap();
+        assert!(
+            acked.insert(lsn.0, r).is_none(),
+            "LSN {lsn} acknowledged twice"
+        );
+        n += 1;
+    }
+    n
+}
+
+/// Where a kill test's record comes from: its cycle, its client, the client's batch and its
+/// index in the batch.
+pub struct RecordAt {
+    pub cycle: usize,
+    pub client: usize,
+    pub batch: usize,
+    pub index: usize,
+}
+
+impl RecordAt {
+    /// The record's unique name, `c<cycle>-k<client>-b<batch>-r<index>`.
+    pub fn key(&self) -> String {
+        format!(
+            "c{}-k{}-b{}-r{}",
+            self.cycle, self.client, self.batch, self.index
+        )
+    }
+}
+
+/// A kill test's client `client` in cycle `cycle`: until `stop`, puts batches of 1 to 40 records
+/// into `stream` ([`put_recording_acks`], so what is acknowledged goes into `acked`), each made by
+/// `record`. The random numbers are seeded with the cycle and the client, so a run repeats.
+fn kill_client(
+    addr: SocketAddr,
+    stream: &str,
+    (cycle, client): (usize, usize),
+    stop: &std::sync::atomic::AtomicBool,
+    acked: &AckedByLsn,
+    record: &impl Fn(&mut rand::rngs::StdRng, &RecordAt) -> Vec<u8>,
+) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64((cycle * 100 + client) as u64);
+    let mut batch = 0;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        let count = rng.gen_range(1..=40);
+        let records: Vec<Vec<u8>> = (0..count)
+            .map(|index| {
+                let at = RecordAt {
+                    cycle,
+                    client,
+                    batch,
+                    index,
+                };
+                record(&mut rng, &at)
+            })
+            .collect();
+        batch += 1;
+        put_recording_acks(addr, stream, records, acked);
+    }
+}
+
+/// Waits until the daemon at `addr` reports an empty backlog for `stream`'s first destination:
+/// every record delivered or in the error output. Fails when the backlog has not shrunk for
+/// `limit` (delivery is stuck), not after a fixed total time: a large backlog on a slow machine
+/// takes longer, and that is not a failure.
+pub fn wait_drained(addr: SocketAddr, stream: &str, limit: Duration) {
+    let head = format!(
+        "hydrant_delivery_backlog_records{{stream=\"{stream}\",destination=\"destinationId-000000000001\"}} "
+    );
+    let mut least = f64::INFINITY;
+    let mut progress = Instant::now();
+    loop {
+        let (_, metrics) = get(addr, "/metrics").unwrap();
+        let backlog: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&head))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(f64::INFINITY);
+        if backlog == 0.0 {
+            return;
+        }
+        if backlog < least {
+            least = backlog;
+            progress = Instant::now();
+        }
+        assert!(
+            progress.elapsed() < limit,
+            "backlog of {stream} stuck at {backlog} records for {limit:?}:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Creates `stream` with the ExtendedS3DestinationConfiguration `config` over the raw API and
+/// waits for ACTIVE.
+pub fn create_extended_s3(addr: SocketAddr, stream: &str, config: &serde_json::Value) {
+    let request = serde_json::json!({
+        "DeliveryStreamName": stream,
+        "ExtendedS3DestinationConfiguration": config,
+    });
+    let (st, v) = call(addr, "CreateDeliveryStream", &request.to_string());
+    assert_eq!(st, 200, "{v}");
+    wait_active(addr, stream);
+}
+
+/// The ExtendedS3DestinationConfiguration of the partitioning tests: into `bucket`, one
+/// partition per value of the records' `k` (jq), buffers of 1 MiB and `interval_s` seconds.
+pub fn partitioned_by_k(bucket: &str, interval_s: u64) -> serde_json::Value {
+    serde_json::json!({
+        "RoleARN": "arn:aws:iam::123456789012:role/r",
+        "BucketARN": format!("arn:aws:s3:::{bucket}"),
+        "Prefix": "k=!{partitionKeyFromQuery:k}/",
+        "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": interval_s},
+        "DynamicPartitioningConfiguration": {"Enabled": true},
+        "ProcessingConfiguration": {"Enabled": true, "Processors": [
+            {"Type": "MetadataExtraction", "Parameters": [
+                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{k: .k}"},
+                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]},
+    })
+}
+
+/// Runs `tests/python/destinations.py` (boto3) against `endpoint` with `plan` (which streams to
+/// create, what to put, what to describe), in `dir`; its JSON result.
+pub fn run_destinations_py(
+    endpoint: &str,
+    plan: &serde_json::Value,
+    dir: &Path,
+) -> serde_json::Value {
+    std::fs::create_dir_all(dir).unwrap();
+    let plan_path = dir.join("plan.json");
+    let out_path = dir.join("out.json");
+    std::fs::write(&plan_path, plan.to_string()).unwrap();
+    run_ok(
+        Command::new(python())
+            .arg(workspace().join("tests/python/destinations.py"))
+            .arg(endpoint)
+            .arg(&plan_path)
+            .arg(&out_path),
+        "the boto3 script destinations.py",
+    );
+    serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap()
+}
+
 /// POST a Firehose operation with a JSON body.
 pub fn call(addr: SocketAddr, op: &str, body: &str) -> (u16, serde_json::Value) {
     let (status, text) = post(
@@ -373,12 +593,17 @@ fn crash_point_name(crash: &str) -> &str {
     }
 }
 
+/// What a daemon wrote to `log` from `offset` on (empty if the log cannot be read).
+fn log_since(log: &Path, offset: u64) -> String {
+    let text = std::fs::read(log).unwrap_or_default();
+    String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default()).into_owned()
+}
+
 /// Asserts that a daemon died by SIGKILL at the crash point `point`: its exit status says
 /// SIGKILL and its log (from `offset`) has the crash point's line naming `point`. Anything else
 /// (a panic, an exit, another signal, a kill at another place) fails the cycle.
 pub fn assert_killed_at(status: ExitStatus, log: &Path, offset: u64, point: &str) {
-    let text = std::fs::read(log).unwrap_or_default();
-    let text = String::from_utf8_lossy(text.get(offset as usize..).unwrap_or_default());
+    let text = log_since(log, offset);
     assert_eq!(
         status.signal(),
         Some(9),
@@ -437,12 +662,7 @@ pub fn spawn_with_config(
                 Some(c) => assert_killed_at(status, &log, offset, crash_point_name(c)),
                 None => panic!(
                     "hydrantd died during start-up ({status}); log:\n{}",
-                    String::from_utf8_lossy(
-                        std::fs::read(&log)
-                            .unwrap_or_default()
-                            .get(offset as usize..)
-                            .unwrap_or_default()
-                    )
+                    log_since(&log, offset)
                 ),
             }
             return None;
@@ -456,6 +676,170 @@ pub fn spawn_with_config(
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Sends `signal` (`"TERM"`, `"INT"`, ...) to `child` with kill(1), and fails the test if it
+/// could not be sent.
+pub fn signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{signal} {}: {sent}", child.id());
+}
+
+/// A kill test's daemon and its tally: which crash points fired how often ("random" for a kill
+/// at a random moment, "start-up" for a death while starting).
+pub struct KillRun<'a> {
+    pub data: &'a Path,
+    pub cfg: &'a Path,
+    pub fired: BTreeMap<&'static str, usize>,
+}
+
+impl KillRun<'_> {
+    /// One cycle: starts hydrantd with the crash point `crash` armed (its name and its
+    /// `HYDRANT_CRASH_AT` value), runs `setup` on its address, runs `clients` client threads
+    /// (`client(addr, id, stop)`) until [`end_kill_cycle`] has ended it (at the point, or after
+    /// `random_delay`), then stops and joins them. A daemon that died at its crash point while
+    /// starting (checked by [`spawn_with_config`]) is counted and runs nothing else.
+    pub fn cycle<C>(
+        &mut self,
+        crash: Option<(&'static str, String)>,
+        random_delay: Duration,
+        setup: impl FnOnce(SocketAddr),
+        clients: usize,
+        client: C,
+    ) where
+        C: Fn(SocketAddr, usize, Arc<std::sync::atomic::AtomicBool>) + Send + Sync + 'static,
+    {
+        let armed = crash.as_ref().map(|c| c.1.as_str());
+        let Some((mut child, addr)) = spawn_with_config(self.data, self.cfg, armed) else {
+            *self
+                .fired
+                .entry(crash.map_or("start-up", |c| c.0))
+                .or_default() += 1;
+            return;
+        };
+        setup(addr);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = Arc::new(client);
+        let handles: Vec<_> = (0..clients)
+            .map(|id| {
+                let (stop, client) = (stop.clone(), client.clone());
+                std::thread::spawn(move || client(addr, id, stop))
+            })
+            .collect();
+        end_kill_cycle(
+            &mut child,
+            crash.map(|c| c.0),
+            random_delay,
+            &mut self.fired,
+        );
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+}
+
+/// How many clients put records into a kill test's stream ([`KillRun::under_load`]).
+pub const KILL_CLIENTS: usize = 3;
+
+/// The configuration of the kill tests of delivery: 1 MiB segments (so that rotations happen
+/// under the kills too), retries 50 to 300 ms apart.
+pub const KILL_DELIVERY_TOML: &str =
+    "[wal]\nsegment_bytes = 1048576\n\n[delivery]\nbackoff_initial_ms = 50\nbackoff_max_ms = 300\n";
+
+/// A kill test's directories: a temporary directory holding the data directory (`data`, not
+/// created) and the configuration file `hydrant.toml` with `toml` in it.
+pub fn kill_dirs(toml: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cfg) = (tmp.path().join("data"), tmp.path().join("hydrant.toml"));
+    std::fs::write(&cfg, toml).unwrap();
+    (tmp, data, cfg)
+}
+
+/// Starts a daemon on `data` and `cfg` without crash point, runs `setup` on its address (create
+/// the streams), then kills it.
+pub fn set_up_with_daemon(data: &Path, cfg: &Path, setup: impl FnOnce(SocketAddr)) {
+    let (mut child, addr) = spawn_with_config(data, cfg, None).expect("setup start");
+    setup(addr);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// After the kills: a clean daemon on `data` and `cfg` drains `stream`'s backlog (failing when
+/// it stops shrinking for `limit`) and stops on SIGTERM with success.
+pub fn drain_and_stop(data: &Path, cfg: &Path, stream: &str, limit: Duration) {
+    let (mut child, addr) = spawn_with_config(data, cfg, None).expect("clean start");
+    wait_drained(addr, stream, limit);
+    signal(&child, "TERM");
+    assert!(child.wait().unwrap().success());
+}
+
+impl<'a> KillRun<'a> {
+    /// A run on `data` and `cfg`, nothing fired yet.
+    pub fn new(data: &'a Path, cfg: &'a Path) -> Self {
+        KillRun {
+            data,
+            cfg,
+            fired: BTreeMap::new(),
+        }
+    }
+
+    /// `cycles` kill cycles ([`KillRun::cycle`]) under load: [`KILL_CLIENTS`] clients put
+    /// records made by `record` (from the client's random numbers and where the record comes
+    /// from) into `stream`, in batches of 1 to 40. Cycle `c` arms the crash point `point(c)` at
+    /// one of its first three hits, or, when that is `None`, kills at a random moment
+    /// `random_ms` after the start; the random numbers come from `seed`. Prints the tally and
+    /// returns the records acknowledged, by LSN.
+    pub fn under_load<R>(
+        &mut self,
+        cycles: usize,
+        seed: u64,
+        random_ms: std::ops::Range<u64>,
+        point: impl Fn(usize) -> Option<&'static str>,
+        stream: &'static str,
+        record: R,
+    ) -> BTreeMap<u64, Vec<u8>>
+    where
+        R: Fn(&mut rand::rngs::StdRng, &RecordAt) -> Vec<u8> + Send + Sync + 'static,
+    {
+        use rand::{Rng, SeedableRng};
+        let acked: AckedByLsn = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let record = Arc::new(record);
+        let started = Instant::now();
+        for cycle in 0..cycles {
+            let crash = point(cycle).map(|p| (p, format!("{p}:{}", rng.gen_range(1..=3))));
+            let delay = Duration::from_millis(rng.gen_range(random_ms.clone()));
+            let (acked, record) = (acked.clone(), record.clone());
+            let client = move |addr, id, stop: Arc<std::sync::atomic::AtomicBool>| {
+                kill_client(addr, stream, (cycle, id), &stop, &acked, &*record);
+            };
+            self.cycle(crash, delay, |_| {}, KILL_CLIENTS, client);
+        }
+        let acked = acked.lock().unwrap().clone();
+        eprintln!(
+            "{cycles} kill cycles in {:?}: {:?}, {} records acknowledged",
+            started.elapsed(),
+            self.fired,
+            acked.len()
+        );
+        acked
+    }
+}
+
+/// Asserts that each crash point of `points` fired at least `min` times in a kill test's `fired`
+/// tally.
+pub fn assert_fired(fired: &BTreeMap<&'static str, usize>, points: &[&str], min: usize) {
+    for p in points {
+        let n = fired.get(p).copied().unwrap_or(0);
+        assert!(
+            n >= min,
+            "crash point {p} fired {n} times, fewer than {min}: {fired:?}"
+        );
     }
 }
 
@@ -504,12 +888,7 @@ pub fn end_kill_cycle_with(
                         Some(_) => *fired.entry("point-not-reached").or_default() += 1,
                         None => panic!(
                             "crash point {point} was armed and not reached within 5 s; log:\n{}",
-                            String::from_utf8_lossy(
-                                std::fs::read(&log)
-                                    .unwrap_or_default()
-                                    .get(offset as usize..)
-                                    .unwrap_or_default()
-                            )
+                            log_since(&log, offset)
                         ),
                     }
                     return;
@@ -522,12 +901,7 @@ pub fn end_kill_cycle_with(
             if let Ok(Some(status)) = child.try_wait() {
                 panic!(
                     "hydrantd ended by itself ({status}) before the random kill; log:\n{}",
-                    String::from_utf8_lossy(
-                        std::fs::read(&log)
-                            .unwrap_or_default()
-                            .get(offset as usize..)
-                            .unwrap_or_default()
-                    )
+                    log_since(&log, offset)
                 );
             }
             let _ = child.kill();

@@ -8,6 +8,22 @@ use std::path::{Path, PathBuf};
 
 use hydrant_sinks::Compression;
 
+/// Every file under `root` (recursively), as display strings.
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                found.push(e.path().display().to_string());
+            }
+        }
+    }
+    found
+}
+
 /// Every object file under `root` whose file name starts with `name_prefix` (temporary files
 /// and other servers' bookkeeping are skipped), with its key relative to `root`.
 pub fn object_files(root: &Path, name_prefix: &str) -> Vec<(String, PathBuf)> {
@@ -40,14 +56,36 @@ pub fn object_records(
     read_objects(root, name_prefix, codec, false)
 }
 
-/// As [`object_records`], skipping objects that do not decode yet (a server that writes objects
-/// in place, such as s3s-fs, may show one half-written).
-pub fn object_records_lenient(
+/// Waits (up to `limit`) until every acknowledged record of `acked` is in an object of `stream`
+/// under `root` (decompressed with `codec`), then checks exactly-once ([`check_exactly_once`]);
+/// the objects by key. While waiting, objects that do not decode yet are skipped (a server that
+/// writes objects in place, such as s3s-fs, may show one half-written); the final read takes
+/// every object.
+pub fn wait_delivered(
     root: &Path,
-    name_prefix: &str,
+    stream: &str,
     codec: Compression,
+    acked: &BTreeMap<u64, Vec<u8>>,
+    limit: std::time::Duration,
 ) -> BTreeMap<String, Vec<Vec<u8>>> {
-    read_objects(root, name_prefix, codec, true)
+    let deadline = std::time::Instant::now() + limit;
+    let prefix = format!("{stream}-");
+    loop {
+        let lenient = read_objects(root, &prefix, codec, true);
+        let n: usize = lenient.values().map(Vec::len).sum();
+        if n >= acked.len() {
+            let objects = object_records(root, &prefix, codec);
+            check_exactly_once(&objects, acked, false);
+            return objects;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stream}: {n} of {} records in {} after {limit:?}",
+            acked.len(),
+            root.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn read_objects(
@@ -139,6 +177,13 @@ pub fn check_exactly_once(
             w[1].2
         );
     }
+    assert_all_seen(acked, &seen);
+    (acked.len(), objects.len())
+}
+
+/// Fails the test, naming the first LSNs, when an acknowledged record is not among the
+/// delivered ones (`seen`, keyed by the record's bytes).
+pub fn assert_all_seen<V>(acked: &BTreeMap<u64, Vec<u8>>, seen: &BTreeMap<Vec<u8>, V>) {
     let missing: Vec<u64> = acked
         .iter()
         .filter(|(_, b)| !seen.contains_key(b.as_slice()))
@@ -149,5 +194,55 @@ pub fn check_exactly_once(
         missing.is_empty(),
         "acknowledged records not delivered (first LSNs): {missing:?}"
     );
-    (acked.len(), objects.len())
+}
+
+/// The JSON records (one per line) of the objects under `root` whose names start with
+/// `name_prefix`, in delivery order: objects are written one after another by the destination's
+/// one worker, so their modification times order them (a key's time part has only second
+/// resolution).
+pub fn json_lines_in_write_order(root: &Path, name_prefix: &str) -> Vec<serde_json::Value> {
+    let mut files: Vec<(std::time::SystemTime, PathBuf)> = object_files(root, name_prefix)
+        .into_iter()
+        .map(|(_, p)| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
+        .collect();
+    files.sort();
+    files.iter().flat_map(|(_, p)| json_lines(p)).collect()
+}
+
+/// The JSON documents of the file at `path`, one per non-empty line.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    let bytes = std::fs::read(path).unwrap();
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+/// [`json_lines_in_write_order`] once there are at least `want` records (or `limit` has
+/// passed, polling every 500 ms), read again after `settle` more: anything delivered twice would
+/// show by then.
+pub fn json_lines_settled(
+    root: &Path,
+    name_prefix: &str,
+    want: u64,
+    limit: std::time::Duration,
+    settle: std::time::Duration,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + limit;
+    while (json_lines_in_write_order(root, name_prefix).len() as u64) < want
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(settle);
+    json_lines_in_write_order(root, name_prefix)
+}
+
+/// The record bytes of a failed-record JSON entry of the error output (its `rawData`, base64).
+pub fn raw_data(entry: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(entry["rawData"].as_str().unwrap())
+        .unwrap()
 }

@@ -54,6 +54,7 @@
 //! the position is updated, or inserted when absent), but the catalog query that reads the
 //! table's columns uses PostgreSQL's `regclass` and `pg_type.typcategory`.
 
+mod failure;
 mod jdbc;
 mod options;
 mod rows;
@@ -69,13 +70,14 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio_postgres::{Client, NoTls, Transaction};
 
+pub use failure::RedshiftFailure;
 pub use jdbc::{Dialect, JdbcUrl};
 pub use options::{quote_identifier, CopyCommand, DataFormat, TableName, MAX_ERROR_LIMIT};
 
 use crate::failed::{FailedRecord, FailureDetail};
 use crate::object::ObjectSink;
 use crate::store::{Body, PutObject};
-use crate::{failed_records, now_ms, Batch, BoxFuture, Delivered, Record, Sink, SinkError};
+use crate::{failed_records, now_ms, Batch, BoxFuture, Delivered, GiveUp, Record, Sink, SinkError};
 use rows::{Column, LoadError, Rows};
 
 /// The table holding each destination's position: `(stream, incarnation, destination_id)` →
@@ -228,11 +230,10 @@ impl fmt::Debug for PostgresSink {
     }
 }
 
-fn destination(code: &'static str, message: String, retryable: bool) -> SinkError {
+fn destination(failure: RedshiftFailure, message: String) -> SinkError {
     SinkError::Destination {
-        code: code.into(),
+        failure: failure.into(),
         message,
-        retryable,
     }
 }
 
@@ -240,43 +241,23 @@ fn destination(code: &'static str, message: String, retryable: bool) -> SinkErro
 pub fn classify(error: &tokio_postgres::Error, context: &str) -> SinkError {
     let Some(db) = error.as_db_error() else {
         return destination(
-            "Redshift.ConnectionFailed",
+            RedshiftFailure::ConnectionFailed,
             format!("{context}: {error}"),
-            true,
         );
     };
     let state = db.code().code();
-    let (code, retryable) = match state {
-        "42P01" | "3F000" => ("Redshift.TableNotFound", false),
-        "42703" => ("Redshift.ColumnNotFound", false),
-        "42601" => ("Redshift.SyntaxError", false),
-        "42501" => ("Redshift.AccessDenied", false),
-        "28000" | "28P01" => ("Redshift.AuthenticationFailed", false),
-        "3D000" => ("Redshift.DatabaseNotFound", false),
-        "53300" => ("Redshift.ConnectionsLimitReached", true),
-        "53100" => ("Redshift.DiskFull", true),
-        "25006" => ("Redshift.ReadOnlyCluster", true),
-        "57014" => ("Redshift.ConnectionFailed", true),
-        _ => match &state[..2] {
-            "08" | "57" | "53" | "58" | "XX" => ("Redshift.ConnectionFailed", true),
-            "40" | "55" => ("Redshift.TransactionConflict", true),
-            "22" | "23" => (DATA_LOAD_FAILED, false),
-            "42" => ("Redshift.SyntaxError", false),
-            _ => ("Redshift.QueryFailed", false),
-        },
-    };
+    let failure = RedshiftFailure::from_sqlstate(state);
     let mut message = format!("{context}: {} (SQLSTATE {state})", db.message());
     if let Some(detail) = db.detail() {
         message.push_str(&format!("; {detail}"));
     }
-    destination(code, message, retryable)
+    destination(failure, message)
 }
 
 fn timed_out(context: &str, limit: Duration) -> SinkError {
     destination(
-        "Redshift.ConnectionFailed",
+        RedshiftFailure::ConnectionFailed,
         format!("{context}: no answer within {} s", limit.as_secs()),
-        true,
     )
 }
 
@@ -343,9 +324,8 @@ fn copy_error_position(where_: &str) -> Option<(usize, Option<String>)> {
 fn lsn_sql(lsn: u64) -> Result<i64, SinkError> {
     i64::try_from(lsn).map_err(|_| {
         destination(
-            "Redshift.InvalidPosition",
+            RedshiftFailure::InvalidPosition,
             format!("LSN {lsn} does not fit a bigint"),
-            false,
         )
     })
 }
@@ -553,9 +533,8 @@ impl PostgresSink {
                     .cloned()
                     .ok_or_else(|| {
                         destination(
-                            "Redshift.ColumnNotFound",
+                            RedshiftFailure::ColumnNotFound,
                             format!("column {name:?} of DataTableColumns is not in {table}"),
-                            false,
                         )
                     })
             })
@@ -766,13 +745,12 @@ impl PostgresSink {
             let mut sorted: Vec<&LoadError> = errors.iter().collect();
             sorted.sort_by_key(|e| e.line);
             destination(
-                DATA_LOAD_FAILED,
+                RedshiftFailure::DataLoadFailed,
                 format!(
                     "{} bad rows, more than MAXERROR {max_error}: nothing loaded. {}",
                     errors.len(),
                     load_error_message(&sorted[..1])
                 ),
-                false,
             )
         };
         if errors.len() as u64 > max_error {
@@ -806,9 +784,8 @@ impl PostgresSink {
                 }) => {
                     let Some(&index) = line.checked_sub(1).and_then(|i| sent.get(i)) else {
                         return Err(destination(
-                            DATA_LOAD_FAILED,
+                            RedshiftFailure::DataLoadFailed,
                             format!("COPY rejected line {line} of {}: {reason}", sent.len()),
-                            false,
                         ));
                     };
                     excluded[index] = true;
@@ -1038,12 +1015,7 @@ impl Sink for PostgresSink {
     /// it under `errors/manifests/` ([`PostgresSink::manifest_key`]) and returns no records, as
     /// Firehose does (the rows are in the object). Without one: every record, so nothing is
     /// dropped.
-    fn give_up<'a>(
-        &'a self,
-        batch: &'a Batch,
-        error: &'a SinkError,
-        attempts: u32,
-    ) -> BoxFuture<'a, Result<Vec<FailedRecord>, SinkError>> {
+    fn give_up<'a>(&'a self, batch: &'a Batch, error: &'a SinkError, attempts: u32) -> GiveUp<'a> {
         Box::pin(self.give_up_batch(batch, error, attempts))
     }
 

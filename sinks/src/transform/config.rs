@@ -22,6 +22,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::partition::query::JSON_PARSING_ENGINE;
+use crate::partition::MetadataQuery;
+
 /// Every processor type of Firehose's model.
 pub(crate) const PROCESSOR_TYPES: &[&str] = &[
     "RecordDeAggregation",
@@ -33,8 +36,12 @@ pub(crate) const PROCESSOR_TYPES: &[&str] = &[
 ];
 
 /// The processor types hydrant runs.
-pub(crate) const SUPPORTED_PROCESSOR_TYPES: &[&str] =
-    &["RecordDeAggregation", "Lambda", "AppendDelimiterToRecord"];
+pub(crate) const SUPPORTED_PROCESSOR_TYPES: &[&str] = &[
+    "RecordDeAggregation",
+    "Lambda",
+    "MetadataExtraction",
+    "AppendDelimiterToRecord",
+];
 
 /// Every parameter name of Firehose's model.
 pub(crate) const PARAMETER_NAMES: &[&str] = &[
@@ -92,8 +99,8 @@ pub enum TransformConfigError {
         /// The type given.
         type_name: String,
     },
-    /// A Firehose processor type that hydrant does not run (`MetadataExtraction`,
-    /// `Decompression`, `CloudWatchLogProcessing`).
+    /// A Firehose processor type that hydrant does not run (`Decompression`,
+    /// `CloudWatchLogProcessing`).
     #[error(
         "ProcessingConfiguration: processor type {type_name} is not supported by hydrant \
          (supported: {})",
@@ -213,6 +220,8 @@ pub(crate) struct Spec {
     pub(crate) lambda: Option<LambdaSpec>,
     /// The `AppendDelimiterToRecord` processor's delimiter.
     pub(crate) append_delimiter: Option<Vec<u8>>,
+    /// The `MetadataExtraction` processor's query (dynamic partitioning).
+    pub(crate) metadata_extraction: Option<MetadataQuery>,
 }
 
 impl Spec {
@@ -221,6 +230,7 @@ impl Spec {
         self.enabled
             && (self.deaggregation.is_some()
                 || self.lambda.is_some()
+                || self.metadata_extraction.is_some()
                 || self.append_delimiter.is_some())
     }
 }
@@ -261,6 +271,7 @@ pub(crate) fn parse(configuration: &Value) -> Result<Spec, TransformConfigError>
         deaggregation: None,
         lambda: None,
         append_delimiter: None,
+        metadata_extraction: None,
     };
     let processors = match object.get("Processors") {
         None | Some(Value::Null) => return Ok(spec),
@@ -297,6 +308,10 @@ pub(crate) fn parse(configuration: &Value) -> Result<Spec, TransformConfigError>
                 .replace(deaggregation(&parameters)?)
                 .is_some(),
             "Lambda" => spec.lambda.replace(lambda(&parameters)?).is_some(),
+            "MetadataExtraction" => spec
+                .metadata_extraction
+                .replace(metadata_extraction(&parameters)?)
+                .is_some(),
             _ => spec
                 .append_delimiter
                 .replace(append_delimiter(&parameters)?)
@@ -332,6 +347,7 @@ fn parameters<'a>(
             "BufferIntervalInSeconds",
         ],
         "RecordDeAggregation" => &["SubRecordType", "Delimiter"],
+        "MetadataExtraction" => &["MetadataExtractionQuery", "JsonParsingEngine"],
         _ => &["Delimiter"],
     };
     let mut out: Vec<(&str, &str)> = Vec::with_capacity(list.len());
@@ -437,6 +453,25 @@ fn deaggregation(parameters: &[(&str, &str)]) -> Result<SubRecordType, Transform
             "must be JSON, DELIMITED or KPL",
         )),
     }
+}
+
+/// `MetadataExtraction`: `MetadataExtractionQuery` (required, a jq object construction) and
+/// `JsonParsingEngine` (`JQ-1.6`, the only engine; required, as Firehose has it).
+fn metadata_extraction(parameters: &[(&str, &str)]) -> Result<MetadataQuery, TransformConfigError> {
+    const P: &str = "MetadataExtraction";
+    let missing = |name| TransformConfigError::MissingParameter {
+        processor: P.to_owned(),
+        name,
+    };
+    let query = get(parameters, "MetadataExtractionQuery")
+        .ok_or_else(|| missing("MetadataExtractionQuery"))?;
+    let engine =
+        get(parameters, "JsonParsingEngine").ok_or_else(|| missing("JsonParsingEngine"))?;
+    if engine != JSON_PARSING_ENGINE {
+        return Err(invalid(P, "JsonParsingEngine", engine, "must be JQ-1.6"));
+    }
+    MetadataQuery::compile(query)
+        .map_err(|e| invalid(P, "MetadataExtractionQuery", query, e.to_string()))
 }
 
 fn append_delimiter(parameters: &[(&str, &str)]) -> Result<Vec<u8>, TransformConfigError> {
@@ -730,11 +765,7 @@ mod tests {
 
     #[test]
     fn processor_types() {
-        for unsupported in [
-            "MetadataExtraction",
-            "Decompression",
-            "CloudWatchLogProcessing",
-        ] {
+        for unsupported in ["Decompression", "CloudWatchLogProcessing"] {
             let e = parse(&json!({"Enabled": true, "Processors": [{"Type": unsupported}]}))
                 .unwrap_err();
             assert!(matches!(
@@ -765,5 +796,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(custom.append_delimiter.as_deref(), Some(&b","[..]));
+    }
+
+    #[test]
+    fn metadata_extraction_parameters() {
+        let p = |params: Value| {
+            parse(&json!({"Enabled": true, "Processors": [
+                {"Type": "MetadataExtraction", "Parameters": params}]}))
+        };
+        let q = |v: &str| json!({"ParameterName": "MetadataExtractionQuery", "ParameterValue": v});
+        let engine = |v: &str| json!({"ParameterName": "JsonParsingEngine", "ParameterValue": v});
+        let spec = p(json!([q("{customer_id:.customer_id}"), engine("JQ-1.6")])).unwrap();
+        assert!(spec.is_active());
+        assert_eq!(
+            spec.metadata_extraction.map(|m| m.keys().to_vec()),
+            Some(vec!["customer_id".to_owned()])
+        );
+        let e = p(json!([q("{a:.a}")])).unwrap_err();
+        assert!(e.to_string().contains("JsonParsingEngine"), "{e}");
+        let e = p(json!([engine("JQ-1.6")])).unwrap_err();
+        assert!(e.to_string().contains("MetadataExtractionQuery"), "{e}");
+        let e = p(json!([q("{a:.a}"), engine("JQ-1.5")])).unwrap_err();
+        assert!(e.to_string().contains("JQ-1.6"), "{e}");
+        let e = p(json!([q(".a"), engine("JQ-1.6")])).unwrap_err();
+        assert!(e.to_string().contains("object construction"), "{e}");
+        let e = p(json!([q("{a:.a}"), engine("JQ-1.6"),
+            {"ParameterName": "LambdaArn", "ParameterValue": ARN}]))
+        .unwrap_err();
+        assert!(
+            matches!(e, TransformConfigError::ParameterNotApplicable { .. }),
+            "{e}"
+        );
     }
 }

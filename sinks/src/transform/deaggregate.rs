@@ -32,7 +32,7 @@ use super::config::SubRecordType;
 pub(crate) const SUB_RECORDS_MAX: usize = 500;
 
 /// The KPL aggregated-record magic.
-pub(crate) const KPL_MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
+pub const KPL_MAGIC: [u8; 4] = [0xF3, 0x89, 0x9A, 0xC2];
 
 /// The KPL trailer: an MD5 digest.
 const KPL_DIGEST_LEN: usize = 16;
@@ -166,25 +166,79 @@ fn split_delimited(data: &Bytes, delimiter: &[u8]) -> Result<Vec<Bytes>, SplitEr
     Ok(out)
 }
 
-fn split_kpl(data: &Bytes) -> Result<Vec<Bytes>, SplitError> {
+/// One user record of a KPL aggregated record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KplUserRecord {
+    /// Its partition key (from the aggregate's partition key table).
+    pub partition_key: String,
+    /// Its data.
+    pub data: Bytes,
+}
+
+/// Why a record that starts with the KPL magic is not a valid aggregate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KplError {
+    /// The MD5 trailer does not match the message.
+    #[error("the KPL aggregated record's MD5 does not match its contents")]
+    ChecksumMismatch,
+    /// The message is not an `AggregatedRecord`, or a user record names a partition key the
+    /// table does not hold.
+    #[error("the KPL aggregated record does not decode: {0}")]
+    Decode(String),
+}
+
+/// The user records of a KPL aggregated record, in order (their index is their
+/// sub-sequence number); `Ok(None)` when `data` is not aggregated (it does not start with the
+/// magic or is too short to hold the digest).
+///
+/// # Errors
+/// [`KplError`] when it starts with the magic but is not a valid aggregate.
+pub fn kpl_user_records(data: &Bytes) -> Result<Option<Vec<KplUserRecord>>, KplError> {
     if data.len() < KPL_MAGIC.len() + KPL_DIGEST_LEN || data[..KPL_MAGIC.len()] != KPL_MAGIC {
-        return Ok(vec![data.clone()]);
+        return Ok(None);
     }
     let body = data.slice(KPL_MAGIC.len()..data.len() - KPL_DIGEST_LEN);
     let digest = &data[data.len() - KPL_DIGEST_LEN..];
     if Md5::digest(&body).as_slice() != digest {
-        return Err(split_error(
-            "DeAggregation.KplChecksumMismatch",
-            "the KPL aggregated record's MD5 does not match its contents",
-        ));
+        return Err(KplError::ChecksumMismatch);
     }
-    let aggregated = AggregatedRecord::decode(body).map_err(|e| {
-        split_error(
-            "DeAggregation.KplDecodeFailed",
-            format!("the KPL aggregated record does not decode: {e}"),
-        )
-    })?;
-    Ok(aggregated.records.into_iter().map(|r| r.data).collect())
+    let aggregated = AggregatedRecord::decode(body).map_err(|e| KplError::Decode(e.to_string()))?;
+    let keys = aggregated.partition_key_table;
+    aggregated
+        .records
+        .into_iter()
+        .map(|r| {
+            let key = usize::try_from(r.partition_key_index)
+                .ok()
+                .and_then(|i| keys.get(i))
+                .ok_or_else(|| {
+                    KplError::Decode(format!(
+                        "partition key index {} is outside the table of {}",
+                        r.partition_key_index,
+                        keys.len()
+                    ))
+                })?;
+            Ok(KplUserRecord {
+                partition_key: key.clone(),
+                data: r.data,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn split_kpl(data: &Bytes) -> Result<Vec<Bytes>, SplitError> {
+    match kpl_user_records(data) {
+        Ok(None) => Ok(vec![data.clone()]),
+        Ok(Some(records)) => Ok(records.into_iter().map(|r| r.data).collect()),
+        Err(e @ KplError::ChecksumMismatch) => Err(split_error(
+            "DeAggregation.KplChecksumMismatch",
+            e.to_string(),
+        )),
+        Err(e @ KplError::Decode(_)) => {
+            Err(split_error("DeAggregation.KplDecodeFailed", e.to_string()))
+        }
+    }
 }
 
 #[cfg(test)]

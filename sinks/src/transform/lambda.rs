@@ -9,6 +9,10 @@
 //!               "data": "<base64>"}, ...]}
 //! ```
 //!
+//! From a Kinesis stream (`KinesisStreamAsSource`) the event also carries
+//! `"sourceKinesisStreamArn"` and each record its `"kinesisRecordMetadata"`
+//! ([`super::source`]), and a record's `approximateArrivalTimestamp` is Kinesis's.
+//!
 //! and the reply `{"records": [{"recordId", "result": "Ok|Dropped|ProcessingFailed", "data"}]}`.
 //!
 //! # Determinism
@@ -32,13 +36,14 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::source::{KinesisRecordMetadata, KinesisSourceRecords};
 use crate::{uuid_from_digest, BatchIdentity, Record};
 
 /// Lambda's synchronous invocation payload cap, request and response alike: 6 MB.
@@ -107,8 +112,9 @@ pub(crate) struct Invoker {
 /// What became of one record sent to the function.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// `Ok`, with the transformed data.
-    Ok(Bytes),
+    /// `Ok`, with the transformed data and the reply's `metadata.partitionKeys` (dynamic
+    /// partitioning): `Err` names a key whose value is not a string, number or boolean.
+    Ok(Bytes, Result<Vec<(String, String)>, String>),
     /// `Dropped`.
     Dropped,
     /// Processing failed (the function's verdict or the invocation's failure).
@@ -192,6 +198,8 @@ pub(crate) fn chunks(records: &[Record], buffer_bytes: u64) -> Vec<std::ops::Ran
 #[serde(rename_all = "camelCase")]
 struct Event<'a> {
     invocation_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_kinesis_stream_arn: Option<&'a str>,
     delivery_stream_arn: &'a str,
     region: &'a str,
     records: &'a [EventRecord],
@@ -203,6 +211,8 @@ struct EventRecord {
     record_id: String,
     approximate_arrival_timestamp: u64,
     data: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kinesis_record_metadata: Option<KinesisRecordMetadata>,
 }
 
 #[derive(Deserialize)]
@@ -217,6 +227,25 @@ struct ReplyRecord {
     result: String,
     #[serde(default)]
     data: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// The `metadata.partitionKeys` of a reply record: `(name, value)` pairs, scalars as text;
+/// `Err` with the name of a key whose value is null, an array or an object.
+fn partition_keys(metadata: Option<&serde_json::Value>) -> Result<Vec<(String, String)>, String> {
+    use serde_json::Value;
+    let Some(Value::Object(keys)) = metadata.and_then(|m| m.get("partitionKeys")) else {
+        return Ok(Vec::new());
+    };
+    keys.iter()
+        .map(|(name, value)| match value {
+            Value::String(s) => Ok((name.clone(), s.clone())),
+            Value::Number(n) => Ok((name.clone(), n.to_string())),
+            Value::Bool(b) => Ok((name.clone(), b.to_string())),
+            _ => Err(name.clone()),
+        })
+        .collect()
 }
 
 /// Checks a reply against the ids sent and returns each record's outcome, in the order sent.
@@ -250,7 +279,10 @@ fn check_reply(body: &[u8], ids: &[String], attempts: u32) -> Result<Vec<Outcome
                             returned.record_id
                         ))
                     })?;
-                Outcome::Ok(Bytes::from(bytes))
+                Outcome::Ok(
+                    Bytes::from(bytes),
+                    partition_keys(returned.metadata.as_ref()),
+                )
             }
             "Dropped" => Outcome::Dropped,
             "ProcessingFailed" => Outcome::Failed {
@@ -390,15 +422,23 @@ impl Invoker {
         delivery_stream_arn: &str,
         chunk: usize,
         records: &[Record],
+        source: Option<&KinesisSourceRecords>,
     ) -> Vec<Outcome> {
         let ids: Vec<String> = records.iter().map(|r| record_id(r.lsn, r.sub)).collect();
         let event_records: Vec<EventRecord> = records
             .iter()
             .zip(&ids)
-            .map(|(r, id)| EventRecord {
-                record_id: id.clone(),
-                approximate_arrival_timestamp: r.arrival_ms,
-                data: base64::engine::general_purpose::STANDARD.encode(&r.data),
+            .map(|(r, id)| {
+                let meta = source.and_then(|s| s.records.get(&r.lsn)).cloned();
+                EventRecord {
+                    record_id: id.clone(),
+                    // From a Kinesis stream, Firehose gives the Kinesis arrival here too.
+                    approximate_arrival_timestamp: meta
+                        .as_ref()
+                        .map_or(r.arrival_ms, |m| m.approximate_arrival_timestamp),
+                    data: base64::engine::general_purpose::STANDARD.encode(&r.data),
+                    kinesis_record_metadata: meta,
+                }
             })
             .collect();
         let mut attempt = 0u32;
@@ -406,6 +446,7 @@ impl Invoker {
             let invocation = invocation_id(identity, &self.arn, chunk, attempt);
             let event = Event {
                 invocation_id: &invocation,
+                source_kinesis_stream_arn: source.map(|s| s.stream_arn.as_str()),
                 delivery_stream_arn,
                 region: &self.region,
                 records: &event_records,
@@ -523,35 +564,16 @@ impl Invoker {
         body: &[u8],
         credentials: &Credentials,
     ) -> Result<Vec<(String, String)>, CallFailure> {
-        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-        use aws_sigv4::sign::v4;
-        let signing_failed = |e: &dyn std::fmt::Display| {
-            failure("Lambda.SigningFailed", format!("SigV4: {e}"), false)
-        };
-        let identity = credentials.clone().into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("lambda")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| signing_failed(&e))?
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
+        crate::sigv4::sign_post(
+            "lambda",
+            &self.region,
+            credentials,
             url,
             headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            SignableBody::Bytes(body),
+            body,
+            crate::sigv4::PayloadHash::Omitted,
         )
-        .map_err(|e| signing_failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| signing_failed(&e))?
-            .into_parts();
-        Ok(instructions
-            .headers()
-            .map(|(n, v)| (n.to_owned(), v.to_owned()))
-            .collect())
+        .map_err(|e| failure("Lambda.SigningFailed", format!("SigV4: {e}"), false))
     }
 }
 
@@ -630,6 +652,37 @@ mod tests {
     }
 
     #[test]
+    fn reply_metadata_partition_keys() {
+        let ids = vec![record_id(1, 0)];
+        let body = serde_json::to_vec(&serde_json::json!({"records": [{"recordId": ids[0],
+            "result": "Ok", "data": "aGk=",
+            "metadata": {"partitionKeys": {"customer": "c1", "year": 2024, "ok": true}}}]}))
+        .unwrap();
+        let outcomes = check_reply(&body, &ids, 1).unwrap();
+        let Outcome::Ok(_, Ok(keys)) = &outcomes[0] else {
+            panic!("{outcomes:?}")
+        };
+        let mut keys = keys.clone();
+        keys.sort();
+        assert_eq!(
+            keys,
+            vec![
+                ("customer".to_owned(), "c1".to_owned()),
+                ("ok".to_owned(), "true".to_owned()),
+                ("year".to_owned(), "2024".to_owned())
+            ]
+        );
+        let body = serde_json::to_vec(&serde_json::json!({"records": [{"recordId": ids[0],
+            "result": "Ok", "data": "aGk=", "metadata": {"partitionKeys": {"bad": [1]}}}]}))
+        .unwrap();
+        let outcomes = check_reply(&body, &ids, 1).unwrap();
+        assert_eq!(
+            outcomes[0],
+            Outcome::Ok(Bytes::from_static(b"hi"), Err("bad".to_owned()))
+        );
+    }
+
+    #[test]
     fn reply_outcomes_in_sent_order() {
         let ids = ids();
         let body = reply(&[
@@ -639,7 +692,10 @@ mod tests {
             ("stray", "Ok", Some("")),
         ]);
         let outcomes = check_reply(&body, &ids, 2).unwrap();
-        assert_eq!(outcomes[0], Outcome::Ok(Bytes::from_static(b"hi")));
+        assert_eq!(
+            outcomes[0],
+            Outcome::Ok(Bytes::from_static(b"hi"), Ok(Vec::new()))
+        );
         assert_eq!(outcomes[1], Outcome::Dropped);
         assert_eq!(
             outcomes[2],

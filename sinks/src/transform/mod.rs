@@ -8,8 +8,9 @@
 //! | `RecordDeAggregation` | `SubRecordType` `JSON`, `DELIMITED` (+ `Delimiter`, base64), `KPL` | one record in, its sub-records out |
 //! | `Lambda` | `LambdaArn`, `NumberOfRetries` (0..=300, 3), `BufferSizeInMBs` (0.2..=3, 1), `BufferIntervalInSeconds` (0..=900, 60), `RoleArn` (ignored) | Firehose's data-transformation contract |
 //! | `AppendDelimiterToRecord` | `Delimiter` (base64, optional) | appends `\n` (or the delimiter) to every record |
+//! | `MetadataExtraction` | `MetadataExtractionQuery` (jq object construction), `JsonParsingEngine` (`JQ-1.6`) | partition keys by jq ([`crate::partition::query`]) |
 //!
-//! `MetadataExtraction`, `Decompression` and `CloudWatchLogProcessing` are refused at create time
+//! `Decompression` and `CloudWatchLogProcessing` are refused at create time
 //! ([`TransformConfigError::UnsupportedProcessorType`]). `KPL` is hydrant's extension: Firehose
 //! itself de-aggregates KPL records only for Kinesis stream sources.
 //!
@@ -17,7 +18,17 @@
 //!
 //! Whatever order the list gives, processors run as Firehose documents: de-aggregation first,
 //! then the Lambda transform ("Deaggregation → Data Transformation via Lambda → Partitioning
-//! Keys"), then the delimiter, which frames the records the destination receives.
+//! Keys"), then `MetadataExtraction` (on the records the Lambda returned), then the delimiter,
+//! which frames the records the destination receives.
+//!
+//! # Partition keys
+//!
+//! With dynamic partitioning on ([`Pipeline::with_partitioning`]) the processed batch carries
+//! each record's [`PartitionKeys`] in [`Batch::partition_keys`]: the Lambda reply's
+//! `metadata.partitionKeys` and the query's keys. A record whose keys cannot be had (a Lambda key
+//! that is not a scalar, not JSON, the query failing or giving a null or non-scalar key) is a
+//! `partitioning-failed` record ([`FailureDetail::Partitioning`], `rawData` the bytes the query
+//! saw). The time spent in jq is counted in [`PipelineStats`].
 //!
 //! # Buffering
 //!
@@ -68,14 +79,23 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use serde_json::Value;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::partition::{KeysProduced, MetadataQuery, PartitionKeys, SharedKeys};
 use crate::{now_ms, Batch, FailedRecord, FailureDetail, Record, SinkError};
 
 mod config;
 mod deaggregate;
 mod lambda;
+mod source;
 
 pub use config::TransformConfigError;
 use config::{Spec, SubRecordType};
+pub use deaggregate::{kpl_user_records, KplError, KplUserRecord, KPL_MAGIC};
+pub use source::{KinesisRecordMetadata, KinesisSourceRecords};
 
 /// The longest a Lambda invocation may take (Firehose's limit: 5 minutes).
 pub const LAMBDA_TIMEOUT_MAX: Duration = Duration::from_secs(300);
@@ -138,6 +158,21 @@ pub struct Processed {
     pub failed: Vec<FailedRecord>,
 }
 
+/// One record's `metadata.partitionKeys` from the Lambda reply: `(name, value)` pairs, or the
+/// name of a key whose value is not a scalar.
+type LambdaKeys = Result<Vec<(String, String)>, String>;
+
+/// Counters of a pipeline, for the engine's metrics.
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    /// Nanoseconds spent running the `MetadataExtractionQuery` (`hydrant_jq_processing_seconds`).
+    pub jq_nanos: AtomicU64,
+    /// Records the query ran on.
+    pub jq_records: AtomicU64,
+    /// Nanoseconds the last batch's query run took.
+    pub jq_last_nanos: AtomicU64,
+}
+
 /// The processors of one destination, ready to run on batches.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -145,6 +180,9 @@ pub struct Pipeline {
     lambda: Option<lambda::Invoker>,
     lambda_buffer_interval: Option<Duration>,
     append_delimiter: Option<Bytes>,
+    extraction: Option<MetadataQuery>,
+    partitioning: bool,
+    stats: Arc<PipelineStats>,
 }
 
 impl Pipeline {
@@ -156,6 +194,41 @@ impl Pipeline {
     /// [`TransformConfigError`], its message fit for an `InvalidArgumentException`.
     pub fn validate(processing_configuration: &Value) -> Result<(), TransformConfigError> {
         config::parse(processing_configuration).map(|_| ())
+    }
+
+    /// The partition keys the processors of a `ProcessingConfiguration` produce (for the
+    /// create-time check of a partitioned Prefix): the query's key names, and whether a Lambda
+    /// processor runs. Nothing when `Enabled` is not true.
+    ///
+    /// # Errors
+    /// [`TransformConfigError`] when the configuration is invalid.
+    pub fn keys_produced(
+        processing_configuration: &Value,
+    ) -> Result<KeysProduced, TransformConfigError> {
+        let spec = config::parse(processing_configuration)?;
+        if !spec.enabled {
+            return Ok(KeysProduced::default());
+        }
+        Ok(KeysProduced {
+            query: spec
+                .metadata_extraction
+                .map(|q| q.keys().to_vec())
+                .unwrap_or_default(),
+            lambda: spec.lambda.is_some(),
+        })
+    }
+
+    /// The same pipeline, attaching partition keys to the batches it processes when `on`
+    /// (the destination's `DynamicPartitioningConfiguration` is enabled).
+    #[must_use]
+    pub fn with_partitioning(mut self, on: bool) -> Pipeline {
+        self.partitioning = on;
+        self
+    }
+
+    /// The pipeline's counters.
+    pub fn stats(&self) -> &Arc<PipelineStats> {
+        &self.stats
     }
 
     /// Builds the pipeline of a `ProcessingConfiguration`: `None` when `Enabled` is false or
@@ -182,6 +255,9 @@ impl Pipeline {
             lambda_buffer_interval: spec.lambda.as_ref().map(|l| l.buffer_interval),
             lambda,
             append_delimiter: spec.append_delimiter.map(Bytes::from),
+            extraction: spec.metadata_extraction,
+            partitioning: false,
+            stats: Arc::new(PipelineStats::default()),
         }))
     }
 
@@ -216,6 +292,21 @@ impl Pipeline {
         batch: Batch,
         delivery_stream_arn: &'a str,
     ) -> impl Future<Output = Result<Processed, SinkError>> + Send + 'a {
+        self.process_with_source(batch, delivery_stream_arn, None)
+    }
+
+    /// [`Pipeline::process`] for a batch read from a Kinesis data stream: the Lambda event
+    /// carries `sourceKinesisStreamArn` and each record's `kinesisRecordMetadata` from `source`.
+    ///
+    /// # Errors
+    /// As [`Pipeline::process`].
+    #[allow(clippy::manual_async_fn)]
+    pub fn process_with_source<'a>(
+        &'a self,
+        batch: Batch,
+        delivery_stream_arn: &'a str,
+        source: Option<&'a KinesisSourceRecords>,
+    ) -> impl Future<Output = Result<Processed, SinkError>> + Send + 'a {
         async move {
             let mut batch = batch;
             // The records change below: the loader's buffer no longer holds them.
@@ -225,11 +316,24 @@ impl Pipeline {
                 batch.records =
                     self.deaggregate(kind, std::mem::take(&mut batch.records), &mut failed);
             }
+            let mut lambda_keys = None;
             if let Some(invoker) = &self.lambda {
                 let records = std::mem::take(&mut batch.records);
-                batch.records = self
-                    .transform(invoker, &batch, delivery_stream_arn, records, &mut failed)
+                let (records, keys) = self
+                    .transform(
+                        invoker,
+                        &batch,
+                        delivery_stream_arn,
+                        source,
+                        records,
+                        &mut failed,
+                    )
                     .await;
+                batch.records = records;
+                lambda_keys = Some(keys);
+            }
+            if self.partitioning {
+                self.partition_keys(&mut batch, lambda_keys, &mut failed);
             }
             if let Some(delimiter) = &self.append_delimiter {
                 for record in &mut batch.records {
@@ -241,6 +345,81 @@ impl Pipeline {
             }
             Ok(Processed { batch, failed })
         }
+    }
+
+    /// Sets [`Batch::partition_keys`]: each record's Lambda keys and query keys; records
+    /// without keys leave the batch as `partitioning-failed`. Synchronous: jaq's values stay on
+    /// this thread.
+    fn partition_keys(
+        &self,
+        batch: &mut Batch,
+        lambda_keys: Option<Vec<LambdaKeys>>,
+        failed: &mut Vec<FailedRecord>,
+    ) {
+        let records = std::mem::take(&mut batch.records);
+        let query_keys = self.extraction.as_ref().map(|query| {
+            let started = Instant::now();
+            let out = query.extract_batch(records.iter().map(|r| &r.data[..]));
+            let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.stats.jq_nanos.fetch_add(nanos, Ordering::Relaxed);
+            self.stats.jq_last_nanos.store(nanos, Ordering::Relaxed);
+            self.stats
+                .jq_records
+                .fetch_add(records.len() as u64, Ordering::Relaxed);
+            out
+        });
+        debug_assert!(query_keys.as_ref().is_none_or(|k| k.len() == records.len()));
+        debug_assert!(lambda_keys
+            .as_ref()
+            .is_none_or(|k| k.len() == records.len()));
+        let mut lambda_keys = lambda_keys.map(Vec::into_iter);
+        let mut query_keys = query_keys.map(Vec::into_iter);
+        // Records of one partition share one key set.
+        let mut shared: HashMap<PartitionKeys, SharedKeys> = HashMap::new();
+        let mut kept = Vec::with_capacity(records.len());
+        let mut keys_of = Vec::with_capacity(records.len());
+        let ending_ms = now_ms();
+        for record in records {
+            let lambda = lambda_keys.as_mut().and_then(Iterator::next);
+            let query = query_keys.as_mut().and_then(Iterator::next);
+            let keys = match (
+                lambda.unwrap_or(Ok(Vec::new())),
+                query.unwrap_or(Ok(Vec::new())),
+            ) {
+                (Ok(lambda), Ok(query)) => Ok(PartitionKeys { query, lambda }),
+                (Err(name), _) => Err((
+                    "DynamicPartitioning.InvalidPartitionKey",
+                    format!("Lambda partition key {name:?} is not a string, number or boolean"),
+                )),
+                (_, Err(e)) => Err((e.error_code(), e.to_string())),
+            };
+            match keys {
+                Ok(keys) => {
+                    let keys = match shared.get(&keys) {
+                        Some(k) => Arc::clone(k),
+                        None => {
+                            let k = Arc::new(keys.clone());
+                            shared.insert(keys, Arc::clone(&k));
+                            k
+                        }
+                    };
+                    kept.push(record);
+                    keys_of.push(keys);
+                }
+                Err((code, message)) => failed.push(FailedRecord {
+                    attempts_made: 1,
+                    arrival_timestamp_ms: record.arrival_ms,
+                    error_code: code.to_owned(),
+                    error_message: message,
+                    attempt_ending_timestamp_ms: ending_ms,
+                    raw_data: record.data,
+                    detail: FailureDetail::Partitioning,
+                }),
+            }
+        }
+        debug_assert_eq!(kept.len(), keys_of.len());
+        batch.records = kept;
+        batch.partition_keys = keys_of;
     }
 
     fn failure_detail(&self) -> FailureDetail {
@@ -297,15 +476,22 @@ impl Pipeline {
         invoker: &lambda::Invoker,
         batch: &Batch,
         delivery_stream_arn: &str,
+        source: Option<&KinesisSourceRecords>,
         records: Vec<Record>,
         failed: &mut Vec<FailedRecord>,
-    ) -> Vec<Record> {
+    ) -> (Vec<Record>, Vec<LambdaKeys>) {
         let ranges = lambda::chunks(&records, invoker.buffer_bytes);
         let identity = &batch.identity;
         let records_ref = &records;
         let outcomes: Vec<Vec<lambda::Outcome>> =
             futures_util::stream::iter(ranges.iter().cloned().enumerate().map(|(chunk, range)| {
-                invoker.invoke_chunk(identity, delivery_stream_arn, chunk, &records_ref[range])
+                invoker.invoke_chunk(
+                    identity,
+                    delivery_stream_arn,
+                    chunk,
+                    &records_ref[range],
+                    source,
+                )
             }))
             .buffered(lambda::CONCURRENT_INVOCATIONS_MAX)
             .collect()
@@ -317,10 +503,14 @@ impl Pipeline {
             "one outcome per record"
         );
         let mut out = Vec::with_capacity(records.len());
+        let mut keys = Vec::with_capacity(records.len());
         let ending_ms = now_ms();
         for (record, outcome) in records.into_iter().zip(outcomes.into_iter().flatten()) {
             match outcome {
-                lambda::Outcome::Ok(data) => out.push(Record { data, ..record }),
+                lambda::Outcome::Ok(data, partition_keys) => {
+                    out.push(Record { data, ..record });
+                    keys.push(partition_keys);
+                }
                 lambda::Outcome::Dropped => {}
                 lambda::Outcome::Failed {
                     code,
@@ -339,7 +529,7 @@ impl Pipeline {
                 }),
             }
         }
-        out
+        (out, keys)
     }
 }
 
@@ -388,4 +578,88 @@ fn invoker(
         timeout,
         client,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BatchIdentity;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn metadata_extraction_attaches_keys_before_the_delimiter() {
+        let config = json!({"Enabled": true, "Processors": [
+            {"Type": "AppendDelimiterToRecord"},
+            {"Type": "MetadataExtraction", "Parameters": [
+                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{c: .c, y: .t | strftime(\"%Y\")}"},
+                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"}]}]});
+        let pipeline = Pipeline::from_firehose(&config, &LambdaSettings::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("no pipeline"))
+            .with_partitioning(true);
+        let data: [&'static [u8]; 4] = [
+            br#"{"c":"a","t":1565382027}"#,
+            b"oops",
+            br#"{"c":"b","t":0}"#,
+            br#"{"c":"a","t":1565382027}"#,
+        ];
+        let batch = Batch {
+            identity: BatchIdentity {
+                stream: "s".into(),
+                incarnation: "i".into(),
+                destination_id: "d".into(),
+                first_lsn: 1,
+                last_lsn: 4,
+            },
+            stream_version: 1,
+            oldest_arrival_ms: 0,
+            records: data
+                .iter()
+                .zip(1u64..)
+                .map(|(d, lsn)| Record {
+                    lsn,
+                    sub: 0,
+                    arrival_ms: 0,
+                    data: Bytes::from_static(d),
+                })
+                .collect(),
+            contiguous: None,
+            partition_keys: Vec::new(),
+        };
+        let out = pipeline
+            .process(batch, "arn")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(out.batch.records.len(), 3);
+        assert_eq!(out.batch.partition_keys.len(), 3);
+        // The delimiter comes after extraction.
+        assert!(out.batch.records.iter().all(|r| r.data.ends_with(b"\n")));
+        let keys: Vec<Vec<(String, String)>> = out
+            .batch
+            .partition_keys
+            .iter()
+            .map(|k| k.query.clone())
+            .collect();
+        assert_eq!(
+            keys[0],
+            vec![("c".into(), "a".into()), ("y".into(), "2019".into())]
+        );
+        assert_eq!(
+            keys[1],
+            vec![("c".into(), "b".into()), ("y".into(), "1970".into())]
+        );
+        // Records of one partition share their keys.
+        assert!(Arc::ptr_eq(
+            &out.batch.partition_keys[0],
+            &out.batch.partition_keys[2]
+        ));
+        assert_eq!(out.failed.len(), 1);
+        assert_eq!(out.failed[0].detail, FailureDetail::Partitioning);
+        assert_eq!(
+            out.failed[0].error_code,
+            "DynamicPartitioning.NonJsonRecord"
+        );
+        assert_eq!(out.failed[0].raw_data, Bytes::from_static(b"oops"));
+        assert_eq!(pipeline.stats().jq_records.load(Ordering::Relaxed), 4);
+    }
 }

@@ -1,19 +1,24 @@
 //! Checker of the power-cut test: reads the guest's serial logs (what the producer saw
-//! acknowledged) and the local object store read out of the guest's disk, and checks that every
-//! acknowledged record is delivered exactly once with its exact bytes.
+//! acknowledged, per stream) and what was delivered, read out on the host: the local object
+//! store of the stream `default` (read out of the guest's disk) and, with `--pg`, the rows of a
+//! PostgreSQL stream's table (dumped from the host's PostgreSQL, one row a line). It checks that
+//! every acknowledged record of each stream is delivered exactly once with its exact bytes.
 //!
 //! Only complete lines of a serial log count (a cut can end a log mid-line). Objects are gzip
 //! (the embedded default stream); temporary files of the store (`.hydrant-tmp.*`, left by a cut
-//! before their rename) are skipped. A delivered record that was never acknowledged is allowed
-//! (its reply was lost in a cut) but counted; a delivered record whose bytes are not what its id
-//! says, or that is not a record at all, is corruption.
+//! before their rename) are skipped. A PostgreSQL row is a record without its final newline (the
+//! table has one text column; the stream's `COPY` format is delimited text, one row a line). A
+//! delivered record that was never acknowledged is allowed (its reply was lost in a cut) but
+//! counted; a delivered record whose bytes are not what its id says, or that is not a record at
+//! all, is corruption. An acknowledgement for a stream that is not checked is an error.
 //!
-//! Prints one summary line `acked=.. delivered=.. lost=.. duplicated=.. unacked_delivered=..
-//! corrupt=.. objects=..`. Exit status: 0 when lost, duplicated and corrupt are all 0 (with
-//! `--expect-loss`: 0 when lost is above 0, the outcome a broken build must show), 1 otherwise,
-//! 2 on a usage or I/O error.
+//! Prints one summary line per stream `stream=.. acked=.. delivered=.. lost=.. duplicated=..
+//! unacked_delivered=.. corrupt=.. objects=..` (objects: files of the store, or 0 for rows).
+//! Exit status: 0 when lost, duplicated and corrupt are all 0 in every stream (with
+//! `--expect-loss`: 0 when every stream lost records, the outcome a broken build must show), 1
+//! otherwise, 2 on a usage or I/O error.
 //!
-//! Usage: hydrant-powercut-check SERIAL_DIR OBJECTS_DIR [--expect-loss]
+//! Usage: hydrant-powercut-check SERIAL_DIR OBJECTS_DIR [--pg STREAM ROWS_FILE] [--expect-loss]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -21,24 +26,65 @@ use std::path::{Path, PathBuf};
 
 use hydrant_tests::powercut::{parse_ack_line, parse_record, record_bytes, RecordKey};
 
+/// The stream whose objects are in OBJECTS_DIR (the embedded default stream).
+const OBJECTS_STREAM: &str = "default";
+
+struct Args {
+    serial_dir: PathBuf,
+    objects_dir: PathBuf,
+    pg: Option<(String, PathBuf)>,
+    expect_loss: bool,
+}
+
+fn parse_args(args: &[String]) -> Option<Args> {
+    let (serial_dir, objects_dir) = (args.get(1)?, args.get(2)?);
+    let mut parsed = Args {
+        serial_dir: serial_dir.into(),
+        objects_dir: objects_dir.into(),
+        pg: None,
+        expect_loss: false,
+    };
+    let mut rest = args[3..].iter();
+    while let Some(a) = rest.next() {
+        match a.as_str() {
+            "--expect-loss" => parsed.expect_loss = true,
+            "--pg" => parsed.pg = Some((rest.next()?.clone(), rest.next()?.into())),
+            _ => return None,
+        }
+    }
+    Some(parsed)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let expect_loss = args.len() == 4 && args[3] == "--expect-loss";
-    if !(args.len() == 3 || expect_loss) {
-        eprintln!("usage: hydrant-powercut-check SERIAL_DIR OBJECTS_DIR [--expect-loss]");
+    let Some(args) = parse_args(&args) else {
+        eprintln!(
+            "usage: hydrant-powercut-check SERIAL_DIR OBJECTS_DIR [--pg STREAM ROWS_FILE] \
+             [--expect-loss]"
+        );
         std::process::exit(2);
-    }
-    match run(Path::new(&args[1]), Path::new(&args[2])) {
-        Ok(s) => {
-            println!(
-                "acked={} delivered={} lost={} duplicated={} unacked_delivered={} corrupt={} objects={}",
-                s.acked, s.delivered, s.lost, s.duplicated, s.unacked_delivered, s.corrupt, s.objects
-            );
-            let ok = if expect_loss {
-                s.lost > 0
-            } else {
-                s.lost == 0 && s.duplicated == 0 && s.corrupt == 0 && s.acked > 0
-            };
+    };
+    match run(&args) {
+        Ok(summaries) => {
+            let mut ok = true;
+            for (stream, s) in &summaries {
+                println!(
+                    "stream={stream} acked={} delivered={} lost={} duplicated={} \
+                     unacked_delivered={} corrupt={} objects={}",
+                    s.acked,
+                    s.delivered,
+                    s.lost,
+                    s.duplicated,
+                    s.unacked_delivered,
+                    s.corrupt,
+                    s.objects
+                );
+                ok &= if args.expect_loss {
+                    s.lost > 0
+                } else {
+                    s.lost == 0 && s.duplicated == 0 && s.corrupt == 0 && s.acked > 0
+                };
+            }
             std::process::exit(if ok { 0 } else { 1 });
         }
         Err(e) => {
@@ -59,34 +105,95 @@ struct Summary {
     objects: usize,
 }
 
-fn run(serial_dir: &Path, objects_dir: &Path) -> std::io::Result<Summary> {
-    let mut acked: BTreeSet<RecordKey> = BTreeSet::new();
-    for path in files(serial_dir)? {
+/// The acknowledged records of one stream, and what was delivered of it so far.
+#[derive(Default)]
+struct Tally {
+    acked: BTreeSet<RecordKey>,
+    /// Delivered records: where each was first seen.
+    seen: BTreeMap<RecordKey, String>,
+    s: Summary,
+}
+
+impl Tally {
+    /// One delivered record's bytes (newline included), found at `place`.
+    fn delivered(&mut self, record: &[u8], place: &str, stream: &str) {
+        match parse_record(record).filter(|k| record_bytes(k) == record) {
+            None => {
+                eprintln!(
+                    "{stream}: {place}: not a record of this test: {:?}",
+                    String::from_utf8_lossy(record)
+                );
+                self.s.corrupt += 1;
+            }
+            Some(k) => {
+                self.s.delivered += 1;
+                if let Some(first) = self.seen.insert(k.clone(), place.to_owned()) {
+                    if self.s.duplicated < 10 {
+                        eprintln!("{stream}: {k:?} delivered twice: in {first} and {place}");
+                    }
+                    self.s.duplicated += 1;
+                } else if !self.acked.contains(&k) {
+                    self.s.unacked_delivered += 1;
+                }
+            }
+        }
+    }
+
+    /// The summary, once everything delivered was counted.
+    fn finish(mut self, stream: &str) -> Summary {
+        self.s.acked = self.acked.len();
+        for k in &self.acked {
+            if !self.seen.contains_key(k) {
+                if self.s.lost < 10 {
+                    eprintln!("{stream}: acknowledged, never delivered: {k:?}");
+                }
+                self.s.lost += 1;
+            }
+        }
+        self.s
+    }
+}
+
+fn run(args: &Args) -> std::io::Result<BTreeMap<String, Summary>> {
+    let mut tallies: BTreeMap<String, Tally> = BTreeMap::new();
+    tallies.insert(OBJECTS_STREAM.to_owned(), Tally::default());
+    if let Some((stream, _)) = &args.pg {
+        tallies.insert(stream.clone(), Tally::default());
+    }
+    for path in files(&args.serial_dir)? {
         let text = std::fs::read(&path)?;
         let text = String::from_utf8_lossy(&text);
         // Complete lines only: whatever follows the last newline may be cut.
         let complete = text.rsplit_once('\n').map_or("", |(head, _)| head);
         for line in complete.lines() {
-            for key in parse_ack_line(line.trim_end_matches('\r')).unwrap_or_default() {
-                if !acked.insert(key.clone()) {
-                    eprintln!("{}: {key:?} acknowledged twice", path.display());
+            let Some((stream, keys)) = parse_ack_line(line.trim_end_matches('\r')) else {
+                continue;
+            };
+            let tally = tallies.get_mut(&stream).ok_or_else(|| {
+                std::io::Error::other(format!(
+                    "{}: an acknowledgement for stream {stream}, which is not checked",
+                    path.display()
+                ))
+            })?;
+            for key in keys {
+                if !tally.acked.insert(key.clone()) {
+                    eprintln!("{}: {stream} {key:?} acknowledged twice", path.display());
                 }
             }
         }
     }
-    let mut s = Summary {
-        acked: acked.len(),
-        ..Summary::default()
-    };
-    let mut seen: BTreeMap<RecordKey, String> = BTreeMap::new();
-    for path in files(objects_dir)? {
+
+    let objects = tallies
+        .get_mut(OBJECTS_STREAM)
+        .ok_or_else(|| std::io::Error::other("no tally of the objects' stream"))?;
+    for path in files(&args.objects_dir)? {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if name.is_some_and(|n| n.starts_with(".hydrant-tmp.")) {
             continue;
         }
-        s.objects += 1;
+        objects.s.objects += 1;
         let key = path
-            .strip_prefix(objects_dir)
+            .strip_prefix(&args.objects_dir)
             .unwrap_or(&path)
             .display()
             .to_string();
@@ -95,41 +202,34 @@ fn run(serial_dir: &Path, objects_dir: &Path) -> std::io::Result<Summary> {
             flate2::read::MultiGzDecoder::new(std::fs::File::open(&path)?).read_to_end(&mut plain)
         {
             eprintln!("{key}: not a gzip object: {e}");
-            s.corrupt += 1;
+            objects.s.corrupt += 1;
             continue;
         }
         for record in plain.split_inclusive(|b| *b == b'\n') {
-            match parse_record(record).filter(|k| record_bytes(k) == record) {
-                None => {
-                    eprintln!(
-                        "{key}: not a record of this test: {:?}",
-                        String::from_utf8_lossy(record)
-                    );
-                    s.corrupt += 1;
-                }
-                Some(k) => {
-                    s.delivered += 1;
-                    if let Some(first) = seen.insert(k.clone(), key.clone()) {
-                        if s.duplicated < 10 {
-                            eprintln!("{k:?} delivered twice: in {first} and {key}");
-                        }
-                        s.duplicated += 1;
-                    } else if !acked.contains(&k) {
-                        s.unacked_delivered += 1;
-                    }
-                }
-            }
+            objects.delivered(record, &key, OBJECTS_STREAM);
         }
     }
-    for k in &acked {
-        if !seen.contains_key(k) {
-            if s.lost < 10 {
-                eprintln!("acknowledged, never delivered: {k:?}");
+
+    if let Some((stream, rows_file)) = &args.pg {
+        let rows = std::fs::read(rows_file)?;
+        let tally = tallies
+            .get_mut(stream)
+            .ok_or_else(|| std::io::Error::other("no tally of the PostgreSQL stream"))?;
+        for (i, row) in rows.split_inclusive(|b| *b == b'\n').enumerate() {
+            let mut record = row.to_vec();
+            if !record.ends_with(b"\n") {
+                record.push(b'\n');
             }
-            s.lost += 1;
+            tally.delivered(&record, &format!("row {}", i + 1), stream);
         }
     }
-    Ok(s)
+    Ok(tallies
+        .into_iter()
+        .map(|(stream, t)| {
+            let s = t.finish(&stream);
+            (stream, s)
+        })
+        .collect())
 }
 
 /// Every regular file under `root`, sorted.

@@ -1,0 +1,296 @@
+//! Record format conversion: JSON records into one Parquet file per object, with the table's
+//! schema from a catalog (Firehose's `DataFormatConversionConfiguration`).
+//!
+//! ```text
+//!  records of one object ─► deserializer::rows        (per JSON object of a record, each
+//!     (a batch, or one        │                         column's value, found in one pass by
+//!      partition of it)       │                         the key rules: case, dots, mappings)
+//!                             ▼
+//!                         cell::cell                  (JSON value typed by the Hive type)
+//!                             │  a record that fails anywhere ─► FailedRecord
+//!                             ▼                                 (format-conversion-failed)
+//!                         arrays::array               (rows in chunks of ROWS_PER_CHUNK
+//!                             ▼                         into Arrow arrays)
+//!                         parquet_writer::ParquetFile  (row groups of BlockSizeBytes)
+//!                             ▼
+//!                         the object's body (key as without conversion, extension .parquet)
+//! ```
+//!
+//! - [`settings`]: the API's structure, checked (one set of rules for create and delivery).
+//! - [`hive`]: Hive type strings; [`catalog`]: the local catalog of table schemas.
+//! - [`deserializer`], [`timestamp`], [`cell`]: JSON to typed values.
+//! - [`arrays`], [`parquet_writer`]: typed values to the file.
+//!
+//! Exactly-once: the converter is a pure function of the records and the schema, so a batch
+//! resent after a crash writes the same rows under the same key (the bytes may differ only by
+//! a schema changed in between). Memory: the typed rows of one chunk, the Arrow arrays of that
+//! chunk, and the encoded row group, which the writer holds until the file is finished.
+
+pub mod arrays;
+pub mod catalog;
+pub mod cell;
+pub mod deserializer;
+pub mod failure;
+pub mod glue;
+pub mod hive;
+pub mod parquet_writer;
+pub mod settings;
+pub mod timestamp;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::failed::{FailedRecord, FailureDetail};
+use crate::{Record, SinkError};
+
+use self::catalog::LocalCatalog;
+use self::cell::Cell;
+pub use self::failure::ConversionFailure;
+use self::hive::HiveType;
+use self::parquet_writer::{arrow_schema, ParquetFile};
+pub use self::settings::Settings;
+
+/// A column: its (lowercased) name and Hive type.
+pub type Column = (String, HiveType);
+
+/// Rows turned into Arrow arrays and handed to the writer at a time.
+pub const ROWS_PER_CHUNK: usize = 8192;
+
+/// The error code of a record that does not convert.
+pub const MALFORMED: &str = "DataFormatConversion.MalformedData";
+
+/// The table a conversion reads its schema from, as the failure JSON's `dataCatalogTable`
+/// names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataCatalogTable {
+    /// `catalogId`: `CatalogId`, or the account id.
+    pub catalog_id: String,
+    /// `databaseName`.
+    pub database_name: String,
+    /// `tableName`.
+    pub table_name: String,
+    /// `region`: `Region`, or the daemon's region.
+    pub region: String,
+    /// `versionId`.
+    pub version_id: String,
+    /// `catalogArn`: `arn:aws:glue:<region>:<catalogId>:catalog`.
+    pub catalog_arn: String,
+}
+
+impl DataCatalogTable {
+    /// The table of `settings`, with `account` and `region` filling what they leave out.
+    pub fn new(settings: &Settings, account: &str, region: &str) -> DataCatalogTable {
+        let s = &settings.schema;
+        let catalog_id = s.catalog_id.clone().unwrap_or_else(|| account.to_string());
+        let region = s.region.clone().unwrap_or_else(|| region.to_string());
+        DataCatalogTable {
+            catalog_arn: format!("arn:aws:glue:{region}:{catalog_id}:catalog"),
+            catalog_id,
+            database_name: s.database.clone(),
+            table_name: s.table.clone(),
+            region,
+            version_id: s.version_id.clone(),
+        }
+    }
+}
+
+/// Where a converter reads the table's columns (for every object: `VersionId` LATEST is
+/// re-read, so a schema change applies from the next object on).
+pub trait SchemaSource: Send + Sync + fmt::Debug {
+    /// The table's columns.
+    ///
+    /// # Errors
+    /// A retryable [`SinkError`] (code `DataFormatConversion.InvalidSchema`): the catalog
+    /// cannot be read, the table is missing or invalid.
+    fn columns(&self) -> Result<Vec<Column>, SinkError>;
+}
+
+/// A table of the local catalog.
+#[derive(Clone, Debug)]
+pub struct LocalTable {
+    /// The catalog.
+    pub catalog: LocalCatalog,
+    /// The database.
+    pub database: String,
+    /// The table.
+    pub table: String,
+}
+
+impl SchemaSource for LocalTable {
+    fn columns(&self) -> Result<Vec<Column>, SinkError> {
+        self.catalog
+            .columns(&self.database, &self.table)
+            .map_err(|e| invalid_schema(e.to_string()))
+    }
+}
+
+/// The error of a schema that cannot be read (retryable: an operator can fix the catalog).
+pub fn invalid_schema(message: String) -> SinkError {
+    SinkError::Destination {
+        failure: ConversionFailure::InvalidSchema.into(),
+        message,
+    }
+}
+
+/// A table as one object is converted with: its columns and the JSON key of each.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// The columns, in the file's order.
+    pub columns: Vec<Column>,
+    /// Where the deserializer finds each column.
+    pub keys: deserializer::KeyPlan,
+}
+
+/// What converting the records of one object gave.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// The Parquet file; `None` when no record converted (no object is written).
+    pub body: Option<Vec<u8>>,
+    /// Records converted.
+    pub records: u64,
+    /// Their data bytes.
+    pub data_bytes: u64,
+    /// Rows written (a record of concatenated objects makes several).
+    pub rows: u64,
+    /// The records that did not convert, for the error output.
+    pub failed: Vec<FailedRecord>,
+}
+
+/// A configured conversion.
+#[derive(Clone, Debug)]
+pub struct Converter {
+    settings: Settings,
+    table: Arc<DataCatalogTable>,
+    schema: Arc<dyn SchemaSource>,
+}
+
+impl Converter {
+    /// A converter of `settings`, reading its columns from `schema`.
+    pub fn new(
+        settings: Settings,
+        table: DataCatalogTable,
+        schema: Arc<dyn SchemaSource>,
+    ) -> Converter {
+        Converter {
+            settings,
+            table: Arc::new(table),
+            schema,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The typed row(s) of one record, or why it does not convert.
+    ///
+    /// # Errors
+    /// The reason, naming the column.
+    pub fn rows(&self, table: &Table, data: &[u8]) -> Result<Vec<Vec<Cell>>, String> {
+        let de = &self.settings.deserializer;
+        deserializer::rows(data, de, &table.keys)?
+            .into_iter()
+            .map(|values| {
+                debug_assert_eq!(values.len(), table.columns.len(), "one value per column");
+                table
+                    .columns
+                    .iter()
+                    .zip(values)
+                    .map(|((name, ty), v)| {
+                        cell::cell_owned(ty, v, de).map_err(|e| format!("column {name}: {e}"))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The table the next object is converted with: its columns, read now from the schema
+    /// source, and where the deserializer finds each.
+    ///
+    /// # Errors
+    /// As [`SchemaSource::columns`].
+    pub fn table(&self) -> Result<Table, SinkError> {
+        let columns = self.schema.columns()?;
+        let keys = deserializer::KeyPlan::new(
+            &self.settings.deserializer,
+            columns.iter().map(|(name, _)| name.as_str()),
+        );
+        Ok(Table { columns, keys })
+    }
+
+    /// Converts `records` into one Parquet file (blocking: call it off the async workers).
+    ///
+    /// # Errors
+    /// [`SinkError`]: the schema cannot be read (retryable), or the writer failed.
+    pub fn convert(&self, records: &[Record]) -> Result<Converted, SinkError> {
+        let table = self.table()?;
+        let columns = &table.columns;
+        let writer_error = |e: parquet::errors::ParquetError| SinkError::Destination {
+            failure: ConversionFailure::WriterFailed.into(),
+            message: e.to_string(),
+        };
+        let mut file = ParquetFile::new(arrow_schema(columns), &self.settings.parquet)
+            .map_err(writer_error)?;
+        let mut out = Converted::default();
+        let mut chunk: Vec<Vec<Cell>> = Vec::new();
+        let ending_ms = crate::now_ms();
+        for record in records {
+            match self.rows(&table, &record.data) {
+                Ok(rows) => {
+                    out.records += 1;
+                    out.data_bytes += record.data.len() as u64;
+                    out.rows += rows.len() as u64;
+                    chunk.extend(rows);
+                }
+                Err(message) => out.failed.push(self.failure(record, message, ending_ms)),
+            }
+            if chunk.len() >= ROWS_PER_CHUNK {
+                write_chunk(&mut file, columns, &std::mem::take(&mut chunk))
+                    .map_err(writer_error)?;
+            }
+        }
+        write_chunk(&mut file, columns, &chunk).map_err(writer_error)?;
+        debug_assert_eq!(
+            out.records + out.failed.len() as u64,
+            records.len() as u64,
+            "every record converted or failed"
+        );
+        if out.records > 0 {
+            out.body = Some(file.finish().map_err(writer_error)?);
+        }
+        Ok(out)
+    }
+
+    fn failure(&self, record: &Record, message: String, ending_ms: u64) -> FailedRecord {
+        FailedRecord {
+            attempts_made: 1,
+            arrival_timestamp_ms: record.arrival_ms,
+            error_code: MALFORMED.into(),
+            error_message: message,
+            attempt_ending_timestamp_ms: ending_ms,
+            raw_data: record.data.clone(),
+            detail: FailureDetail::FormatConversion {
+                sequence_number: record.lsn.to_string(),
+                sub_sequence_number: u64::from(record.sub),
+                table: Arc::clone(&self.table),
+            },
+        }
+    }
+}
+
+fn write_chunk(
+    file: &mut ParquetFile,
+    columns: &[Column],
+    rows: &[Vec<Cell>],
+) -> Result<(), parquet::errors::ParquetError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut arrays = Vec::with_capacity(columns.len());
+    for (i, (_, ty)) in columns.iter().enumerate() {
+        let cells: Vec<&Cell> = rows.iter().map(|r| &r[i]).collect();
+        arrays.push(arrays::array(ty, &cells)?);
+    }
+    file.write(arrays)
+}

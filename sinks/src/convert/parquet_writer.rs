@@ -1,0 +1,182 @@
+//! `ParquetSerDe`: Arrow record batches written as one Parquet file, by the `parquet` crate.
+//!
+//! | ParquetSerDe member | applied as |
+//! |---|---|
+//! | `BlockSizeBytes` (>= 64 MiB, default 256 MiB) | the row group's size: a row group is cut when its encoded size passes it (and only then: no row count limit) |
+//! | `PageSizeBytes` (>= 64 KiB, default 1 MiB) | the data page size limit |
+//! | `Compression` (UNCOMPRESSED, GZIP, SNAPPY; default SNAPPY) | the column chunks' codec |
+//! | `EnableDictionaryCompression` (default true, Parquet's own default) | dictionary encoding on or off |
+//! | `WriterVersion` (V1, V2; default V1) | the data page version and encodings |
+//! | `MaxPaddingBytes` | only 0: the writer does not pad row groups to HDFS blocks |
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, GzipLevel};
+use parquet::file::properties::{WriterProperties, WriterVersion};
+
+use super::hive::HiveType;
+
+/// The smallest `BlockSizeBytes` Firehose accepts (64 MiB).
+pub const BLOCK_SIZE_MIN: u64 = 64 * 1024 * 1024;
+/// `BlockSizeBytes` when not given (256 MiB).
+pub const BLOCK_SIZE_DEFAULT: u64 = 256 * 1024 * 1024;
+/// The smallest `PageSizeBytes` Firehose accepts (64 KiB).
+pub const PAGE_SIZE_MIN: u64 = 64 * 1024;
+/// `PageSizeBytes` when not given (1 MiB).
+pub const PAGE_SIZE_DEFAULT: u64 = 1024 * 1024;
+
+/// `ParquetSerDe.Compression`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParquetCompression {
+    /// `UNCOMPRESSED`.
+    Uncompressed,
+    /// `GZIP`.
+    Gzip,
+    /// `SNAPPY` (the default).
+    Snappy,
+}
+
+impl ParquetCompression {
+    /// From Firehose's name.
+    pub fn from_firehose(name: &str) -> Option<ParquetCompression> {
+        match name {
+            "UNCOMPRESSED" => Some(ParquetCompression::Uncompressed),
+            "GZIP" => Some(ParquetCompression::Gzip),
+            "SNAPPY" => Some(ParquetCompression::Snappy),
+            _ => None,
+        }
+    }
+}
+
+/// The `ParquetSerDe` settings, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParquetOptions {
+    /// Row group size in bytes (`BlockSizeBytes`).
+    pub block_size_bytes: u64,
+    /// Data page size in bytes (`PageSizeBytes`).
+    pub page_size_bytes: u64,
+    /// The codec.
+    pub compression: ParquetCompression,
+    /// Dictionary encoding.
+    pub dictionary: bool,
+    /// `WriterVersion` V2.
+    pub writer_v2: bool,
+}
+
+impl Default for ParquetOptions {
+    fn default() -> Self {
+        ParquetOptions {
+            block_size_bytes: BLOCK_SIZE_DEFAULT,
+            page_size_bytes: PAGE_SIZE_DEFAULT,
+            compression: ParquetCompression::Snappy,
+            dictionary: true,
+            writer_v2: false,
+        }
+    }
+}
+
+impl ParquetOptions {
+    fn properties(&self) -> WriterProperties {
+        let compression = match self.compression {
+            ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
+            ParquetCompression::Gzip => Compression::GZIP(GzipLevel::default()),
+            ParquetCompression::Snappy => Compression::SNAPPY,
+        };
+        WriterProperties::builder()
+            .set_compression(compression)
+            .set_dictionary_enabled(self.dictionary)
+            .set_data_page_size_limit(usize::try_from(self.page_size_bytes).unwrap_or(usize::MAX))
+            .set_max_row_group_bytes(Some(
+                usize::try_from(self.block_size_bytes.max(1)).unwrap_or(usize::MAX),
+            ))
+            // BlockSizeBytes alone cuts row groups (not also the crate's default of 1 Mi rows).
+            .set_max_row_group_row_count(None)
+            .set_writer_version(if self.writer_v2 {
+                WriterVersion::PARQUET_2_0
+            } else {
+                WriterVersion::PARQUET_1_0
+            })
+            .set_created_by("hydrant (Firehose record format conversion)".into())
+            .build()
+    }
+}
+
+/// The Arrow schema of a table's columns (all nullable: a missing key is a null).
+pub fn arrow_schema(columns: &[(String, HiveType)]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(name, t)| Field::new(name, t.arrow_type(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// A Parquet file being written into memory, one record batch at a time.
+#[derive(Debug)]
+pub struct ParquetFile {
+    schema: SchemaRef,
+    writer: ArrowWriter<Vec<u8>>,
+}
+
+impl ParquetFile {
+    /// A file of `schema` with `options`.
+    ///
+    /// # Errors
+    /// The writer's error (a schema Parquet cannot hold).
+    pub fn new(
+        schema: SchemaRef,
+        options: &ParquetOptions,
+    ) -> Result<ParquetFile, parquet::errors::ParquetError> {
+        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(options.properties()))?;
+        Ok(ParquetFile { schema, writer })
+    }
+
+    /// Appends rows: one array per column, in the schema's order.
+    ///
+    /// # Errors
+    /// Arrow's or the writer's error.
+    pub fn write(&mut self, columns: Vec<ArrayRef>) -> Result<(), parquet::errors::ParquetError> {
+        let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        self.writer.write(&batch)
+    }
+
+    /// The finished file's bytes.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn finish(self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+        self.writer.into_inner()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BlockSizeBytes' smallest value is 64 MiB, more than a test writes: the row group limit
+    /// is checked on the writer's properties (the Parquet crate cuts row groups by it).
+    #[test]
+    fn options_become_writer_properties() {
+        let options = ParquetOptions {
+            block_size_bytes: BLOCK_SIZE_MIN,
+            page_size_bytes: PAGE_SIZE_MIN,
+            compression: ParquetCompression::Gzip,
+            dictionary: false,
+            writer_v2: true,
+        };
+        let p = options.properties();
+        assert_eq!(
+            p.max_row_group_bytes(),
+            Some(usize::try_from(BLOCK_SIZE_MIN).unwrap_or(usize::MAX))
+        );
+        assert_eq!(p.max_row_group_row_count(), None);
+        assert_eq!(p.data_page_size_limit(), 65536);
+        assert_eq!(p.writer_version(), WriterVersion::PARQUET_2_0);
+        let column = parquet::schema::types::ColumnPath::from("c");
+        assert!(!p.dictionary_enabled(&column));
+        assert!(matches!(p.compression(&column), Compression::GZIP(_)));
+    }
+}

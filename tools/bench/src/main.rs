@@ -1,0 +1,110 @@
+//! `hydrant-bench`: hydrant's benchmarks, apart from the operator's CLI so that `hydrant` links
+//! no test fixture (`hydrant bench ...` runs this binary). Every figure is printed beside a
+//! baseline measured in the same run on the same machine; goals are printed, not asserted.
+//!
+//! Files and how data flows through them:
+//! - [`wal`]: `hydrant-bench wal`: appender threads -> a [`hydrant_wal::Wal`] in a temporary
+//!   directory, then one thread's `pwrite` + `fdatasync` of the same bytes (the disk's own
+//!   baseline); acknowledged MB/s, records/s and latency per shape.
+//! - [`put`]: `hydrant-bench put`: [`loadgen`] -> HTTP -> a hydrantd ([`daemon`], self-started
+//!   unless `--endpoint`) -> its WAL; PutRecordBatch throughput beside `wal`'s S1 in the same
+//!   run, PutRecord records/s and latency.
+//!   P3 puts P1's load into a second daemon whose S3 endpoint is [`refuse`]'s server, which
+//!   refuses every write (the destination down, the log only growing).
+//! - [`deliver`]: `hydrant-bench deliver`: [`loadgen`] -> hydrantd -> objects (the local store,
+//!   or s3s-fs), watched until delivered; per codec, beside the codec's own speed. With
+//!   `--dest postgres`, [`pg`]: batches -> hydrant-sinks' PostgreSQL sink beside a plain COPY,
+//!   against a throwaway cluster (hydrant-tests) or `--pg-url`.
+//! - [`partition`]: `hydrant-bench deliver --partitions N`: in process, batches -> the
+//!   `MetadataExtraction` pipeline -> an ObjectSink on a LocalStore, one object per partition,
+//!   beside unpartitioned delivery of the same batches.
+//! - [`format`]: `hydrant-bench deliver --format parquet`: in process, batches -> record
+//!   format conversion -> ObjectSinks on a LocalStore, beside the JSON path of the same batches.
+//! - [`batch`]: the delivery batches the in-process benchmarks hand to a sink.
+//! - [`kinesis`]: `hydrant-bench kinesis`: a kinesalite 4-shard stream -> a hydrantd's
+//!   KinesisStreamAsSource delivery stream -> the local store, beside a plain GetRecords loop
+//!   over the same shards (same run).
+//! - [`loadgen`]: the open-loop load generator (raw HTTP/1.1 over keep-alive sockets).
+//! - [`daemon`]: a hydrantd started for a run: temporary data directory, free port, readiness.
+//! - [`host`]: facts about the machine for the reports, and the idle spinners that keep vCPUs
+//!   awake during a run.
+//!
+//! Errors are hydrant-tools' [`CliError`]; exit status 0 on success, 2 when a run could not be
+//! made.
+
+mod batch;
+mod daemon;
+mod deliver;
+mod format;
+mod host;
+mod kinesis;
+mod loadgen;
+mod partition;
+mod pg;
+mod put;
+mod refuse;
+mod wal;
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hydrant_tools::{error, firehose, render};
+
+use crate::error::CliError;
+
+/// hydrant-bench: hydrant's benchmarks (also run as `hydrant bench ...`).
+#[derive(Debug, Parser)]
+#[command(name = "hydrant-bench", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Measure the WAL (sync durability) in four shapes, each beside the disk's own
+    /// pwrite + fdatasync baseline run in the same process on the same disk.
+    Wal(wal::BenchWalArgs),
+    /// HTTP load against a running or self-started hydrantd: PutRecordBatch throughput beside
+    /// the WAL's own (S1, same run), PutRecord records/s and latency.
+    Put(put::BenchPutArgs),
+    /// End to end per codec: ingest through the API to the local object store; throughput
+    /// beside the codec's own speed (same run), freshness with IntervalInSeconds=0. With
+    /// `--dest postgres`: rows/s through the PostgreSQL sink beside a plain COPY.
+    Deliver(deliver::BenchDeliverArgs),
+    /// Records/s from a 4-shard kinesalite stream into the local store through a
+    /// KinesisStreamAsSource delivery stream, beside a plain GetRecords loop over the same
+    /// shards (same run).
+    Kinesis(kinesis::BenchKinesisArgs),
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        BenchCommand::Wal(args) => wal::run(&args, out),
+        BenchCommand::Deliver(args) => {
+            deliver::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))
+        }
+        BenchCommand::Put(args) => put::run(&args, out).map_err(|e| CliError::Command(Box::new(e))),
+        BenchCommand::Kinesis(args) => {
+            kinesis::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let result = run(cli, &mut out).and_then(|()| Ok(out.flush()?));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stopped reading (`| head`) got what it wanted.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = out.flush();
+            eprintln!("hydrant-bench: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
