@@ -135,6 +135,17 @@ struct Slot {
 }
 
 impl Slot {
+    /// Describe's `FailureDescription.Details`: a failed create, else its source's failure (a
+    /// Kinesis stream that cannot be read). A method of the slot, read under the caller's guard:
+    /// taking the streams lock again while holding it deadlocks when a writer is waiting between
+    /// the two reads (std's `RwLock` queues the second read behind the writer).
+    fn failure_details(&self) -> Option<String> {
+        if self.record.status == StreamStatus::CreatingFailed {
+            return Some("opening the stream's WAL failed; see the daemon's log".to_owned());
+        }
+        self.source.as_ref().and_then(|s| s.state().failure())
+    }
+
     fn new(record: StreamRecord, open: Option<Arc<OpenStream>>) -> Slot {
         Slot {
             record,
@@ -484,21 +495,9 @@ impl Engine {
         ApiError::not_found(name, &self.config.account_id)
     }
 
-    /// Why the stream's Kinesis source cannot read, while it cannot.
-    /// Describe's `FailureDescription.Details` of `rec`: a failed create, else its source's
-    /// failure (a Kinesis stream that cannot be read).
-    fn failure_details(&self, rec: &StreamRecord) -> Option<String> {
-        if rec.status == StreamStatus::CreatingFailed {
-            return Some("opening the stream's WAL failed; see the daemon's log".to_owned());
-        }
-        self.source_failure(&rec.name)
-    }
-
-    fn source_failure(&self, name: &str) -> Option<String> {
-        self.read_streams()
-            .get(name)
-            .and_then(|s| s.source.as_ref())
-            .and_then(|s| s.state().failure())
+    /// Describe's `FailureDescription.Details` of the stream `name` (see [`Slot::failure_details`]).
+    fn failure_details(&self, name: &str) -> Option<String> {
+        self.read_streams().get(name).and_then(Slot::failure_details)
     }
 
     fn record(&self, name: &str) -> Result<StreamRecord, ApiError> {
@@ -597,7 +596,7 @@ impl Engine {
                     incarnation: rec.incarnation,
                     status: rec.status,
                     source,
-                    failure: self.failure_details(rec),
+                    failure: slot.failure_details(),
                     destination: rec.destination.description(),
                     tags: rec.tags.clone(),
                     version_id: rec.version_id,
@@ -899,7 +898,7 @@ impl Engine {
                     }}),
                 );
             }
-            if let Some(details) = self.failure_details(&rec) {
+            if let Some(details) = self.failure_details(&rec.name) {
                 obj.insert(
                     "FailureDescription".into(),
                     json!({"Type": "UNKNOWN_ERROR", "Details": details}),
@@ -1264,6 +1263,78 @@ fn write_definition(dir: &Path, rec: &StreamRecord) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Console snapshots while streams are created and deleted. A snapshot once took the
+    /// streams lock again for each stream while holding it (for the stream's failure), and
+    /// a create or delete waiting for the write lock between the two reads left both waiting for
+    /// ever: hydrantd stopped answering anything (seen in members.rs's walk, with the console's
+    /// sampler running). The walk must end within the limit.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn console_snapshots_do_not_deadlock_with_create_and_delete() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let _in_runtime = rt.enter();
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: tmp.path().join("data"),
+            streams: vec![crate::config::StreamConfig::embedded_default()],
+            ..Config::default()
+        };
+        let engine = Arc::new(Engine::open(config, Arc::new(Metrics::new())).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let snapshots: Vec<_> = (0..2)
+            .map(|_| {
+                let (engine, stop) = (engine.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += engine.console_snapshot(None).len() as u64;
+                    }
+                    n
+                })
+            })
+            .collect();
+        let (done, walked) = std::sync::mpsc::channel();
+        let walker = {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    let body = format!(
+                        r#"{{"DeliveryStreamName":"s{i}","ExtendedS3DestinationConfiguration":{{"RoleARN":"arn:aws:iam::123456789012:role/r","BucketARN":"arn:aws:s3:::hydrant-local"}}}}"#
+                    );
+                    let req = crate::api::decode::decode_request(
+                        Some(b"Firehose_20150804.CreateDeliveryStream"),
+                        Some(b"application/x-amz-json-1.1"),
+                        body.as_bytes(),
+                    )
+                    .unwrap();
+                    let crate::api::decode::Request::Create(req) = req else {
+                        panic!("not a create");
+                    };
+                    let (_, incarnation) = engine.create(req, None).unwrap();
+                    engine.activate(&format!("s{i}"), incarnation);
+                    if i >= 4 {
+                        engine.delete(&format!("s{}", i - 4)).unwrap();
+                    }
+                }
+                done.send(()).unwrap();
+            })
+        };
+        let finished = walked.recv_timeout(std::time::Duration::from_secs(120));
+        stop.store(true, Ordering::Relaxed);
+        assert!(
+            finished.is_ok(),
+            "creates and deletes did not finish beside console snapshots: deadlocked"
+        );
+        walker.join().unwrap();
+        let read: u64 = snapshots.into_iter().map(|t| t.join().unwrap()).sum();
+        assert!(read > 0, "the snapshots ran");
+        engine.close();
+    }
 
     /// The hand-written reply is byte for byte what serde writes for the model.
     #[test]
