@@ -19,8 +19,9 @@
 //! - [`registry`]: stream definitions, versions, tags and incarnations in sled;
 //! - [`delivery`]: per-destination workers: cursor, intent, buffering, retries, error output
 //!   (`spec.rs` turns a stream's record into the worker's [`delivery::DeliverySpec`], with the
-//!   sinks `build_sinks.rs` builds; `worker.rs` runs the protocol; `state.rs` is its
-//!   checkpoint);
+//!   sinks `build_sinks.rs` builds and `conversion.rs`'s Parquet converter; `worker.rs` runs
+//!   the protocol, `worker/partitioned.rs` its partitioned rounds; `state.rs` is its
+//!   checkpoint; `recent.rs` the recent failures the console shows);
 //! - [`metrics`]: Prometheus metrics named after Firehose's CloudWatch metrics;
 //! - [`config`]: defaults, the TOML file, `HYDRANT_*` variables;
 //! - [`console`]: the web console at `/console/`.

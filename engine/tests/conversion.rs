@@ -43,11 +43,8 @@ fn stream_config() -> Value {
 }
 
 fn refusals() -> Vec<Value> {
-    let with = |name: &str, change: &dyn Fn(&mut Value)| {
-        let mut c = stream_config();
-        change(&mut c);
-        json!({"name": name, "member": "ExtendedS3DestinationConfiguration", "config": c, "why": name})
-    };
+    let with =
+        |name: &str, change: &dyn Fn(&mut Value)| common::refusal(name, stream_config(), change);
     vec![
         with("compressed", &|c| c["CompressionFormat"] = json!("GZIP")),
         with("small-buffer", &|c| {
@@ -223,18 +220,17 @@ fn converts_and_files_failures(daemon: &Daemon, data: &Path, tmp: &Path, missing
     let described =
         &out["described"][STREAM]["Destinations"][0]["ExtendedS3DestinationDescription"];
     assert_eq!(described["DataFormatConversionConfiguration"], conversion());
-    let refused = out["refused"].as_object().unwrap();
-    assert_eq!(refused.len(), refusals().len(), "{refused:?}");
-    for (why, needle) in [
-        ("compressed", "must be UNCOMPRESSED"),
-        ("small-buffer", "SizeInMBs must be at least 64"),
-        ("orc", "OrcSerDe is not supported by hydrant"),
-        ("no-table", missing_table),
-        ("bad-member", "MaxPaddingBytes is not supported by hydrant"),
-    ] {
-        let message = refused[why].as_str().unwrap();
-        assert!(message.contains(needle), "{why}: {message}");
-    }
+    common::assert_refused(
+        &out,
+        refusals().len(),
+        &[
+            ("compressed", "must be UNCOMPRESSED"),
+            ("small-buffer", "SizeInMBs must be at least 64"),
+            ("orc", "OrcSerDe is not supported by hydrant"),
+            ("no-table", missing_table),
+            ("bad-member", "MaxPaddingBytes is not supported by hydrant"),
+        ],
+    );
 
     let root = data.join("objects/lake");
     let bad_count = (0..RECORDS).filter(|i| bad(*i)).count();

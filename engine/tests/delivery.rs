@@ -12,19 +12,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::objects::{check_exactly_once, object_records, wait_delivered};
-use common::{call, Daemon};
+use common::Daemon;
 use hydrant_sinks::Compression;
 
 fn create(addr: SocketAddr, name: &str, bucket: &str, codec: &str, interval: u32) {
-    let (st, v) = call(
-        addr,
-        "CreateDeliveryStream",
-        &format!(
-            r#"{{"DeliveryStreamName":"{name}","ExtendedS3DestinationConfiguration":{{"RoleARN":"arn:aws:iam::123456789012:role/r","BucketARN":"arn:aws:s3:::{bucket}","CompressionFormat":"{codec}","BufferingHints":{{"SizeInMBs":1,"IntervalInSeconds":{interval}}}}}}}"#
-        ),
-    );
-    assert_eq!(st, 200, "{v}");
-    common::wait_active(addr, name);
+    common::create_extended_s3(addr, name, &common::s3_config(bucket, codec, interval));
 }
 
 /// Puts `batches` batches of `per` newline-terminated records `<tag>-<b>-<i>\n`; returns the

@@ -47,16 +47,14 @@ fn dead_s3_daemon(dir: &Path, extra: &str) -> (Daemon, PathBuf, PathBuf) {
     (d, data, cfg)
 }
 
-fn create(addr: SocketAddr, name: &str, bucket: &str, codec: &str, extra: &str) {
-    let (st, v) = call(
-        addr,
-        "CreateDeliveryStream",
-        &format!(
-            r#"{{"DeliveryStreamName":"{name}","ExtendedS3DestinationConfiguration":{{"RoleARN":"arn:aws:iam::123456789012:role/r","BucketARN":"arn:aws:s3:::{bucket}","CompressionFormat":"{codec}","BufferingHints":{{"SizeInMBs":1,"IntervalInSeconds":0}}{extra}}}}}"#
-        ),
-    );
-    assert_eq!(st, 200, "{v}");
-    common::wait_active(addr, name);
+/// Creates `name` into `bucket` with `codec`, buffers of 1 MiB and 0 s, and the members of
+/// `extra` (an object) on top.
+fn create(addr: SocketAddr, name: &str, bucket: &str, codec: &str, extra: serde_json::Value) {
+    let mut config = common::s3_config(bucket, codec, 0);
+    if let (Some(c), serde_json::Value::Object(extra)) = (config.as_object_mut(), extra) {
+        c.extend(extra);
+    }
+    common::create_extended_s3(addr, name, &config);
 }
 
 fn batch_body(stream: &str, records: &[Vec<u8>]) -> String {
@@ -102,6 +100,15 @@ fn records(tag: &str, b: usize, n: usize) -> Vec<Vec<u8>> {
 
 /// The value of a destination's metric; a metric missing from `/metrics` (renamed, or never
 /// registered) fails the test rather than reading as 0.
+/// Waits up to 10 s for `stream`'s backlog to be empty; `what` names the failure.
+fn wait_backlog_empty(addr: SocketAddr, stream: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(addr, "hydrant_delivery_backlog_records", stream) > 0.0 {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn metric(addr: SocketAddr, name: &str, stream: &str) -> f64 {
     let (_, text) = common::get(addr, "/metrics").unwrap();
     let head = format!("{name}{{stream=\"{stream}\",destination=\"destinationId-000000000001\"}} ");
@@ -135,7 +142,13 @@ fn every_codec_to_s3s_fs_exactly_once() {
     let mut all = Vec::new();
     for (codec, bucket) in Compression::ALL.iter().zip(&buckets) {
         let name = format!("s3-{}", codec.firehose_name());
-        create(d.addr, &name, bucket, codec.firehose_name(), "");
+        create(
+            d.addr,
+            &name,
+            bucket,
+            codec.firehose_name(),
+            serde_json::json!({}),
+        );
         let mut acked = BTreeMap::new();
         for b in 0..6 {
             acked.extend(put(d.addr, &name, records(&name, b, 40)).unwrap());
@@ -165,7 +178,13 @@ fn s3_down_and_back_delivers_everything_once() {
     let cfg = config_file(tmp.path(), &s3.endpoint(), "");
     let data = tmp.path().join("data");
     let d = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
-    create(d.addr, "downback", "downback", "GZIP", "");
+    create(
+        d.addr,
+        "downback",
+        "downback",
+        "GZIP",
+        serde_json::json!({}),
+    );
     let root = s3.data.join("downback");
     let mut acked = BTreeMap::new();
     acked.extend(put(d.addr, "downback", records("up", 0, 50)).unwrap());
@@ -199,11 +218,7 @@ fn s3_down_and_back_delivers_everything_once() {
         Duration::from_secs(30),
     );
     eprintln!("{} records in {} objects", acked.len(), objects.len());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(d.addr, "hydrant_delivery_backlog_records", "downback") > 0.0 {
-        assert!(Instant::now() < deadline, "backlog never drained");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_backlog_empty(d.addr, "downback", "backlog never drained");
     assert_eq!(
         metric(
             d.addr,
@@ -221,7 +236,13 @@ fn s3_down_and_back_delivers_everything_once() {
 fn freshness_counts_a_batch_resent_after_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut d, data, cfg) = dead_s3_daemon(tmp.path(), "");
-    create(d.addr, "stale", "stale", "UNCOMPRESSED", "");
+    create(
+        d.addr,
+        "stale",
+        "stale",
+        "UNCOMPRESSED",
+        serde_json::json!({}),
+    );
     put(d.addr, "stale", records("old", 0, 1)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while metric(d.addr, "hydrant_delivery_retries_total", "stale") < 1.0 {
@@ -263,7 +284,10 @@ fn retry_window_ends_in_the_error_output() {
         "failing",
         "failing",
         "UNCOMPRESSED",
-        r#","Prefix":"data/","ErrorOutputPrefix":"errors/!{firehose:error-output-type}/""#,
+        serde_json::json!({
+            "Prefix": "data/",
+            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
+        }),
     );
     let mut acked = BTreeMap::new();
     for b in 0..3 {
@@ -306,11 +330,7 @@ fn retry_window_ends_in_the_error_output() {
     };
     assert_eq!(found, acked);
     // The cursor moved on: nothing is waiting.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(d.addr, "hydrant_delivery_backlog_records", "failing") > 0.0 {
-        assert!(Instant::now() < deadline, "the cursor did not move on");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_backlog_empty(d.addr, "failing", "the cursor did not move on");
     assert_eq!(
         metric(
             d.addr,
@@ -347,7 +367,7 @@ fn disk_budget_reached_while_the_sink_is_down_then_intake_resumes() {
             "262144",
         ],
     );
-    create(d.addr, "budget", "budget", "GZIP", "");
+    create(d.addr, "budget", "budget", "GZIP", serde_json::json!({}));
     let pad = "p".repeat(500);
     let mut acked = BTreeMap::new();
     let mut b = 0;

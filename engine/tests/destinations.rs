@@ -357,10 +357,7 @@ fn s3_destination_with_lambda_transform_backup_and_processing_failed() {
 /// output (`http-endpoint-failed` JSON in the S3Configuration bucket) instead of being dropped.
 #[test]
 fn http_endpoint_retries_then_files_a_413_in_the_error_output() {
-    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let daemon = Daemon::with_config(&data, common::FAST_HTTP_RETRIES);
+    let (receiver, tmp, data, daemon) = common::http_receiver_and_daemon();
     receiver.fail_next(2, 500, "try later");
     let config = json!({
         "EndpointConfiguration": {"Url": receiver.url()},

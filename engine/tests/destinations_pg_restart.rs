@@ -81,6 +81,21 @@ fn create_with(
     common::wait_active(addr, stream);
 }
 
+/// A database `db` with the table `t` the tests load, and a fresh data directory (in the
+/// returned temporary directory).
+fn table(pg: &TestPostgres, db: &str) -> (tempfile::TempDir, PathBuf) {
+    pg.create_database(db).unwrap();
+    pg.psql(db, "CREATE TABLE t (k text NOT NULL, n integer, pad text)");
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    (tmp, data)
+}
+
+/// Whether `t` in `(pg, db)` holds `n` rows and the stream has nothing left to deliver.
+fn loaded((pg, db): (&TestPostgres, &str), addr: SocketAddr, stream: &str, n: usize) -> bool {
+    rows(pg, db).len() == n && metric(addr, "hydrant_delivery_backlog_records", stream) == Some(0.0)
+}
+
 fn log_of(data: &Path) -> String {
     std::fs::read_to_string(data.with_extension("log")).unwrap_or_default()
 }
@@ -194,10 +209,7 @@ fn wait_killed_at(child: &mut Child, data: &Path, point: &str) {
 
 /// One run of the MAXERROR scenario, killed at `crash` (if any) and restarted.
 fn maxerror_case(pg: &TestPostgres, db: &str, crash: Option<&str>) {
-    pg.create_database(db).unwrap();
-    pg.psql(db, "CREATE TABLE t (k text NOT NULL, n integer, pad text)");
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, data) = table(pg, db);
     let cfg = config(tmp.path(), "");
     let stream = "pgerr";
     let (mut child, addr) = start(&data, &cfg, crash);
@@ -270,25 +282,17 @@ fn maxerror_rows_reach_the_error_output_exactly_once_across_every_crash_point() 
 fn postgres_behind_the_checkpoint_is_reloaded_from_the_wal() {
     let pg = TestPostgres::start().unwrap();
     let db = "behind";
-    pg.create_database(db).unwrap();
-    pg.psql(db, "CREATE TABLE t (k text NOT NULL, n integer, pad text)");
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, data) = table(&pg, db);
     let cfg = config(tmp.path(), "");
     let stream = "pgback";
     let (child, addr) = start(&data, &cfg, None);
     create(addr, &pg, db, stream, "JSON 'auto'");
     let pg_ref = &pg;
-    let loaded = |n: usize| {
-        move || {
-            rows(pg_ref, db).len() == n
-                && metric(addr, "hydrant_delivery_backlog_records", stream) == Some(0.0)
-        }
-    };
+    let loaded_n = |n: usize| move || loaded((pg_ref, db), addr, stream, n);
     put(addr, stream, &good("a", 20, 8));
-    wait_until("batch a", &data, 30, loaded(20));
+    wait_until("batch a", &data, 30, loaded_n(20));
     put(addr, stream, &good("b", 20, 8));
-    wait_until("batch b", &data, 30, loaded(40));
+    wait_until("batch b", &data, 30, loaded_n(40));
     stop(child);
 
     // A backup taken after batch a, restored: b's rows and position are gone.
@@ -296,8 +300,7 @@ fn postgres_behind_the_checkpoint_is_reloaded_from_the_wal() {
     pg.psql(db, "UPDATE hydrant_offsets SET next_lsn = 20");
     let (child, addr) = start(&data, &cfg, None);
     wait_until("b reloaded", &data, 30, || {
-        rows(&pg, db).len() == 40
-            && metric(addr, "hydrant_delivery_backlog_records", stream) == Some(0.0)
+        loaded((&pg, db), addr, stream, 40)
     });
     assert_eq!(metric(addr, "hydrant_destination_state", stream), Some(0.0));
     stop(child);
@@ -310,8 +313,7 @@ fn postgres_behind_the_checkpoint_is_reloaded_from_the_wal() {
     pg.psql(db, "DELETE FROM hydrant_offsets");
     let (child, addr) = start(&data, &cfg, None);
     wait_until("everything reloaded", &data, 30, || {
-        rows(&pg, db).len() == 40
-            && metric(addr, "hydrant_delivery_backlog_records", stream) == Some(0.0)
+        loaded((&pg, db), addr, stream, 40)
     });
     stop(child);
     let seen = rows(&pg, db);
@@ -329,10 +331,7 @@ fn postgres_behind_the_checkpoint_is_reloaded_from_the_wal() {
 fn postgres_behind_records_the_wal_no_longer_holds_stops_the_destination() {
     let pg = TestPostgres::start().unwrap();
     let db = "gone";
-    pg.create_database(db).unwrap();
-    pg.psql(db, "CREATE TABLE t (k text NOT NULL, n integer, pad text)");
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, data) = table(&pg, db);
     // Small segments, nothing delivered kept: delivered segments are deleted at once.
     let cfg = config(
         tmp.path(),
@@ -344,8 +343,7 @@ fn postgres_behind_records_the_wal_no_longer_holds_stops_the_destination() {
     for b in 0..8 {
         put(addr, stream, &good(&format!("b{b}"), 5, 600));
         wait_until("batch loaded", &data, 30, || {
-            rows(&pg, db).len() == 5 * (b + 1)
-                && metric(addr, "hydrant_delivery_backlog_records", stream) == Some(0.0)
+            loaded((&pg, db), addr, stream, 5 * (b + 1))
         });
     }
     stop(child);
@@ -386,10 +384,7 @@ fn processing_failed_records_are_filed_after_a_crash_past_the_commit() {
     let arn = hydrant_tests::lambda::LambdaServer::arn("fail_marked");
     let pg = TestPostgres::start().unwrap();
     let db = "lambda";
-    pg.create_database(db).unwrap();
-    pg.psql(db, "CREATE TABLE t (k text NOT NULL, n integer, pad text)");
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
+    let (tmp, data) = table(&pg, db);
     let cfg = config(
         tmp.path(),
         &format!(

@@ -5,6 +5,12 @@
 mod common;
 
 use aws_sdk_firehose::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_firehose::operation::create_delivery_stream::builders::CreateDeliveryStreamFluentBuilder;
+use aws_sdk_firehose::operation::describe_delivery_stream::builders::DescribeDeliveryStreamFluentBuilder;
+use aws_sdk_firehose::operation::list_tags_for_delivery_stream::builders::ListTagsForDeliveryStreamFluentBuilder;
+use aws_sdk_firehose::operation::put_record::builders::PutRecordFluentBuilder;
+use aws_sdk_firehose::operation::put_record_batch::builders::PutRecordBatchFluentBuilder;
+use aws_sdk_firehose::operation::tag_delivery_stream::builders::TagDeliveryStreamFluentBuilder;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::{
     BufferingHints, CompressionFormat, ExtendedS3DestinationConfiguration,
@@ -50,14 +56,44 @@ where
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
+fn create(c: &Client, stream: &str, bucket: &str) -> CreateDeliveryStreamFluentBuilder {
+    c.create_delivery_stream()
+        .delivery_stream_name(stream)
+        .extended_s3_destination_configuration(s3_config(bucket))
+}
+
+fn record(data: Vec<u8>) -> Record {
+    Record::builder().data(Blob::new(data)).build().unwrap()
+}
+
+fn put(c: &Client, stream: &str, data: Vec<u8>) -> PutRecordFluentBuilder {
+    c.put_record()
+        .delivery_stream_name(stream)
+        .record(record(data))
+}
+
+fn batch(c: &Client, stream: &str, records: Vec<Record>) -> PutRecordBatchFluentBuilder {
+    c.put_record_batch()
+        .delivery_stream_name(stream)
+        .set_records(Some(records))
+}
+
+fn tag(c: &Client, stream: &str) -> TagDeliveryStreamFluentBuilder {
+    c.tag_delivery_stream().delivery_stream_name(stream)
+}
+
+fn describe(c: &Client, stream: &str) -> DescribeDeliveryStreamFluentBuilder {
+    c.describe_delivery_stream().delivery_stream_name(stream)
+}
+
+fn list_tags(c: &Client, stream: &str) -> ListTagsForDeliveryStreamFluentBuilder {
+    c.list_tags_for_delivery_stream()
+        .delivery_stream_name(stream)
+}
+
 async fn wait_active(c: &Client, name: &str) {
     for _ in 0..1500 {
-        let d = c
-            .describe_delivery_stream()
-            .delivery_stream_name(name)
-            .send()
-            .await
-            .unwrap();
+        let d = describe(c, name).send().await.unwrap();
         let desc = d.delivery_stream_description().unwrap();
         if desc.delivery_stream_status().as_str() == "ACTIVE" {
             return;
@@ -79,10 +115,7 @@ async fn every_operation_without_auth() {
     assert_eq!(l.delivery_stream_names(), ["default"]);
 
     // Create, describe (CREATING then ACTIVE).
-    let out = c
-        .create_delivery_stream()
-        .delivery_stream_name("s1")
-        .extended_s3_destination_configuration(s3_config("bucket-1"))
+    let out = create(&c, "s1", "bucket-1")
         .tags(Tag::builder().key("team").value("data").build().unwrap())
         .send()
         .await
@@ -91,12 +124,7 @@ async fn every_operation_without_auth() {
         out.delivery_stream_arn(),
         Some("arn:aws:firehose:us-east-1:000000000000:deliverystream/s1")
     );
-    let desc = c
-        .describe_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let desc = describe(&c, "s1").send().await.unwrap();
     let status = desc
         .delivery_stream_description()
         .unwrap()
@@ -105,12 +133,7 @@ async fn every_operation_without_auth() {
         .to_string();
     assert!(status == "CREATING" || status == "ACTIVE", "{status}");
     wait_active(&c, "s1").await;
-    let desc = c
-        .describe_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let desc = describe(&c, "s1").send().await.unwrap();
     let desc = desc.delivery_stream_description().unwrap();
     assert_eq!(desc.version_id(), "1");
     assert!(!desc.has_more_destinations());
@@ -126,12 +149,7 @@ async fn every_operation_without_auth() {
     );
 
     // Create again: ResourceInUseException.
-    let r = c
-        .create_delivery_stream()
-        .delivery_stream_name("s1")
-        .extended_s3_destination_configuration(s3_config("bucket-1"))
-        .send()
-        .await;
+    let r = create(&c, "s1", "bucket-1").send().await;
     assert_eq!(code(r), "ResourceInUseException");
     // A destination type hydrant does not serve: InvalidArgumentException naming it.
     let r = c
@@ -167,35 +185,13 @@ async fn every_operation_without_auth() {
     );
 
     // PutRecord, PutRecordBatch (500 records).
-    let r = c
-        .put_record()
-        .delivery_stream_name("s1")
-        .record(
-            Record::builder()
-                .data(Blob::new(b"hello\n".to_vec()))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let r = put(&c, "s1", b"hello\n".to_vec()).send().await.unwrap();
     assert_eq!(r.record_id().len(), 32);
     assert_eq!(r.encrypted(), Some(false));
     let records: Vec<Record> = (0..500)
-        .map(|i| {
-            Record::builder()
-                .data(Blob::new(format!("{{\"i\":{i}}}\n").into_bytes()))
-                .build()
-                .unwrap()
-        })
+        .map(|i| record(format!("{{\"i\":{i}}}\n").into_bytes()))
         .collect();
-    let r = c
-        .put_record_batch()
-        .delivery_stream_name("s1")
-        .set_records(Some(records))
-        .send()
-        .await
-        .unwrap();
+    let r = batch(&c, "s1", records).send().await.unwrap();
     assert_eq!(r.failed_put_count(), 0);
     assert_eq!(r.request_responses().len(), 500);
     let ids: std::collections::BTreeSet<&str> = r
@@ -208,52 +204,16 @@ async fn every_operation_without_auth() {
         .collect();
     assert_eq!(ids.len(), 500, "record ids are unique");
     // 501 records: InvalidArgumentException.
-    let records: Vec<Record> = (0..501)
-        .map(|_| {
-            Record::builder()
-                .data(Blob::new(b"x".to_vec()))
-                .build()
-                .unwrap()
-        })
-        .collect();
-    let r = c
-        .put_record_batch()
-        .delivery_stream_name("s1")
-        .set_records(Some(records))
-        .send()
-        .await;
+    let records: Vec<Record> = (0..501).map(|_| record(b"x".to_vec())).collect();
+    let r = batch(&c, "s1", records).send().await;
     assert_eq!(code(r), "InvalidArgumentException");
     // Oversize record.
-    let r = c
-        .put_record()
-        .delivery_stream_name("s1")
-        .record(
-            Record::builder()
-                .data(Blob::new(vec![b'x'; 1_024_001]))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await;
+    let r = put(&c, "s1", vec![b'x'; 1_024_001]).send().await;
     assert_eq!(code(r), "InvalidArgumentException");
     // Unknown stream.
-    let r = c
-        .put_record()
-        .delivery_stream_name("nope")
-        .record(
-            Record::builder()
-                .data(Blob::new(b"x".to_vec()))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await;
+    let r = put(&c, "nope", b"x".to_vec()).send().await;
     assert_eq!(code(r), "ResourceNotFoundException");
-    let r = c
-        .describe_delivery_stream()
-        .delivery_stream_name("nope")
-        .send()
-        .await;
+    let r = describe(&c, "nope").send().await;
     assert_eq!(code(r), "ResourceNotFoundException");
 
     // UpdateDestination: merge, version check.
@@ -275,12 +235,7 @@ async fn every_operation_without_auth() {
         .send()
         .await
         .unwrap();
-    let desc = c
-        .describe_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let desc = describe(&c, "s1").send().await.unwrap();
     let desc = desc.delivery_stream_description().unwrap();
     assert_eq!(desc.version_id(), "2");
     let ext = desc.destinations()[0]
@@ -304,8 +259,7 @@ async fn every_operation_without_auth() {
     assert_eq!(code(r), "ConcurrentModificationException");
 
     // Tags.
-    c.tag_delivery_stream()
-        .delivery_stream_name("s1")
+    tag(&c, "s1")
         .tags(Tag::builder().key("env").value("test").build().unwrap())
         .tags(
             Tag::builder()
@@ -317,12 +271,7 @@ async fn every_operation_without_auth() {
         .send()
         .await
         .unwrap();
-    let t = c
-        .list_tags_for_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let t = list_tags(&c, "s1").send().await.unwrap();
     let tags: Vec<(String, String)> = t
         .tags()
         .iter()
@@ -336,13 +285,7 @@ async fn every_operation_without_auth() {
         ]
     );
     assert!(!t.has_more_tags());
-    let t = c
-        .list_tags_for_delivery_stream()
-        .delivery_stream_name("s1")
-        .limit(1)
-        .send()
-        .await
-        .unwrap();
+    let t = list_tags(&c, "s1").limit(1).send().await.unwrap();
     assert!(t.has_more_tags());
     c.untag_delivery_stream()
         .delivery_stream_name("s1")
@@ -350,12 +293,7 @@ async fn every_operation_without_auth() {
         .send()
         .await
         .unwrap();
-    let t = c
-        .list_tags_for_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let t = list_tags(&c, "s1").send().await.unwrap();
     assert_eq!(t.tags().len(), 1);
     let many: Vec<Tag> = (0..51)
         .map(|i| {
@@ -366,22 +304,12 @@ async fn every_operation_without_auth() {
                 .unwrap()
         })
         .collect();
-    let r = c
-        .tag_delivery_stream()
-        .delivery_stream_name("s1")
-        .set_tags(Some(many))
-        .send()
-        .await;
+    let r = tag(&c, "s1").set_tags(Some(many)).send().await;
     assert_eq!(code(r), "LimitExceededException");
 
     // List paging.
     for n in ["s2", "s3"] {
-        c.create_delivery_stream()
-            .delivery_stream_name(n)
-            .extended_s3_destination_configuration(s3_config("b"))
-            .send()
-            .await
-            .unwrap();
+        create(&c, n, "b").send().await.unwrap();
     }
     let l = c.list_delivery_streams().limit(2).send().await.unwrap();
     assert_eq!(l.delivery_stream_names(), ["default", "s1"]);
@@ -397,18 +325,7 @@ async fn every_operation_without_auth() {
 
     // Delete, then the name is free again with a new incarnation.
     wait_active(&c, "s2").await;
-    let before = c
-        .put_record()
-        .delivery_stream_name("s2")
-        .record(
-            Record::builder()
-                .data(Blob::new(b"a".to_vec()))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let before = put(&c, "s2", b"a".to_vec()).send().await.unwrap();
     c.delete_delivery_stream()
         .delivery_stream_name("s2")
         .send()
@@ -424,25 +341,9 @@ async fn every_operation_without_auth() {
         !data.join("streams/s2").exists(),
         "the stream directory is removed"
     );
-    c.create_delivery_stream()
-        .delivery_stream_name("s2")
-        .extended_s3_destination_configuration(s3_config("b"))
-        .send()
-        .await
-        .unwrap();
+    create(&c, "s2", "b").send().await.unwrap();
     wait_active(&c, "s2").await;
-    let after = c
-        .put_record()
-        .delivery_stream_name("s2")
-        .record(
-            Record::builder()
-                .data(Blob::new(b"a".to_vec()))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let after = put(&c, "s2", b"a".to_vec()).send().await.unwrap();
     assert_ne!(
         before.record_id(),
         after.record_id(),
@@ -453,22 +354,12 @@ async fn every_operation_without_auth() {
     assert!(d.terminate().success(), "SIGTERM exits 0");
     let d = Daemon::start(&data, &[]);
     let c = client(&d, "any", "thing");
-    let desc = c
-        .describe_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let desc = describe(&c, "s1").send().await.unwrap();
     assert_eq!(
         desc.delivery_stream_description().unwrap().version_id(),
         "2"
     );
-    let t = c
-        .list_tags_for_delivery_stream()
-        .delivery_stream_name("s1")
-        .send()
-        .await
-        .unwrap();
+    let t = list_tags(&c, "s1").send().await.unwrap();
     assert_eq!(t.tags().len(), 1);
     drop(d);
     let recs = common::wal_records(&data, "s1");
@@ -495,12 +386,7 @@ async fn sigv4_on() {
     let r = good
         .put_record_batch()
         .delivery_stream_name("default")
-        .records(
-            Record::builder()
-                .data(Blob::new(b"signed\n".to_vec()))
-                .build()
-                .unwrap(),
-        )
+        .records(record(b"signed\n".to_vec()))
         .send()
         .await
         .unwrap();

@@ -29,6 +29,23 @@ fn create(addr: SocketAddr, name: &str, member: &str, config: &serde_json::Value
     (st, v.to_string())
 }
 
+/// Creates a stream that must be accepted.
+fn created(addr: SocketAddr, name: &str, member: &str, config: &serde_json::Value) {
+    let (st, v) = create(addr, name, member, config);
+    assert_eq!(st, 200, "{v}");
+}
+
+/// Creates an ExtendedS3 stream that must be refused with an InvalidArgumentException whose
+/// message holds each of `needles`.
+fn refused(addr: SocketAddr, name: &str, config: &serde_json::Value, needles: &[&str]) {
+    let (st, v) = create(addr, name, "ExtendedS3DestinationConfiguration", config);
+    assert_eq!(st, 400, "{name}: {v}");
+    assert!(v.contains("InvalidArgumentException"), "{v}");
+    for needle in needles {
+        assert!(v.contains(needle), "{needle:?} not in {v}");
+    }
+}
+
 fn put(addr: SocketAddr, name: &str, data: &[u8]) {
     let (st, v) = call(
         addr,
@@ -82,13 +99,12 @@ fn custom_time_zone_names_the_hour_in_that_zone_and_unknown_zones_are_refused() 
         "Prefix": "logs/", "CustomTimeZone": zone,
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
     });
-    let (st, v) = create(
+    created(
         daemon.addr,
         "zoned",
         "ExtendedS3DestinationConfiguration",
         &config,
     );
-    assert_eq!(st, 200, "{v}");
     let before = hour_prefix(zone);
     put(daemon.addr, "zoned", b"in Kathmandu\n");
     let objects = wait_objects(&data.join("objects/zoned"), "zoned-", 1);
@@ -107,17 +123,7 @@ fn custom_time_zone_names_the_hour_in_that_zone_and_unknown_zones_are_refused() 
     for bad in ["Mars/Olympus_Mons", "EST5EDT+1", "Europe/Nowhere"] {
         let mut c = config.clone();
         c["CustomTimeZone"] = serde_json::json!(bad);
-        let (st, v) = create(
-            daemon.addr,
-            "bad-zone",
-            "ExtendedS3DestinationConfiguration",
-            &c,
-        );
-        assert_eq!(st, 400, "{bad}: {v}");
-        assert!(
-            v.contains("InvalidArgumentException") && v.contains("CustomTimeZone"),
-            "{v}"
-        );
+        refused(daemon.addr, "bad-zone", &c, &["CustomTimeZone"]);
     }
 }
 
@@ -129,18 +135,14 @@ fn kms_without_an_s3_endpoint_is_refused_naming_the_member() {
         "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::local",
         "EncryptionConfiguration": {"KMSEncryptionConfig": {"AWSKMSKeyARN": KMS_KEY}},
     });
-    let (st, v) = create(
+    refused(
         daemon.addr,
         "kms-local",
-        "ExtendedS3DestinationConfiguration",
         &config,
-    );
-    assert_eq!(st, 400, "{v}");
-    assert!(
-        v.contains("InvalidArgumentException")
-            && v.contains("EncryptionConfiguration.KMSEncryptionConfig")
-            && v.contains("local object store"),
-        "{v}"
+        &[
+            "EncryptionConfiguration.KMSEncryptionConfig",
+            "local object store",
+        ],
     );
 }
 
@@ -185,24 +187,22 @@ fn encryption_headers_on_every_object_write() {
             "S3BackupConfiguration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::kms-backup",
                                       "BufferingHints": hints, "EncryptionConfiguration": kms},
         });
-        let (st, v) = create(
+        created(
             daemon.addr,
             "kms",
             "ExtendedS3DestinationConfiguration",
             &with_kms,
         );
-        assert_eq!(st, 200, "{v}");
         let plain = serde_json::json!({
             "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::plain", "BufferingHints": hints,
             "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
         });
-        let (st, v) = create(
+        created(
             daemon.addr,
             "plain",
             "ExtendedS3DestinationConfiguration",
             &plain,
         );
-        assert_eq!(st, 200, "{v}");
         for i in 0..3 {
             put(daemon.addr, "kms", format!("secret {i}\n").as_bytes());
             wait_objects(&tmp.path().join("s3/kms"), "kms-", i + 1);
@@ -217,13 +217,12 @@ fn encryption_headers_on_every_object_write() {
         let sse = serde_json::json!({
             "RoleARN": ROLE, "BucketARN": "arn:aws:s3:::sse", "BufferingHints": hints,
         });
-        let (st, v) = create(
+        created(
             daemon.addr,
             "sse",
             "ExtendedS3DestinationConfiguration",
             &sse,
         );
-        assert_eq!(st, 200, "{v}");
         put(daemon.addr, "sse", b"sse-s3\n");
         wait_objects(&tmp.path().join("s3/sse"), "sse-", 1);
     }
@@ -275,10 +274,7 @@ fn encryption_headers_on_every_object_write() {
 /// them; a destination without the option logs its errors without them.
 #[test]
 fn cloudwatch_logging_options_name_the_group_and_stream_on_delivery_errors() {
-    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let daemon = Daemon::with_config(&data, common::FAST_HTTP_RETRIES);
+    let (receiver, _tmp, _data, daemon) = common::http_receiver_and_daemon();
     let addr: SocketAddr = daemon.addr;
     let config = |logging: serde_json::Value| {
         serde_json::json!({
@@ -294,20 +290,18 @@ fn cloudwatch_logging_options_name_the_group_and_stream_on_delivery_errors() {
     let logged = serde_json::json!({
         "Enabled": true, "LogGroupName": "/aws/kinesisfirehose/cw-on", "LogStreamName": "DestinationDelivery",
     });
-    let (st, v) = create(
+    created(
         addr,
         "cw-on",
         "HttpEndpointDestinationConfiguration",
         &config(logged),
     );
-    assert_eq!(st, 200, "{v}");
-    let (st, v) = create(
+    created(
         addr,
         "cw-off",
         "HttpEndpointDestinationConfiguration",
         &config(serde_json::json!({"Enabled": false})),
     );
-    assert_eq!(st, 200, "{v}");
 
     for stream in ["cw-on", "cw-off"] {
         receiver.fail_next(1, 500, "try later");
@@ -439,24 +433,20 @@ fn nested_buffering_hints_cap_the_batch() {
 /// default window is 300 s).
 #[test]
 fn retry_options_end_the_retries_in_the_error_output() {
-    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
+    let (receiver, _tmp, data, daemon) = common::http_receiver_and_daemon();
     receiver.fail_next(100_000, 500, "always down");
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let daemon = Daemon::with_config(&data, common::FAST_HTTP_RETRIES);
     let config = serde_json::json!({
         "EndpointConfiguration": {"Url": receiver.url()},
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
         "RetryOptions": {"DurationInSeconds": 1},
         "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::retry-errors"},
     });
-    let (st, v) = create(
+    created(
         daemon.addr,
         "retry-window",
         "HttpEndpointDestinationConfiguration",
         &config,
     );
-    assert_eq!(st, 200, "{v}");
     put(daemon.addr, "retry-window", b"never taken");
     let root = data.join("objects/retry-errors");
     wait_for("the error output", &daemon, || {
@@ -486,13 +476,12 @@ fn domain_arn_reaches_the_mapped_cluster() {
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0},
         "S3Configuration": {"RoleARN": ROLE, "BucketARN": "arn:aws:s3:::os-backup"},
     });
-    let (st, v) = create(
+    created(
         daemon.addr,
         "by-domain",
         "AmazonopensearchserviceDestinationConfiguration",
         &config,
     );
-    assert_eq!(st, 200, "{v}");
     put(daemon.addr, "by-domain", br#"{"via":"domain"}"#);
     wait_for("the document", &daemon, || {
         bulk.documents()
@@ -533,13 +522,12 @@ fn s3_error_output_goes_to_the_bucket_with_its_encryption() {
         "ProcessingConfiguration": {"Enabled": true, "Processors": [{"Type": "Lambda",
             "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": arn}]}]},
     });
-    let (st, v) = create(
+    created(
         daemon.addr,
         "failing",
         "ExtendedS3DestinationConfiguration",
         &config,
     );
-    assert_eq!(st, 200, "{v}");
     put(daemon.addr, "failing", b"FAIL-1");
     put(daemon.addr, "failing", b"kept-2");
     let bucket = tmp.path().join("s3/enc");

@@ -182,8 +182,20 @@ mod tests {
         Zone::from_firehose(Some(name)).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn hm(t: CivilTime) -> (u32, u32, u32) {
-        (t.day, t.hour, t.minute)
+    /// A UTC wall-clock time (year, month, day, hour, minute).
+    type UtcMinute = (i64, u32, u32, u64, u64);
+
+    /// Checks each UTC wall-clock time against the local (day, hour, minute) it is in `zone`.
+    fn local_times(zone: &Zone, cases: &[(UtcMinute, (u32, u32, u32))]) {
+        for &((y, mo, d, h, mi), local) in cases {
+            let t = CivilTime::at(utc_ms(y, mo, d, h, mi), zone);
+            assert_eq!(
+                (t.day, t.hour, t.minute),
+                local,
+                "{y}-{mo}-{d} {h}:{mi}Z in {}",
+                zone.name()
+            );
+        }
     }
 
     #[test]
@@ -209,27 +221,18 @@ mod tests {
     #[test]
     fn new_york_across_both_transitions() {
         let ny = zone("America/New_York");
-        // Spring forward: 2024-03-10 02:00 EST becomes 03:00 EDT (07:00Z).
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 3, 10, 6, 59), &ny)),
-            (10, 1, 59)
-        );
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 3, 10, 7, 0), &ny)),
-            (10, 3, 0)
-        );
-        // Fall back: 2024-11-03 02:00 EDT becomes 01:00 EST (06:00Z); 01:xx happens twice.
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 11, 3, 5, 30), &ny)),
-            (3, 1, 30)
-        );
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 11, 3, 6, 30), &ny)),
-            (3, 1, 30)
-        );
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 11, 3, 7, 30), &ny)),
-            (3, 2, 30)
+        local_times(
+            &ny,
+            &[
+                // Spring forward: 2024-03-10 02:00 EST becomes 03:00 EDT (07:00Z).
+                ((2024, 3, 10, 6, 59), (10, 1, 59)),
+                ((2024, 3, 10, 7, 0), (10, 3, 0)),
+                // Fall back: 2024-11-03 02:00 EDT becomes 01:00 EST (06:00Z); 01:xx happens
+                // twice.
+                ((2024, 11, 3, 5, 30), (3, 1, 30)),
+                ((2024, 11, 3, 6, 30), (3, 1, 30)),
+                ((2024, 11, 3, 7, 30), (3, 2, 30)),
+            ],
         );
         // The local date can differ from the UTC one.
         let t = CivilTime::at(utc_ms(2024, 1, 1, 3, 0), &ny);
@@ -238,28 +241,17 @@ mod tests {
 
     #[test]
     fn berlin_across_both_transitions() {
-        let berlin = zone("Europe/Berlin");
-        // 2024-03-31 02:00 CET becomes 03:00 CEST (01:00Z).
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 3, 31, 0, 59), &berlin)),
-            (31, 1, 59)
-        );
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 3, 31, 1, 0), &berlin)),
-            (31, 3, 0)
-        );
-        // 2024-10-27 03:00 CEST becomes 02:00 CET (01:00Z).
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 10, 27, 0, 30), &berlin)),
-            (27, 2, 30)
-        );
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 10, 27, 1, 30), &berlin)),
-            (27, 2, 30)
-        );
-        assert_eq!(
-            hm(CivilTime::at(utc_ms(2024, 10, 27, 2, 30), &berlin)),
-            (27, 3, 30)
+        local_times(
+            &zone("Europe/Berlin"),
+            &[
+                // 2024-03-31 02:00 CET becomes 03:00 CEST (01:00Z).
+                ((2024, 3, 31, 0, 59), (31, 1, 59)),
+                ((2024, 3, 31, 1, 0), (31, 3, 0)),
+                // 2024-10-27 03:00 CEST becomes 02:00 CET (01:00Z).
+                ((2024, 10, 27, 0, 30), (27, 2, 30)),
+                ((2024, 10, 27, 1, 30), (27, 2, 30)),
+                ((2024, 10, 27, 2, 30), (27, 3, 30)),
+            ],
         );
     }
 

@@ -66,6 +66,7 @@
 //! - [`convert`]: record format conversion (JSON to Parquet) with schemas from a catalog.
 //! - [`error`]: the [`SinkError`] type; each non-object sink's failures are a typed enum
 //!   ([`DestinationFailure`]).
+//! - [`sigv4`]: SigV4 signing of the sinks' own HTTP calls (Lambda, OpenSearch, the Glue API).
 //! - [`crash`]: named crash points (`HYDRANT_CRASH_AT`) for kill tests.
 //!
 //! The paths `hydrant_sinks::keys`, `::store`, `::local` and `::s3` are re-exports of the

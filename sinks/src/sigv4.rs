@@ -18,6 +18,30 @@ pub enum PayloadHash {
     Header,
 }
 
+/// [`sign_post`] of a JSON API call (Glue, Lambda): owned header pairs, the payload hash
+/// omitted.
+///
+/// # Errors
+/// As [`sign_post`].
+pub fn sign_json_post(
+    service: &str,
+    region: &str,
+    credentials: &Credentials,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    sign_post(
+        service,
+        region,
+        credentials,
+        url,
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        body,
+        PayloadHash::Omitted,
+    )
+}
+
 /// The headers that sign a POST of `body` to `url` (with `headers`, which are signed too) for
 /// `service` in `region`, now.
 ///

@@ -112,6 +112,46 @@ fn converting_sink(dir: &Path, config: ObjectSinkConfig) -> ObjectSink {
     ObjectSink::new(Arc::new(store), config).with_conversion(converter, ".parquet".into())
 }
 
+/// The local catalog under `dir` with the table `lake.<table>` described by `descriptor`.
+fn lake_table(dir: &Path, table: &str, descriptor: Value) -> LocalCatalog {
+    let catalog = LocalCatalog::new(dir.join("catalog"));
+    catalog.put("lake", table, &descriptor).unwrap();
+    catalog
+}
+
+/// An unpartitioned sink into the local store at `objects` that converts to Parquet with
+/// `parquet_serde` (the ParquetSerDe member), table `lake.<table>` of `catalog`.
+fn parquet_sink(
+    catalog: LocalCatalog,
+    table: &str,
+    parquet_serde: Value,
+    objects: &Path,
+) -> ObjectSink {
+    let settings = Settings::from_firehose(&json!({
+        "SchemaConfiguration": {"DatabaseName": "lake", "TableName": table},
+        "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
+        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": parquet_serde}}
+    }))
+    .unwrap()
+    .unwrap();
+    let named = DataCatalogTable::new(&settings, "000000000000", "us-east-1");
+    let converter = Converter::new(
+        settings,
+        named,
+        Arc::new(LocalTable {
+            catalog,
+            database: "lake".into(),
+            table: table.into(),
+        }),
+    );
+    let store = LocalStore::for_bucket(objects, "bucket").unwrap();
+    ObjectSink::new(
+        Arc::new(store),
+        ObjectSinkConfig::from_firehose(None, None, None, None).unwrap(),
+    )
+    .with_conversion(converter, ".parquet".into())
+}
+
 fn batch(records: &[&str]) -> Batch {
     Batch {
         identity: BatchIdentity {
@@ -429,14 +469,11 @@ fn data_pages(path: &Path) -> usize {
 #[tokio::test]
 async fn parquet_serde_settings_reach_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let catalog = LocalCatalog::new(dir.path().join("catalog"));
-    catalog
-        .put(
-            "lake",
-            "text",
-            &json!({"Columns": [{"Name": "s", "Type": "string"}]}),
-        )
-        .unwrap();
+    let catalog = lake_table(
+        dir.path(),
+        "text",
+        json!({"Columns": [{"Name": "s", "Type": "string"}]}),
+    );
     // 20,000 rows of ~60 distinct-ish bytes: about 1.2 MB in the column.
     let records: Vec<String> = (0..20_000)
         .map(|i| json!({"s": format!("{i:08}-{}", "x".repeat(50))}).to_string())
@@ -464,30 +501,12 @@ async fn parquet_serde_settings_reach_the_file() {
     .into_iter()
     .enumerate()
     {
-        let settings = Settings::from_firehose(&json!({
-            "SchemaConfiguration": {"DatabaseName": "lake", "TableName": "text"},
-            "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
-            "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": serde}}
-        }))
-        .unwrap()
-        .unwrap();
-        let table = DataCatalogTable::new(&settings, "000000000000", "us-east-1");
-        let converter = Converter::new(
-            settings,
-            table,
-            Arc::new(LocalTable {
-                catalog: catalog.clone(),
-                database: "lake".into(),
-                table: "text".into(),
-            }),
+        let sink = parquet_sink(
+            catalog.clone(),
+            "text",
+            serde,
+            &dir.path().join(format!("objects{n}")),
         );
-        let store =
-            LocalStore::for_bucket(&dir.path().join(format!("objects{n}")), "bucket").unwrap();
-        let sink = ObjectSink::new(
-            Arc::new(store),
-            ObjectSinkConfig::from_firehose(None, None, None, None).unwrap(),
-        )
-        .with_conversion(converter, ".parquet".into());
         let delivered = sink.deliver(&b).await.unwrap();
         let path = dir
             .path()
@@ -532,14 +551,11 @@ async fn a_batch_larger_than_block_size_writes_several_row_groups() {
     const RECORDS: u64 = 80_000;
     const TEXT: usize = 1000;
     let dir = tempfile::tempdir().unwrap();
-    let catalog = LocalCatalog::new(dir.path().join("catalog"));
-    catalog
-        .put(
-            "lake",
-            "blobs",
-            &json!({"Columns": [{"Name": "n", "Type": "bigint"}, {"Name": "s", "Type": "string"}]}),
-        )
-        .unwrap();
+    let catalog = lake_table(
+        dir.path(),
+        "blobs",
+        json!({"Columns": [{"Name": "n", "Type": "bigint"}, {"Name": "s", "Type": "string"}]}),
+    );
     // Hex text from a 64-bit generator: SNAPPY and dictionaries gain nothing on it, so the
     // encoded column is about as large as the text (~80 MB, more than one 64 MiB row group).
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
@@ -575,29 +591,12 @@ async fn a_batch_larger_than_block_size_writes_several_row_groups() {
         contiguous: None,
         partition_keys: Vec::new(),
     };
-    let settings = Settings::from_firehose(&json!({
-        "SchemaConfiguration": {"DatabaseName": "lake", "TableName": "blobs"},
-        "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
-        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"BlockSizeBytes": 67_108_864}}}
-    }))
-    .unwrap()
-    .unwrap();
-    let table = DataCatalogTable::new(&settings, "000000000000", "us-east-1");
-    let converter = Converter::new(
-        settings,
-        table,
-        Arc::new(LocalTable {
-            catalog,
-            database: "lake".into(),
-            table: "blobs".into(),
-        }),
+    let sink = parquet_sink(
+        catalog,
+        "blobs",
+        json!({"BlockSizeBytes": 67_108_864}),
+        &dir.path().join("objects"),
     );
-    let store = LocalStore::for_bucket(&dir.path().join("objects"), "bucket").unwrap();
-    let sink = ObjectSink::new(
-        Arc::new(store),
-        ObjectSinkConfig::from_firehose(None, None, None, None).unwrap(),
-    )
-    .with_conversion(converter, ".parquet".into());
     let delivered = sink.deliver(&b).await.unwrap();
     assert!(delivered.failed.is_empty());
     assert_eq!(delivered.records, RECORDS);

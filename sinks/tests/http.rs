@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -14,36 +16,25 @@ use hydrant_sinks::http::{
     codes, plan_requests, ContentEncoding, HttpConfigError, HttpEndpointConfig, HttpEndpointSink,
     RECORDS_PER_REQUEST_MAX,
 };
-use hydrant_sinks::{Batch, BatchIdentity, Record, Sink, SinkError};
+use hydrant_sinks::{Batch, BatchIdentity, Sink, SinkError};
 use hydrant_tests::http_receiver::{HttpReceiver, RawReply, ReceivedRequest, ReceiverOptions};
 
 const ARN: &str = "arn:aws:firehose:us-east-1:123456789012:deliverystream/orders";
 
 fn batch_of(records: Vec<Vec<u8>>) -> Batch {
     let count = records.len() as u64;
-    Batch {
-        identity: BatchIdentity {
+    common::batch(
+        BatchIdentity {
             stream: "orders".into(),
             incarnation: "7e1d".into(),
             destination_id: "destinationId-000000000001".into(),
             first_lsn: 100,
             last_lsn: 100 + count.saturating_sub(1),
         },
-        stream_version: 1,
-        contiguous: None,
-        partition_keys: Vec::new(),
-        oldest_arrival_ms: 1_700_000_000_000,
-        records: records
-            .into_iter()
-            .enumerate()
-            .map(|(i, data)| Record {
-                lsn: 100 + i as u64,
-                sub: 0,
-                arrival_ms: 1_700_000_000_000 + i as u64,
-                data: Bytes::from(data),
-            })
-            .collect(),
-    }
+        1_700_000_000_000,
+        1_700_000_000_000,
+        records.into_iter().map(Bytes::from),
+    )
 }
 
 fn sample_batch() -> Batch {

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use bytes::Bytes;
 use hydrant_sinks::postgres::{CopyCommand, JdbcUrl, PostgresSink, PostgresSinkConfig};
 use hydrant_sinks::{
     Batch, BatchIdentity, Compression, FailureDetail, LocalStore, ObjectSink, ObjectSinkConfig,
-    Record, S3Prefixes, Sink, SinkError,
+    S3Prefixes, Sink, SinkError,
 };
 use hydrant_tests::pg::TestPostgres;
 
@@ -48,29 +50,18 @@ fn sink(pg: &TestPostgres, table: &str, options: &str) -> PostgresSink {
 }
 
 fn batch_of(stream: &str, first_lsn: u64, records: &[&str]) -> Batch {
-    Batch {
-        identity: BatchIdentity {
+    common::batch(
+        BatchIdentity {
             stream: stream.into(),
             incarnation: "inc-1".into(),
             destination_id: DESTINATION.into(),
             first_lsn,
             last_lsn: first_lsn + records.len() as u64 - 1,
         },
-        stream_version: 1,
-        contiguous: None,
-        partition_keys: Vec::new(),
-        oldest_arrival_ms: ARRIVAL,
-        records: records
-            .iter()
-            .zip(first_lsn..)
-            .map(|(data, lsn)| Record {
-                lsn,
-                sub: 0,
-                arrival_ms: ARRIVAL + lsn,
-                data: Bytes::copy_from_slice(data.as_bytes()),
-            })
-            .collect(),
-    }
+        ARRIVAL,
+        ARRIVAL + first_lsn,
+        records.iter().map(|r| Bytes::copy_from_slice(r.as_bytes())),
+    )
 }
 
 fn batch(first_lsn: u64, records: &[&str]) -> Batch {

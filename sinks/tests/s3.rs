@@ -92,20 +92,25 @@ impl S3sFs {
 
     /// A store on a freshly created bucket.
     async fn store(&self) -> S3Store {
-        let store = S3Store::new(&self.config(), BUCKET).unwrap();
-        store
-            .client()
-            .create_bucket()
-            .bucket(BUCKET)
-            .send()
-            .await
-            .unwrap();
-        store
+        store_with(&self.config()).await
     }
 
     fn file(&self, key: &str) -> PathBuf {
         self.data.path().join(BUCKET).join(key)
     }
+}
+
+/// A store with `config` on a freshly created bucket.
+async fn store_with(config: &S3Config) -> S3Store {
+    let store = S3Store::new(config, BUCKET).unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    store
 }
 
 fn object(body: impl Into<Bytes>, content_encoding: Option<&'static str>) -> PutObject {
@@ -136,14 +141,7 @@ async fn small_objects_read_back_through_s3_and_the_file_system() {
 
     assert_eq!(store.get_object(key).await.unwrap(), body);
     assert_eq!(std::fs::read(server.file(key)).unwrap(), body);
-    let head = store
-        .client()
-        .head_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
+    let head = head(&store, key).await;
     assert_eq!(head.content_length(), Some(body.len() as i64));
     assert_eq!(head.content_type(), Some("application/octet-stream"));
     assert_eq!(
@@ -264,15 +262,22 @@ async fn an_object_sink_on_s3_resends_to_the_same_key() {
 
 async fn store_head(server: &S3sFs, key: &str) -> Option<String> {
     let store = S3Store::new(&server.config(), BUCKET).unwrap();
-    let head = store
+    head(&store, key)
+        .await
+        .content_encoding()
+        .map(str::to_string)
+}
+
+/// HeadObject of `key`.
+async fn head(store: &S3Store, key: &str) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    store
         .client()
         .head_object()
         .bucket(BUCKET)
         .key(key)
         .send()
         .await
-        .unwrap();
-    head.content_encoding().map(str::to_string)
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,14 +337,7 @@ async fn a_server_that_is_down_is_a_retryable_error() {
         max_attempts: 1,
         ..server.config()
     };
-    let store = S3Store::new(&config, BUCKET).unwrap();
-    store
-        .client()
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let store = store_with(&config).await;
     store
         .put_object("before", object(&b"x"[..], None))
         .await

@@ -4,12 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hydrant_sinks::transform::{LambdaSettings, Pipeline, Processed, TransformConfigError};
-use hydrant_sinks::{Batch, BatchIdentity, ErrorOutputType, FailureDetail, Record};
+use hydrant_sinks::{Batch, BatchIdentity, ErrorOutputType, FailureDetail};
 use hydrant_tests::lambda::{functions, FunctionReply, LambdaServer, Route};
 use md5::{Digest as _, Md5};
 use prost::Message as _;
@@ -29,24 +31,12 @@ fn identity(first_lsn: u64, last_lsn: u64) -> BatchIdentity {
 
 /// A batch of records at LSNs 100, 101, ... with the given data.
 fn batch(data: &[&[u8]]) -> Batch {
-    let records: Vec<Record> = data
-        .iter()
-        .enumerate()
-        .map(|(i, d)| Record {
-            lsn: 100 + i as u64,
-            sub: 0,
-            arrival_ms: 1_700_000_000_000 + i as u64,
-            data: Bytes::copy_from_slice(d),
-        })
-        .collect();
-    Batch {
-        identity: identity(100, 100 + data.len().max(1) as u64 - 1),
-        stream_version: 1,
-        contiguous: None,
-        partition_keys: Vec::new(),
-        oldest_arrival_ms: 1_700_000_000_000,
-        records,
-    }
+    common::batch(
+        identity(100, 100 + data.len().max(1) as u64 - 1),
+        1_700_000_000_000,
+        1_700_000_000_000,
+        data.iter().map(|d| Bytes::copy_from_slice(d)),
+    )
 }
 
 fn data(processed: &Processed) -> Vec<String> {

@@ -11,6 +11,12 @@
 //!   found beside this executable or on `PATH` (module `bench`); this binary links no benchmark
 //!   and no test fixture.
 //!
+//! Files: this one parses the command line and dispatches; `wal_cmd.rs` (`wal`), `replay.rs`,
+//! `put.rs`, `catalog_cmd.rs` and `bench.rs` hold one command each, `progress.rs` the progress
+//! line `replay` and `put` print. Data flows from the log (hydrant-wal's read-only views) or a
+//! file, through the library's [`hydrant_tools::render`] or [`hydrant_tools::firehose`] client, to
+//! the terminal, a sink (hydrant-sinks) or a daemon.
+//!
 //! Exit status: 0 success; 1 `wal verify` found damage; 2 the command could not run (bad
 //! arguments, a missing or unreadable log, an I/O error).
 

@@ -18,6 +18,8 @@
 //!   descriptions DescribeDeliveryStream returns;
 //! - [`non_s3`]: the shapes and rules of the Redshift, OpenSearch/Elasticsearch and HTTP
 //!   endpoint destinations;
+//! - [`conversion`]: `DataFormatConversionConfiguration` (record format conversion to
+//!   Parquet): the create-time rules, over the sinks crate's own settings parser;
 //! - [`partitioning`]: `DynamicPartitioningConfiguration` and the `MetadataExtraction`
 //!   processor: the rules checked at create and update, the retry window;
 //! - [`source`]: `DeliveryStreamType` and `KinesisStreamSourceConfiguration` (a stream read

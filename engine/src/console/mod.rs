@@ -123,16 +123,27 @@ impl Console {
     }
 
     /// Serves one request under `/console`.
-    pub async fn handle<B>(
+    pub async fn handle<B: RequestBody>(
         &self,
         engine: Option<&Arc<Engine>>,
         peer: SocketAddr,
         req: http::Request<B>,
-    ) -> Reply
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        routes::route(self, engine, peer, req).await
+    ) -> Reply {
+        routes::secure_headers(routes::route(self, engine, peer, req).await)
     }
+}
+
+/// A request body the console reads: hyper's, or the tests' full bodies.
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static
+{
 }

@@ -104,25 +104,26 @@ pub fn message(ctx: Option<&Ctx>, title: &str, text: &str) -> Markup {
 }
 
 fn bytes(v: u64) -> String {
-    let v = v as f64;
-    if v >= 1e9 {
-        format!("{:.2} GB", v / 1e9)
-    } else if v >= 1e6 {
-        format!("{:.2} MB", v / 1e6)
-    } else if v >= 1e3 {
-        format!("{:.1} kB", v / 1e3)
-    } else {
-        format!("{v:.0} B")
-    }
+    scaled(
+        v as f64,
+        &[
+            (1e9, 2, "GB"),
+            (1e6, 2, "MB"),
+            (1e3, 1, "kB"),
+            (1.0, 0, "B"),
+        ],
+    )
 }
 
 fn seconds(s: f64) -> String {
-    if s >= 3600.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else if s >= 60.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{s:.1} s")
+    scaled(s, &[(3600.0, 1, "h"), (60.0, 1, "min"), (1.0, 1, "s")])
+}
+
+/// `v` in the first unit (divisor, decimals, name) it reaches, else in the last.
+fn scaled(v: f64, units: &[(f64, usize, &str)]) -> String {
+    match units.iter().find(|u| v >= u.0).or(units.last()) {
+        Some(&(divisor, decimals, unit)) => format!("{:.*} {unit}", decimals, v / divisor),
+        None => format!("{v}"),
     }
 }
 

@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use super::forms::{self, Fields};
 use super::pages::{self, Ctx, Row};
 use super::session::{clear_cookie, set_cookie};
-use super::{assets, charts, Console, Reply};
+use super::{assets, charts, Console, Reply, RequestBody};
 use crate::api::errors::ApiError;
 use crate::streams::Engine;
 
@@ -39,7 +39,8 @@ const LOGIN_FAILURE_PAUSE: Duration = Duration::from_millis(400);
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-fn secure_headers(mut r: Reply) -> Reply {
+/// The security headers every console reply carries.
+pub fn secure_headers(mut r: Reply) -> Reply {
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -98,11 +99,7 @@ fn is_loopback(peer: SocketAddr) -> bool {
     }
 }
 
-async fn read_form<B>(body: B) -> Option<Fields>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn read_form<B: RequestBody>(body: B) -> Option<Fields> {
     let collected =
         tokio::time::timeout(FORM_TIMEOUT, Limited::new(body, FORM_BYTES_MAX).collect())
             .await
@@ -131,30 +128,14 @@ async fn run_operation(engine: &Arc<Engine>, op: &str, body: &Value) -> Result<(
         .map_err(|e| api_message(&e))
 }
 
-/// See the module documentation.
-pub async fn route<B>(
+/// See the module documentation. (The caller, [`Console::handle`], adds the security headers
+/// with [`secure_headers`].)
+pub async fn route<B: RequestBody>(
     c: &Console,
     engine: Option<&Arc<Engine>>,
     peer: SocketAddr,
     req: http::Request<B>,
-) -> Reply
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    secure_headers(route_inner(c, engine, peer, req).await)
-}
-
-async fn route_inner<B>(
-    c: &Console,
-    engine: Option<&Arc<Engine>>,
-    peer: SocketAddr,
-    req: http::Request<B>,
-) -> Reply
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> Reply {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = Fields::parse(parts.uri.query().unwrap_or("").as_bytes());
@@ -246,11 +227,12 @@ where
     with_cookie(r, new_cookie)
 }
 
-async fn login<B>(c: &Console, method: &Method, session: Option<String>, body: B) -> Reply
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn login<B: RequestBody>(
+    c: &Console,
+    method: &Method,
+    session: Option<String>,
+    body: B,
+) -> Reply {
     if method != Method::POST {
         let (sid, cookie) = match session {
             Some(id) => (id, None),

@@ -20,10 +20,10 @@ use crate::api::destination::Destination;
 use crate::api::non_s3::{HttpEndpointConfig, OpenSearchConfig, RedshiftConfig};
 use crate::config::Config;
 
-/// Why a destination's sink or transform cannot be built from its configuration. Each is an
-/// `InvalidArgumentException` at CreateDeliveryStream and UpdateDestination
-/// ([`check_destination`]) and a [`super::SpecError::Invalid`] when a worker starts; the message
-/// names the member.
+/// Why a destination's sinks (its object sinks among them) or transform cannot be built from
+/// its configuration. Each is an `InvalidArgumentException` at CreateDeliveryStream and
+/// UpdateDestination ([`check_destination`]) and a [`super::SpecError::Invalid`] when a worker
+/// starts; the message names the member.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A member the destination needs is unset.
@@ -66,16 +66,29 @@ pub enum BuildError {
     /// reached.
     #[error(transparent)]
     Processing(#[from] transform::TransformConfigError),
-    /// An S3 setting this daemon cannot apply (KMS encryption without an S3 endpoint).
-    #[error("{0}")]
-    S3(String),
+    /// An S3 configuration without `BucketARN`.
+    #[error("no BucketARN")]
+    NoBucketArn,
+    /// `BucketARN`, `Prefix` or `ErrorOutputPrefix` breaks Firehose's rules.
+    #[error(transparent)]
+    Key(#[from] hydrant_sinks::KeyError),
+    /// `KMSEncryptionConfig` without an S3 endpoint: the local object store cannot apply it.
+    #[error(
+        "{member}EncryptionConfiguration.KMSEncryptionConfig is not supported by hydrant \
+         without an S3 endpoint: objects go to the local object store, which cannot apply \
+         KMS encryption (configure [s3] endpoint, or use NoEncryptionConfig)"
+    )]
+    KmsNeedsS3 {
+        /// Where the configuration sits (`""`, `S3BackupConfiguration.`, ...).
+        member: String,
+    },
     /// The sink itself refused the configuration or could not build its client.
     #[error(transparent)]
     Sink(#[from] SinkError),
     /// `DataFormatConversionConfiguration` cannot be applied: its settings break a rule, or its
     /// table's schema cannot be read (the message names which).
-    #[error("{0}")]
-    Conversion(String),
+    #[error(transparent)]
+    Conversion(#[from] super::conversion::ConversionConfigError),
 }
 
 /// `value`, or [`BuildError::Missing`] naming `member`.
@@ -362,7 +375,7 @@ pub fn check_destination(config: &Config, d: &Destination) -> Result<(), BuildEr
         member: &str,
         c: &crate::api::model::ExtendedS3Config,
     ) -> Result<(), BuildError> {
-        super::spec::kms_needs_s3(config, member, c).map_err(BuildError::S3)
+        super::spec::kms_needs_s3(config, member, c)
     }
     let nested = |member: &str, c: Option<&crate::api::model::ExtendedS3Config>| match c {
         Some(c) => kms(config, member, c),
@@ -371,7 +384,7 @@ pub fn check_destination(config: &Config, d: &Destination) -> Result<(), BuildEr
     match d {
         Destination::ExtendedS3(c) => {
             kms(config, "", c)?;
-            super::conversion::converter(config, c, true).map_err(BuildError::Conversion)?;
+            super::conversion::converter(config, c, true)?;
             nested(
                 "S3BackupConfiguration.",
                 parse_backup(c.s3_backup_configuration.as_ref()).as_ref(),

@@ -14,11 +14,35 @@ use std::time::Duration;
 use hydrant_sinks::convert::catalog::LocalCatalog;
 use hydrant_sinks::convert::glue::{GlueEndpoint, GlueTable};
 use hydrant_sinks::convert::{Converter, DataCatalogTable, LocalTable, SchemaSource};
+use hydrant_sinks::SinkError;
 
 use crate::api::model::ExtendedS3Config;
 use crate::config::Config;
 
 const MEMBER: &str = "DataFormatConversionConfiguration.SchemaConfiguration";
+
+/// Why a `DataFormatConversionConfiguration` cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ConversionConfigError {
+    /// Its settings break a rule (the message names the member).
+    #[error("{}", .0.message)]
+    Settings(crate::api::errors::ApiError),
+    /// The Glue client cannot be built.
+    #[error(transparent)]
+    Glue(SinkError),
+    /// A `VersionId` other than LATEST without a Glue endpoint.
+    #[error(
+        "{MEMBER}.VersionId {version:?} is not supported by hydrant without a Glue endpoint (the \
+         local catalog keeps one version of a table: use LATEST, or configure [glue] endpoint)"
+    )]
+    VersionNeedsGlue {
+        /// The `VersionId` given.
+        version: String,
+    },
+    /// The table's schema cannot be read (missing from the catalog, invalid, unreachable).
+    #[error("{MEMBER}: {0}")]
+    Table(SinkError),
+}
 
 /// The converter of `c` and its objects' extension, or `None` when it does not convert. With
 /// `check`, the table is read once (create and update run on a blocking thread, so a Glue call
@@ -30,8 +54,10 @@ pub fn converter(
     config: &Config,
     c: &ExtendedS3Config,
     check: bool,
-) -> Result<Option<(Converter, String)>, String> {
-    let Some(settings) = crate::api::conversion::settings(c).map_err(|e| e.message)? else {
+) -> Result<Option<(Converter, String)>, ConversionConfigError> {
+    let Some(settings) =
+        crate::api::conversion::settings(c).map_err(ConversionConfigError::Settings)?
+    else {
         return Ok(None);
     };
     let s = &settings.schema;
@@ -61,17 +87,14 @@ pub fn converter(
                     s.table.clone(),
                     s.version_id.clone(),
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(ConversionConfigError::Glue)?,
             )
         }
         None => {
             if s.version_id != "LATEST" {
-                return Err(format!(
-                    "{MEMBER}.VersionId {:?} is not supported by hydrant without a Glue \
-                     endpoint (the local catalog keeps one version of a table: use LATEST, \
-                     or configure [glue] endpoint)",
-                    s.version_id
-                ));
+                return Err(ConversionConfigError::VersionNeedsGlue {
+                    version: s.version_id.clone(),
+                });
             }
             Arc::new(LocalTable {
                 catalog: LocalCatalog::new(config.catalog_dir()),
@@ -81,7 +104,7 @@ pub fn converter(
         }
     };
     if check {
-        schema.columns().map_err(|e| format!("{MEMBER}: {e}"))?;
+        schema.columns().map_err(ConversionConfigError::Table)?;
     }
     let named = DataCatalogTable::new(&settings, &config.account_id, &config.region);
     let extension = match c.file_extension.as_deref().filter(|e| !e.is_empty()) {

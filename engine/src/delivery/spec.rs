@@ -13,6 +13,7 @@ use hydrant_sinks::{
 };
 use serde_json::Value;
 
+use super::build_sinks::BuildError;
 use super::worker::{
     DeliverySpec, DeliveryStats, ErrorOutput, PartitioningSpec, Retain, RetryPolicy,
 };
@@ -31,12 +32,13 @@ use crate::registry::StreamRecord;
 pub enum SpecError {
     /// The destination's settings are invalid (validated at Create/Update, so only a registry
     /// written by another version or edited by hand gets here).
-    #[error("stream {stream}: invalid destination: {message}")]
+    #[error("stream {stream}: invalid destination: {reason}")]
     Invalid {
         /// The stream.
         stream: String,
         /// What is wrong.
-        message: String,
+        #[source]
+        reason: Box<InvalidDestination>,
     },
     /// The store could not be set up (the local directory, or the S3 client).
     #[error("stream {stream}: {source}")]
@@ -47,6 +49,21 @@ pub enum SpecError {
         #[source]
         source: SinkError,
     },
+}
+
+/// The rule a stored destination breaks: what [`SpecError::Invalid`] carries.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidDestination {
+    /// A destination that needs its nested `S3Configuration` has none.
+    #[error("no S3Configuration")]
+    NoS3Configuration,
+    /// `S3BackupConfiguration` is not an S3 configuration.
+    #[error("S3BackupConfiguration: {0}")]
+    BackupConfiguration(serde_json::Error),
+    /// The destination's sinks (its object sinks among them) or its processing pipeline
+    /// cannot be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// The incarnation as it appears in batch identities (and so object ids): 16 hex digits.
@@ -140,18 +157,18 @@ fn store_for(
     bucket_arn: Option<&str>,
     encryption: Option<&Value>,
     local_only: bool,
-) -> Result<Arc<dyn ObjectStore>, String> {
-    let arn = bucket_arn.ok_or_else(|| "no BucketARN".to_string())?;
-    let bucket = hydrant_sinks::keys::bucket_from_arn(arn).map_err(|e| e.to_string())?;
+) -> Result<Arc<dyn ObjectStore>, BuildError> {
+    let arn = bucket_arn.ok_or(BuildError::NoBucketArn)?;
+    let bucket = hydrant_sinks::keys::bucket_from_arn(arn)?;
     match (&config.s3.endpoint, local_only) {
         (Some(_), false) => Ok(Arc::new(
-            S3Store::new(&s3_config(config), bucket)
-                .map_err(|e| e.to_string())?
+            S3Store::new(&s3_config(config), bucket)?
                 .with_encryption(server_side_encryption(config, encryption)),
         )),
-        _ => Ok(Arc::new(
-            LocalStore::for_bucket(&config.local_store_dir(), bucket).map_err(|e| e.to_string())?,
-        )),
+        _ => Ok(Arc::new(LocalStore::for_bucket(
+            &config.local_store_dir(),
+            bucket,
+        )?)),
     }
 }
 
@@ -182,15 +199,15 @@ fn kms_key(encryption: Option<&Value>) -> Option<&str> {
 ///
 /// # Errors
 /// The refusal's message.
-pub fn kms_needs_s3(config: &Config, member: &str, c: &ExtendedS3Config) -> Result<(), String> {
+pub fn kms_needs_s3(config: &Config, member: &str, c: &ExtendedS3Config) -> Result<(), BuildError> {
     let kms = c
         .encryption_configuration
         .as_ref()
         .is_some_and(|e| e.get("KMSEncryptionConfig").is_some());
     if kms && config.s3.endpoint.is_none() {
-        return Err(format!(
-            "{member}EncryptionConfiguration.KMSEncryptionConfig is not supported by hydrant              without an S3 endpoint: objects go to the local object store, which cannot apply              KMS encryption (configure [s3] endpoint, or use NoEncryptionConfig)"
-        ));
+        return Err(BuildError::KmsNeedsS3 {
+            member: member.to_string(),
+        });
     }
     Ok(())
 }
@@ -201,7 +218,7 @@ fn object_sink(
     c: &ExtendedS3Config,
     local_only: bool,
     redshift: bool,
-) -> Result<ObjectSink, String> {
+) -> Result<ObjectSink, BuildError> {
     let store = store_for(
         config,
         c.bucket_arn.as_deref(),
@@ -212,10 +229,9 @@ fn object_sink(
         let prefixes = hydrant_sinks::S3Prefixes::for_redshift(
             c.prefix.as_deref(),
             c.error_output_prefix.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let compression = match c.compression_format.as_deref() {
-            Some(f) => Compression::from_firehose(f).map_err(|e| e.to_string())?,
+            Some(f) => Compression::from_firehose(f)?,
             None => Compression::Uncompressed,
         };
         ObjectSinkConfig::with_compression(prefixes, compression)
@@ -224,9 +240,7 @@ fn object_sink(
         // most `[delivery] max_active_partitions` partitions active at once. (Its error output,
         // local_only, shares the templates and writes only under ErrorOutputPrefix.)
         let produced = match &c.processing_configuration {
-            Some(p) => {
-                hydrant_sinks::transform::Pipeline::keys_produced(p).map_err(|e| e.to_string())?
-            }
+            Some(p) => hydrant_sinks::transform::Pipeline::keys_produced(p)?,
             None => hydrant_sinks::partition::KeysProduced::default(),
         };
         let limits = hydrant_sinks::partition::Limits {
@@ -240,8 +254,7 @@ fn object_sink(
             &produced,
             limits,
         )
-        .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))
-        .map_err(|e| e.to_string())?
+        .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))?
     } else {
         ObjectSinkConfig::from_firehose(
             c.prefix.as_deref(),
@@ -249,8 +262,7 @@ fn object_sink(
             c.compression_format.as_deref(),
             c.file_extension.as_deref(),
         )
-        .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))
-        .map_err(|e| e.to_string())?
+        .and_then(|o| o.with_time_zone(c.custom_time_zone.as_deref()))?
     };
     Ok(ObjectSink::new(store, object_config))
 }
@@ -259,7 +271,7 @@ fn object_sink(
 fn backup_sink(
     config: &Config,
     c: Option<&ExtendedS3Config>,
-) -> Result<Option<Arc<dyn Sink>>, String> {
+) -> Result<Option<Arc<dyn Sink>>, BuildError> {
     match c {
         Some(c) => Ok(Some(Arc::new(object_sink(config, c, false, false)?))),
         None => Ok(None),
@@ -365,63 +377,88 @@ struct Parts {
     buffer_bytes: u64,
     buffer_interval: Duration,
     retry: RetryPolicy,
+    /// A partitioned S3 destination's partition counters and Prefix.
+    partitioning: Option<(
+        Arc<hydrant_sinks::object::PartitionStats>,
+        hydrant_sinks::S3Prefixes,
+    )>,
 }
 
-/// The delivery spec of a stream's destination.
-///
-/// # Errors
-/// [`SpecError`] when the destination's settings are invalid or its store cannot be set up.
-pub fn build_spec(
+impl Parts {
+    /// The parts of a destination beside S3: its error output and backup go to its nested
+    /// `S3Configuration` ([`nested_outputs`]), with no fallback and no partitions.
+    fn beside_s3(
+        sink: Arc<dyn Sink>,
+        (error_output, backup): (ObjectSink, Option<Arc<dyn Sink>>),
+        processing: Option<&Value>,
+        (buffer_bytes, buffer_interval): (u64, Duration),
+        retry: RetryPolicy,
+    ) -> Parts {
+        Parts {
+            sink,
+            error_output,
+            error_fallback: None,
+            backup,
+            processing: processing.cloned(),
+            buffer_bytes,
+            buffer_interval,
+            retry,
+            partitioning: None,
+        }
+    }
+}
+
+/// The error output of a destination beside S3 (an object sink into its nested
+/// `S3Configuration`, which it must have) and its backup copy into `backup`, when given.
+fn nested_outputs(
     config: &Config,
-    rec: &StreamRecord,
-    stats: Arc<DeliveryStats>,
-    wal: &Arc<hydrant_wal::Wal>,
-) -> Result<DeliverySpec, SpecError> {
-    let stream = rec.name.clone();
-    let invalid = |message: String| SpecError::Invalid {
-        stream: stream.clone(),
-        message,
-    };
-    let d = &config.delivery;
-    let s3_retry = RetryPolicy {
-        window: Duration::from_secs(d.retry_seconds),
-        backoff_initial: Duration::from_millis(d.backoff_initial_ms.max(1)),
-        backoff_max: Duration::from_millis(d.backoff_max_ms.max(d.backoff_initial_ms).max(1)),
-        jitter: 0.2,
-        permanent_is_final: false,
-    };
-    let partitioned = matches!(&rec.destination,
-        Destination::ExtendedS3(c) if crate::api::partitioning::enabled(c));
-    let mut partition_stats = None;
-    let mut partition_prefixes = None;
-    let parts = match &rec.destination {
+    s3: Option<&ExtendedS3Config>,
+    redshift: bool,
+    backup: Option<&ExtendedS3Config>,
+) -> Result<(ObjectSink, Option<Arc<dyn Sink>>), InvalidDestination> {
+    let s3 = s3.ok_or(InvalidDestination::NoS3Configuration)?;
+    let error_output = object_sink(config, s3, false, redshift)?;
+    Ok((error_output, backup_sink(config, backup)?))
+}
+
+/// The sink, error output, backup, buffering and retries of `destination`.
+fn parts(
+    config: &Config,
+    destination: &Destination,
+    stream: &str,
+    s3_retry: RetryPolicy,
+    partitioned: bool,
+) -> Result<Parts, InvalidDestination> {
+    Ok(match destination {
         Destination::ExtendedS3(c) => {
-            let mut primary = object_sink(config, c, false, false).map_err(&invalid)?;
+            let mut primary = object_sink(config, c, false, false)?;
             // Record format conversion: the primary's objects become Parquet files.
             if let Some((converter, extension)) =
-                super::conversion::converter(config, c, false).map_err(&invalid)?
+                super::conversion::converter(config, c, false).map_err(BuildError::from)?
             {
                 primary = primary.with_conversion(converter, extension);
             }
-            if partitioned {
-                partition_stats = Some(Arc::clone(primary.partition_stats()));
-                partition_prefixes = Some(primary.config().prefixes.clone());
-            }
+            let partitioning = partitioned.then(|| {
+                (
+                    Arc::clone(primary.partition_stats()),
+                    primary.config().prefixes.clone(),
+                )
+            });
             // Firehose's error output of an S3 destination is the same bucket, encrypted alike;
             // the local store takes what the bucket cannot (S3 down past the retry window).
-            let error_output = object_sink(config, c, false, false).map_err(&invalid)?;
+            let error_output = object_sink(config, c, false, false)?;
             let error_fallback = match config.s3.endpoint {
-                Some(_) => Some(object_sink(config, c, true, false).map_err(&invalid)?),
+                Some(_) => Some(object_sink(config, c, true, false)?),
                 None => None,
             };
             let backup_config = match (c.s3_backup_mode.as_deref(), &c.s3_backup_configuration) {
                 (Some("Enabled"), Some(b)) => Some(
                     serde_json::from_value::<ExtendedS3Config>(b.clone())
-                        .map_err(|e| invalid(format!("S3BackupConfiguration: {e}")))?,
+                        .map_err(InvalidDestination::BackupConfiguration)?,
                 ),
                 _ => None,
             };
-            let backup = backup_sink(config, backup_config.as_ref()).map_err(&invalid)?;
+            let backup = backup_sink(config, backup_config.as_ref())?;
             // With conversion the size hint defaults to 128 MB (Firehose's rule).
             let default_mb = if crate::api::conversion::enabled(c) {
                 crate::api::conversion::SIZE_DEFAULT_MB
@@ -449,97 +486,75 @@ pub fn build_spec(
                 buffer_bytes,
                 buffer_interval,
                 retry,
+                partitioning,
             }
         }
         Destination::Redshift(c) => {
             let s3 = c
                 .s3_configuration
                 .as_ref()
-                .ok_or_else(|| invalid("no S3Configuration".into()))?;
-            let intermediate = object_sink(config, s3, false, true).map_err(&invalid)?;
-            let error_output = object_sink(config, s3, false, true).map_err(&invalid)?;
-            let backup = backup_sink(
+                .ok_or(InvalidDestination::NoS3Configuration)?;
+            let intermediate = object_sink(config, s3, false, true)?;
+            let outputs = nested_outputs(
                 config,
+                Some(s3),
+                true,
                 c.s3_backup_configuration
                     .as_ref()
                     .filter(|_| c.s3_backup_mode.as_deref() == Some("Enabled")),
-            )
-            .map_err(&invalid)?;
-            let sink = super::build_sinks::redshift(c, intermediate)
-                .map_err(|e| invalid(e.to_string()))?;
-            let (buffer_bytes, buffer_interval) = hints(s3.buffering_hints, 5, 128);
-            Parts {
-                sink,
-                error_output,
-                error_fallback: None,
-                backup,
-                processing: c.processing_configuration.clone(),
-                buffer_bytes,
-                buffer_interval,
+            )?;
+            Parts::beside_s3(
+                super::build_sinks::redshift(c, intermediate)?,
+                outputs,
+                c.processing_configuration.as_ref(),
+                hints(s3.buffering_hints, 5, 128),
                 // Firehose retries a failed COPY for the whole window, whatever the error (a
                 // missing table or a failed load may be fixed by the operator meanwhile).
-                retry: RetryPolicy {
+                RetryPolicy {
                     window: window(c.retry_options, 3600),
                     ..s3_retry
                 },
-            }
+            )
         }
         Destination::OpenSearch(c) | Destination::Elasticsearch(c) => {
-            let legacy = matches!(rec.destination, Destination::Elasticsearch(_));
-            let s3 = c
-                .s3_configuration
-                .as_ref()
-                .ok_or_else(|| invalid("no S3Configuration".into()))?;
-            let error_output = object_sink(config, s3, false, false).map_err(&invalid)?;
-            let backup = backup_sink(
+            let legacy = matches!(destination, Destination::Elasticsearch(_));
+            let s3 = c.s3_configuration.as_ref();
+            let outputs = nested_outputs(
                 config,
-                Some(s3).filter(|_| c.s3_backup_mode.as_deref() == Some("AllDocuments")),
-            )
-            .map_err(&invalid)?;
-            let sink = super::build_sinks::opensearch(config, c, legacy)
-                .map_err(|e| invalid(e.to_string()))?;
-            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 100);
-            Parts {
-                sink,
-                error_output,
-                error_fallback: None,
-                backup,
-                processing: c.processing_configuration.clone(),
-                buffer_bytes,
-                buffer_interval,
+                s3,
+                false,
+                s3.filter(|_| c.s3_backup_mode.as_deref() == Some("AllDocuments")),
+            )?;
+            Parts::beside_s3(
+                super::build_sinks::opensearch(config, c, legacy)?,
+                outputs,
+                c.processing_configuration.as_ref(),
+                hints(c.buffering_hints, 5, 100),
                 // Whole-request failures are retried for the window (credentials may be fixed);
                 // documents the cluster refuses for good come back in `Delivered::failed`.
-                retry: RetryPolicy {
+                RetryPolicy {
                     window: window(c.retry_options, 300),
                     ..s3_retry
                 },
-            }
+            )
         }
         Destination::HttpEndpoint(c) => {
-            let s3 = c
-                .s3_configuration
-                .as_ref()
-                .ok_or_else(|| invalid("no S3Configuration".into()))?;
-            let error_output = object_sink(config, s3, false, false).map_err(&invalid)?;
-            let backup = backup_sink(
+            let s3 = c.s3_configuration.as_ref();
+            let outputs = nested_outputs(
                 config,
-                Some(s3).filter(|_| c.s3_backup_mode.as_deref() == Some("AllData")),
-            )
-            .map_err(&invalid)?;
-            let sink = super::build_sinks::http_endpoint(config, c, &stream_arn(config, &stream))
-                .map_err(|e| invalid(e.to_string()))?;
-            let (buffer_bytes, buffer_interval) = hints(c.buffering_hints, 5, 64);
-            Parts {
-                sink,
-                error_output,
-                error_fallback: None,
-                backup,
-                processing: c.processing_configuration.clone(),
-                buffer_bytes,
-                buffer_interval,
+                s3,
+                false,
+                s3.filter(|_| c.s3_backup_mode.as_deref() == Some("AllData")),
+            )?;
+            let d = &config.delivery;
+            Parts::beside_s3(
+                super::build_sinks::http_endpoint(config, c, &stream_arn(config, stream))?,
+                outputs,
+                c.processing_configuration.as_ref(),
+                hints(c.buffering_hints, 5, 64),
                 // Firehose's HTTP endpoint policy: 1 s, doubling, ±15 %, at most 2 minutes
                 // (`[delivery] http_backoff_*`).
-                retry: RetryPolicy {
+                RetryPolicy {
                     window: window(c.retry_options, 300),
                     backoff_initial: Duration::from_millis(d.http_backoff_initial_ms.max(1)),
                     backoff_max: Duration::from_millis(
@@ -548,9 +563,37 @@ pub fn build_spec(
                     jitter: 0.15,
                     permanent_is_final: true,
                 },
-            }
+            )
         }
+    })
+}
+
+/// The delivery spec of a stream's destination.
+///
+/// # Errors
+/// [`SpecError`] when the destination's settings are invalid or its store cannot be set up.
+pub fn build_spec(
+    config: &Config,
+    rec: &StreamRecord,
+    stats: Arc<DeliveryStats>,
+    wal: &Arc<hydrant_wal::Wal>,
+) -> Result<DeliverySpec, SpecError> {
+    let stream = rec.name.clone();
+    let invalid = |reason: InvalidDestination| SpecError::Invalid {
+        stream: stream.clone(),
+        reason: Box::new(reason),
     };
+    let d = &config.delivery;
+    let s3_retry = RetryPolicy {
+        window: Duration::from_secs(d.retry_seconds),
+        backoff_initial: Duration::from_millis(d.backoff_initial_ms.max(1)),
+        backoff_max: Duration::from_millis(d.backoff_max_ms.max(d.backoff_initial_ms).max(1)),
+        jitter: 0.2,
+        permanent_is_final: false,
+    };
+    let partitioned = matches!(&rec.destination,
+        Destination::ExtendedS3(c) if crate::api::partitioning::enabled(c));
+    let parts = parts(config, &rec.destination, &stream, s3_retry, partitioned).map_err(invalid)?;
     let (transform, pipeline_stats) = match &parts.processing {
         Some(p) => {
             // From a Kinesis stream, the Lambda events carry the records' Kinesis metadata.
@@ -568,7 +611,7 @@ pub fn build_spec(
                 partitioned,
                 kinesis,
             )
-            .map_err(|e| invalid(e.to_string()))?
+            .map_err(|e| invalid(e.into()))?
             {
                 Some((t, s)) => (Some(t), Some(s)),
                 None => (None, None),
@@ -586,8 +629,9 @@ pub fn build_spec(
     );
     // Each partition buffers by the destination's own hints (a Lambda's smaller bounds cut the
     // rounds, not the partitions).
-    let partitioning = match (partition_prefixes, &partition_stats) {
-        (Some(prefixes), Some(partition_stats)) => Some(PartitioningSpec {
+    let partition_stats = parts.partitioning.as_ref().map(|(s, _)| Arc::clone(s));
+    let partitioning = match parts.partitioning {
+        Some((partition_stats, prefixes)) => Some(PartitioningSpec {
             prefixes,
             rules: hydrant_sinks::partition::BufferRules {
                 size_bytes: parts.buffer_bytes,
@@ -595,9 +639,9 @@ pub fn build_spec(
                 max_active: d.max_active_partitions,
                 memory_bytes: PARTITION_MEMORY_BYTES.max(parts.buffer_bytes),
             },
-            stats: Arc::clone(partition_stats),
+            stats: partition_stats,
         }),
-        _ => None,
+        None => None,
     };
     *stats
         .partitioning

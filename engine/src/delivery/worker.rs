@@ -257,6 +257,15 @@ pub struct DeliveryStats {
 }
 
 impl DeliveryStats {
+    /// Counts a successful attempt that delivered one batch (or one partition's object).
+    fn count_delivered(&self, delivered: &hydrant_sinks::Delivered) {
+        self.attempts_ok.fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(delivered.records, Ordering::Relaxed);
+        self.bytes
+            .fetch_add(delivered.data_bytes, Ordering::Relaxed);
+        self.batches.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn recent(&self) -> std::sync::MutexGuard<'_, super::recent::RecentFailures> {
         self.recent
             .lock()
@@ -884,15 +893,8 @@ impl Worker {
                     // The sink took the batch (an empty one never reaches it): a sink keeping its
                     // own position now holds the batch's end.
                     let confirmed = !batch.records.is_empty();
-                    self.stats.attempts_ok.fetch_add(1, Ordering::Relaxed);
+                    self.stats.count_delivered(&delivered);
                     self.stats.recent().ok(hydrant_wal::now_ms());
-                    self.stats
-                        .records
-                        .fetch_add(delivered.records, Ordering::Relaxed);
-                    self.stats
-                        .bytes
-                        .fetch_add(delivered.data_bytes, Ordering::Relaxed);
-                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(stream = %self.spec.stream, batch = %batch.identity,
                         location = %delivered.location, "delivered");
                     failed.extend(delivered.failed);

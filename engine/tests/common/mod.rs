@@ -484,6 +484,59 @@ pub fn create_extended_s3(addr: SocketAddr, stream: &str, config: &serde_json::V
     wait_active(addr, stream);
 }
 
+/// One create the Python refusal scripts expect refused: `base` (an
+/// ExtendedS3DestinationConfiguration) after `change`, named (and explained) by `name`.
+pub fn refusal(
+    name: &str,
+    mut base: serde_json::Value,
+    change: &dyn Fn(&mut serde_json::Value),
+) -> serde_json::Value {
+    change(&mut base);
+    serde_json::json!({
+        "name": name,
+        "member": "ExtendedS3DestinationConfiguration",
+        "config": base,
+        "why": name,
+    })
+}
+
+/// An HTTP endpoint receiver and a daemon with [`FAST_HTTP_RETRIES`] on a fresh data
+/// directory (`<tmp>/data`). Bind in this order: the daemon is dropped (stopped) first.
+pub fn http_receiver_and_daemon() -> (
+    hydrant_tests::http_receiver::HttpReceiver,
+    tempfile::TempDir,
+    PathBuf,
+    Daemon,
+) {
+    let receiver = hydrant_tests::http_receiver::HttpReceiver::start_default().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let daemon = Daemon::with_config(&data, FAST_HTTP_RETRIES);
+    (receiver, tmp, data, daemon)
+}
+
+/// Checks the `refused` map of a `run_destinations_py` result: `count` creates refused, and the
+/// message of each `(why, needle)` holds its needle.
+pub fn assert_refused(out: &serde_json::Value, count: usize, reasons: &[(&str, &str)]) {
+    let refused = out["refused"].as_object().unwrap();
+    assert_eq!(refused.len(), count, "{refused:?}");
+    for (why, needle) in reasons {
+        let message = refused[*why].as_str().unwrap();
+        assert!(message.contains(needle), "{why}: {message}");
+    }
+}
+
+/// An ExtendedS3DestinationConfiguration into `bucket` with `codec` (CompressionFormat), 1 MiB
+/// buffers and `interval_s` seconds.
+pub fn s3_config(bucket: &str, codec: &str, interval_s: u32) -> serde_json::Value {
+    serde_json::json!({
+        "RoleARN": "arn:aws:iam::123456789012:role/r",
+        "BucketARN": format!("arn:aws:s3:::{bucket}"),
+        "CompressionFormat": codec,
+        "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": interval_s},
+    })
+}
+
 /// The ExtendedS3DestinationConfiguration of the partitioning tests: into `bucket`, one
 /// partition per value of the records' `k` (jq), buffers of 1 MiB and `interval_s` seconds.
 pub fn partitioned_by_k(bucket: &str, interval_s: u64) -> serde_json::Value {

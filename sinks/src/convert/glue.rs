@@ -107,7 +107,11 @@ impl GlueTable {
             ("x-amz-target".to_string(), target.to_string()),
         ];
         if let Some(credentials) = &self.endpoint.credentials {
-            headers.extend(self.sign(&url, &headers, &body, credentials)?);
+            let region = &self.endpoint.region;
+            headers.extend(
+                crate::sigv4::sign_json_post("glue", region, credentials, &url, &headers, &body)
+                    .map_err(|e| SinkError::Config(format!("Glue SigV4: {e}")))?,
+            );
         }
         let mut request = self.client.post(&url).body(body);
         for (name, value) in &headers {
@@ -140,25 +144,6 @@ impl GlueTable {
                 invalid_schema(format!("Glue {target} for {name}: no StorageDescriptor"))
             })?;
         columns_of(descriptor).map_err(|e| invalid_schema(format!("Glue table {name}: {e}")))
-    }
-
-    fn sign(
-        &self,
-        url: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-        credentials: &Credentials,
-    ) -> Result<Vec<(String, String)>, SinkError> {
-        crate::sigv4::sign_post(
-            "glue",
-            &self.endpoint.region,
-            credentials,
-            url,
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            body,
-            crate::sigv4::PayloadHash::Omitted,
-        )
-        .map_err(|e| SinkError::Config(format!("Glue SigV4: {e}")))
     }
 }
 

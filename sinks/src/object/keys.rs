@@ -886,16 +886,13 @@ impl S3Prefixes {
         arrival_ms: u64,
         extension: &str,
     ) -> String {
-        let mut key = prefix.to_owned();
-        push_suffix(
-            &mut key,
+        with_suffix(
+            prefix.to_owned(),
             identity,
             stream_version,
             arrival_ms,
-            &identity.object_id(),
             extension,
-        );
-        key
+        )
     }
 
     /// The same templates evaluated in `zone` (a `CustomTimeZone`) instead of UTC.
@@ -971,16 +968,13 @@ impl S3Prefixes {
         arrival_ms: u64,
         extension: &str,
     ) -> String {
-        let mut key = self.evaluate_prefix(identity, arrival_ms);
-        push_suffix(
-            &mut key,
+        with_suffix(
+            self.evaluate_prefix(identity, arrival_ms),
             identity,
             stream_version,
             arrival_ms,
-            &identity.object_id(),
             extension,
-        );
-        key
+        )
     }
 
     /// The key of a batch's error-output object of the given type: evaluated ErrorOutputPrefix +
@@ -1177,6 +1171,25 @@ fn push_error_suffix(
     push_suffix(key, identity, stream_version, arrival_ms, &id, extension);
 }
 
+/// `key` (an evaluated prefix) with the suffix of a batch's data object appended.
+fn with_suffix(
+    mut key: String,
+    identity: &BatchIdentity,
+    stream_version: u64,
+    arrival_ms: u64,
+    extension: &str,
+) -> String {
+    push_suffix(
+        &mut key,
+        identity,
+        stream_version,
+        arrival_ms,
+        &identity.object_id(),
+        extension,
+    );
+    key
+}
+
 /// Appends `<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<id><extension>`.
 fn push_suffix(
     key: &mut String,
@@ -1273,6 +1286,14 @@ pub fn bucket_from_arn(arn: &str) -> Result<&str, KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error `S3Prefixes::new` refuses the two templates with.
+    fn refused(prefix: Option<&str>, error_prefix: Option<&str>) -> KeyError {
+        match S3Prefixes::new(prefix, error_prefix) {
+            Ok(_) => panic!("{prefix:?} / {error_prefix:?} accepted"),
+            Err(e) => e,
+        }
+    }
 
     /// 2018-08-27T10:30:07.123Z, the instant of the developer guide's examples.
     const AUG_27_2018_1030: u64 = 1_535_365_807_123;
@@ -1401,12 +1422,12 @@ mod tests {
     #[test]
     fn guide_example_expressions_need_an_error_prefix() {
         assert_eq!(
-            S3Prefixes::new(Some("!{timestamp:yyyy/MM/dd}"), None),
-            Err(KeyError::ErrorOutputPrefixRequired)
+            refused(Some("!{timestamp:yyyy/MM/dd}"), None),
+            KeyError::ErrorOutputPrefixRequired
         );
         assert_eq!(
-            S3Prefixes::new(Some("!{timestamp:yyyy/MM/dd}"), Some("")),
-            Err(KeyError::ErrorOutputPrefixRequired)
+            refused(Some("!{timestamp:yyyy/MM/dd}"), Some("")),
+            KeyError::ErrorOutputPrefixRequired
         );
     }
 
@@ -1478,18 +1499,18 @@ mod tests {
     #[test]
     fn rule_2_stray_expression_start() {
         assert_eq!(
-            S3Prefixes::new(Some("a/!{timestamp:yyyy"), None),
-            Err(KeyError::StrayExpressionStart {
+            refused(Some("a/!{timestamp:yyyy"), None),
+            KeyError::StrayExpressionStart {
                 field: PrefixField::Prefix,
                 offset: 2
-            })
+            }
         );
         assert_eq!(
-            S3Prefixes::new(Some("a/!{firehose:!{x}"), None),
-            Err(KeyError::StrayExpressionStart {
+            refused(Some("a/!{firehose:!{x}"), None),
+            KeyError::StrayExpressionStart {
                 field: PrefixField::Prefix,
                 offset: 2
-            })
+            }
         );
         assert!(matches!(
             S3Prefixes::new(Some("x"), Some("!{firehose:error-output-type}/!{")),
@@ -1528,12 +1549,12 @@ mod tests {
     #[test]
     fn rule_3_error_prefix_must_name_the_error_type() {
         assert_eq!(
-            S3Prefixes::new(Some("a/!{timestamp:yyyy}/"), Some("errors/")),
-            Err(KeyError::ErrorOutputTypeMissing)
+            refused(Some("a/!{timestamp:yyyy}/"), Some("errors/")),
+            KeyError::ErrorOutputTypeMissing
         );
         assert_eq!(
-            S3Prefixes::new(Some("a/"), Some("errors/!{timestamp:yyyy}/")),
-            Err(KeyError::ErrorOutputTypeMissing)
+            refused(Some("a/"), Some("errors/!{timestamp:yyyy}/")),
+            KeyError::ErrorOutputTypeMissing
         );
         assert!(S3Prefixes::new(
             Some("a/!{timestamp:yyyy}/"),
@@ -1545,11 +1566,11 @@ mod tests {
     #[test]
     fn rule_4_prefix_must_not_name_the_error_type() {
         assert_eq!(
-            S3Prefixes::new(
+            refused(
                 Some("a/!{firehose:error-output-type}/"),
                 Some("!{firehose:error-output-type}")
             ),
-            Err(KeyError::ErrorOutputTypeInPrefix)
+            KeyError::ErrorOutputTypeInPrefix
         );
     }
 

@@ -180,21 +180,28 @@ mod tests {
         assert_eq!(IndexRotation::NoRotation.suffix(last), "");
     }
 
+    /// A UTC time (year, month, day, hour).
+    type Hour = (i64, u32, u32, u64);
+
+    /// Checks the `OneWeek` suffix of each hour.
+    fn weeks(cases: &[(Hour, &str)]) {
+        for &((year, month, day, hour), want) in cases {
+            assert_eq!(
+                IndexRotation::OneWeek.suffix(at(year, month, day, hour)),
+                want,
+                "{year}-{month}-{day} {hour}h"
+            );
+        }
+    }
+
     #[test]
     fn us_weeks_start_on_sunday() {
         // 2016-02-20 is a Saturday, 2016-02-21 a Sunday.
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2016, 2, 20, 23)),
-            "-2016-w08"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2016, 2, 21, 0)),
-            "-2016-w09"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2016, 2, 27, 23)),
-            "-2016-w09"
-        );
+        weeks(&[
+            ((2016, 2, 20, 23), "-2016-w08"),
+            ((2016, 2, 21, 0), "-2016-w09"),
+            ((2016, 2, 27, 23), "-2016-w09"),
+        ]);
         // 2016-01-01 (Friday) and 2016-01-02 (Saturday) are in week 1 with 2015-12-27 ..= 31.
         for day in 27..=31 {
             assert_eq!(
@@ -203,67 +210,32 @@ mod tests {
                 "2015-12-{day}"
             );
         }
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2016, 1, 2, 12)),
-            "-2016-w01"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2016, 1, 3, 0)),
-            "-2016-w02"
-        );
-        // 2015-12-26 is the Saturday before: the last week of 2015.
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2015, 12, 26, 12)),
-            "-2015-w52"
-        );
+        weeks(&[
+            ((2016, 1, 2, 12), "-2016-w01"),
+            ((2016, 1, 3, 0), "-2016-w02"),
+            // 2015-12-26 is the Saturday before: the last week of 2015.
+            ((2015, 12, 26, 12), "-2015-w52"),
+        ]);
     }
 
     #[test]
     fn year_boundaries() {
         // 2016-12-31 is a Saturday: its week holds no 2017 day, so 2016 has 53 weeks.
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2016, 12, 31, 23)),
-            "-2016-w53"
-        );
-        // 2017-01-01 is a Sunday: week 1 starts on it.
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2017, 1, 1, 0)),
-            "-2017-w01"
-        );
-        // 2020-12-27 (Sunday) ..= 2021-01-02 (Saturday) hold 2021-01-01: 2021's week 1.
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2020, 12, 26, 23)),
-            "-2020-w52"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2020, 12, 27, 0)),
-            "-2021-w01"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2021, 1, 2, 23)),
-            "-2021-w01"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2021, 1, 3, 0)),
-            "-2021-w02"
-        );
-        // 2022-01-01 is a Saturday: alone in 2022 in week 1 with 2021-12-26 ..= 31.
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2021, 12, 25, 12)),
-            "-2021-w52"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2021, 12, 26, 0)),
-            "-2022-w01"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2022, 1, 1, 12)),
-            "-2022-w01"
-        );
-        assert_eq!(
-            IndexRotation::OneWeek.suffix(at(2022, 1, 2, 0)),
-            "-2022-w02"
-        );
+        weeks(&[
+            ((2016, 12, 31, 23), "-2016-w53"),
+            // 2017-01-01 is a Sunday: week 1 starts on it.
+            ((2017, 1, 1, 0), "-2017-w01"),
+            // 2020-12-27 (Sunday) ..= 2021-01-02 (Saturday) hold 2021-01-01: 2021's week 1.
+            ((2020, 12, 26, 23), "-2020-w52"),
+            ((2020, 12, 27, 0), "-2021-w01"),
+            ((2021, 1, 2, 23), "-2021-w01"),
+            ((2021, 1, 3, 0), "-2021-w02"),
+            // 2022-01-01 is a Saturday: alone in 2022 in week 1 with 2021-12-26 ..= 31.
+            ((2021, 12, 25, 12), "-2021-w52"),
+            ((2021, 12, 26, 0), "-2022-w01"),
+            ((2022, 1, 1, 12), "-2022-w01"),
+            ((2022, 1, 2, 0), "-2022-w02"),
+        ]);
         // The epoch: 1970-01-01 was a Thursday, in week 1 of 1970.
         assert_eq!(IndexRotation::OneWeek.suffix(0), "-1970-w01");
         assert_eq!(

@@ -499,7 +499,18 @@ impl Invoker {
             headers.push(("x-amz-invocation-type".into(), "RequestResponse".into()));
         }
         if let Some(credentials) = credentials {
-            headers.extend(self.sign(url, &headers, &body, credentials)?);
+            // SigV4 headers, service `lambda`.
+            headers.extend(
+                crate::sigv4::sign_json_post(
+                    "lambda",
+                    &self.region,
+                    credentials,
+                    url,
+                    &headers,
+                    &body,
+                )
+                .map_err(|e| failure("Lambda.SigningFailed", format!("SigV4: {e}"), false))?,
+            );
         }
         let mut request = self.client.post(url).timeout(self.timeout).body(body);
         for (name, value) in &headers {
@@ -554,26 +565,6 @@ impl Invoker {
                 true,
             )
         }
-    }
-
-    /// SigV4 headers (service `lambda`) for a POST of `body` to `url` with `headers`.
-    fn sign(
-        &self,
-        url: &str,
-        headers: &[(String, String)],
-        body: &[u8],
-        credentials: &Credentials,
-    ) -> Result<Vec<(String, String)>, CallFailure> {
-        crate::sigv4::sign_post(
-            "lambda",
-            &self.region,
-            credentials,
-            url,
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-            body,
-            crate::sigv4::PayloadHash::Omitted,
-        )
-        .map_err(|e| failure("Lambda.SigningFailed", format!("SigV4: {e}"), false))
     }
 }
 

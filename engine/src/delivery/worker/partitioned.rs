@@ -244,14 +244,7 @@ impl Worker {
             };
             match attempt {
                 Ok(delivered) => {
-                    self.stats.attempts_ok.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .records
-                        .fetch_add(delivered.records, Ordering::Relaxed);
-                    self.stats
-                        .bytes
-                        .fetch_add(delivered.data_bytes, Ordering::Relaxed);
-                    self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                    self.stats.count_delivered(&delivered);
                     tracing::debug!(stream = %self.spec.stream, batch = %object.identity,
                         location = %delivered.location, "partition delivered");
                     // A prefix that did not evaluate for the object's own time.

@@ -10,7 +10,7 @@
 //! KPL aggregates (records that start with the KPL magic and whose MD5 trailer matches) are
 //! de-aggregated here, as Firehose does for a Kinesis source: each user record becomes a record
 //! of the log with the aggregate's sequence number, its index as sub-sequence number and its own
-//! partition key ([`deaggregate`]). A record with the magic that is not a valid aggregate is
+//! partition key (`deaggregate` below). A record with the magic that is not a valid aggregate is
 //! kept whole, as the KCL does.
 //!
 //! Trimmed data: a shard is resumed `AT_SEQUENCE_NUMBER` of its position (the last record the
