@@ -53,6 +53,7 @@
 use std::sync::Arc;
 
 pub mod buffer;
+mod plain_paths;
 pub mod query;
 pub mod write;
 

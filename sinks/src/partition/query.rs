@@ -19,6 +19,7 @@ use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
 
+use super::plain_paths::PlainPaths;
 use super::PARTITION_KEYS_MAX;
 
 /// The one `JsonParsingEngine` Firehose has.
@@ -89,6 +90,9 @@ impl ExtractError {
 pub struct MetadataQuery {
     source: String,
     keys: Vec<String>,
+    /// The query when it is an object of plain paths, read without jaq where that is sure to
+    /// give jaq's result ([`PlainPaths`]).
+    plain: Option<PlainPaths>,
 }
 
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
@@ -127,15 +131,23 @@ impl MetadataQuery {
             return Err(QueryError::TooManyKeys(keys.len()));
         }
         compile(source)?;
+        let plain = PlainPaths::recognise(source, &keys);
         Ok(MetadataQuery {
             source: source.to_owned(),
             keys,
+            plain,
         })
     }
 
     /// The query's key names, in its order.
     pub fn keys(&self) -> &[String] {
         &self.keys
+    }
+
+    /// Whether the query is an object of plain paths, read without jaq where that gives jaq's
+    /// result ([`PlainPaths`]).
+    pub fn has_fast_path(&self) -> bool {
+        self.plain.is_some()
     }
 
     /// The query text.
@@ -185,24 +197,31 @@ impl MetadataQuery {
         })
     }
 
-    /// [`MetadataQuery::extract_batch`] on one thread.
+    /// [`MetadataQuery::extract_batch`] on one thread. jaq's filter is compiled for the first
+    /// record that needs it, none when the fast path answers for every record.
     fn extract_run(&self, records: &[&[u8]]) -> Vec<Result<Vec<(String, String)>, ExtractError>> {
-        let filter = match compile(&self.source) {
-            Ok(filter) => filter,
-            Err(e) => {
-                // Compiled at create time; a failure now is the same query failing on every
-                // record, which files them all rather than dropping them.
-                let message = e.to_string();
-                return records
-                    .iter()
-                    .map(|_| Err(ExtractError::QueryFailed(message.clone())))
-                    .collect();
-            }
-        };
-        let names = self.names();
+        let mut jaq: Option<Result<(Filter, Vec<Val>), String>> = None;
         records
             .iter()
-            .map(|data| self.extract_with(&filter, &names, data))
+            .map(|data| {
+                if let Some(out) = self
+                    .plain
+                    .as_ref()
+                    .and_then(|p| p.extract(&self.keys, data))
+                {
+                    return out;
+                }
+                match jaq.get_or_insert_with(|| {
+                    compile(&self.source)
+                        .map(|filter| (filter, self.names()))
+                        .map_err(|e| e.to_string())
+                }) {
+                    Ok((filter, names)) => self.extract_with(filter, names, data),
+                    // Compiled at create time; a failure now is the same query failing on
+                    // every record, which files them all rather than dropping them.
+                    Err(message) => Err(ExtractError::QueryFailed(message.clone())),
+                }
+            })
             .collect()
     }
 
@@ -211,6 +230,16 @@ impl MetadataQuery {
     /// # Errors
     /// [`ExtractError`].
     pub fn extract(&self, data: &[u8]) -> Result<Vec<(String, String)>, ExtractError> {
+        self.extract_run(&[data])
+            .pop()
+            .unwrap_or(Err(ExtractError::OutputCount(0)))
+    }
+
+    /// Runs the query on one record on jaq only, never the fast path (to compare the two).
+    ///
+    /// # Errors
+    /// [`ExtractError`].
+    pub fn extract_by_jaq(&self, data: &[u8]) -> Result<Vec<(String, String)>, ExtractError> {
         let filter = compile(&self.source).map_err(|e| ExtractError::QueryFailed(e.to_string()))?;
         self.extract_with(&filter, &self.names(), data)
     }

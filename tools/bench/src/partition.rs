@@ -41,6 +41,12 @@ struct Row {
     ratio: f64,
     jq_us_per_record: f64,
     objects_per_batch: f64,
+    /// Shares of the partitioned run's time: the pipeline (jq included), of which jq, the
+    /// partition buffers, the objects' writes.
+    pipeline_share: f64,
+    jq_share: f64,
+    buffers_share: f64,
+    writes_share: f64,
 }
 
 fn batches(partitions: usize, total_bytes: usize) -> Vec<Batch> {
@@ -150,17 +156,24 @@ pub fn run(
         );
         let started = Instant::now();
         let mut objects = 0u64;
+        let (mut pipeline_s, mut buffers_s, mut writes_s) = (0f64, 0f64, 0f64);
         for (i, b) in work.iter().enumerate() {
+            let stage = Instant::now();
             let processed = runtime
                 .block_on(pipeline.process(b.clone(), "arn:aws:firehose:::deliverystream/bench"))
                 .map_err(sink_err)?;
+            pipeline_s += stage.elapsed().as_secs_f64();
+            let stage = Instant::now();
             let last = i + 1 == work.len();
             let round = buffers.add_round(&processed.batch, 0, last);
             objects += round.objects.len() as u64;
+            buffers_s += stage.elapsed().as_secs_f64();
+            let stage = Instant::now();
             // As the delivery worker writes a round's objects: several in flight.
             for result in runtime.block_on(first_attempts(&partitioned, &round.objects)) {
                 result.map_err(sink_err)?;
             }
+            writes_s += stage.elapsed().as_secs_f64();
         }
         let part_s = started.elapsed().as_secs_f64();
         let jq_ns = pipeline.stats().jq_nanos.load(Ordering::Relaxed) - jq_before;
@@ -173,6 +186,10 @@ pub fn run(
             ratio: plain_s / part_s,
             jq_us_per_record: jq_ns as f64 / 1e3 / jq_records.max(1) as f64,
             objects_per_batch: objects as f64 / work.len() as f64,
+            pipeline_share: pipeline_s / part_s,
+            jq_share: jq_ns as f64 / 1e9 / part_s,
+            buffers_share: buffers_s / part_s,
+            writes_share: writes_s / part_s,
         };
         rows.push(row);
         let _ = std::fs::remove_dir_all(root.join(format!("{n}-plain")));
@@ -191,8 +208,14 @@ pub fn run(
     .map_err(io_err("write"))?;
     writeln!(
         out,
-        "{:>10} {:>14} {:>14} {:>7} {:>12} {:>9}  goal",
-        "partitions", "plain MB/s", "partit. MB/s", "ratio", "jq us/rec", "objs/bat"
+        "{:>10} {:>14} {:>14} {:>7} {:>12} {:>9}  {:<27} goal",
+        "partitions",
+        "plain MB/s",
+        "partit. MB/s",
+        "ratio",
+        "jq us/rec",
+        "objs/bat",
+        "time: pipe(jq)/buf/write %"
     )
     .map_err(io_err("write"))?;
     for r in &rows {
@@ -207,13 +230,20 @@ pub fn run(
         };
         writeln!(
             out,
-            "{:>10} {:>14.1} {:>14.1} {:>6.2}x {:>12.2} {:>9.1}  {goal}",
+            "{:>10} {:>14.1} {:>14.1} {:>6.2}x {:>12.2} {:>9.1}  {:<27} {goal}",
             r.partitions,
             r.unpartitioned_mb_per_s,
             r.partitioned_mb_per_s,
             r.ratio,
             r.jq_us_per_record,
-            r.objects_per_batch
+            r.objects_per_batch,
+            format!(
+                "{:.0}({:.0})/{:.0}/{:.0}",
+                r.pipeline_share * 100.0,
+                r.jq_share * 100.0,
+                r.buffers_share * 100.0,
+                r.writes_share * 100.0
+            )
         )
         .map_err(io_err("write"))?;
     }
