@@ -2,8 +2,8 @@
 //!
 //! How a run goes:
 //! 1. A daemon is started ([`crate::daemon`]) whose S3 endpoint is [`crate::refuse`]'s server,
-//!    which refuses every write: nothing is delivered, the WAL only grows. One stream, no disk
-//!    budget for it (`--stream-budget-bytes 0`), retention following delivery as in `bench
+//!    which refuses every write: nothing is delivered, the WAL only grows. One stream, a disk
+//!    budget of the backlog and 4 GiB, retention following delivery as in `bench
 //!    put` (nothing is delivered, so nothing is retired).
 //! 2. Baseline, same run: the daemon is killed with SIGKILL while its log is still empty, the
 //!    page cache is dropped, and it is started again; the time to `/health/ready` 200 is the
@@ -283,10 +283,11 @@ pub fn run(args: &BenchRecoverArgs, out: &mut dyn Write) -> Result<(), BenchHttp
     })?;
     let binary = daemon::find_hydrantd(args.hydrantd.as_deref())?;
     let mut daemon_args = put::bench_daemon_args();
+    // A budget the backlog fits in (0, no budget, does not fit in the node's budget).
+    let budget = ((args.gib + 4.0) * f64::from(1u32 << 30)) as u64;
+    daemon_args.extend(["--stream-budget-bytes".to_string(), budget.to_string()]);
     daemon_args.extend(
         [
-            "--stream-budget-bytes",
-            "0",
             "--s3-endpoint",
             &refuser.url(),
             "--s3-force-path-style",
