@@ -224,7 +224,13 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+/// Milliseconds since `from`, for the start-up timings logged at info level.
+fn ms_since(from: std::time::Instant) -> f64 {
+    from.elapsed().as_secs_f64() * 1000.0
+}
+
 fn main() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     if cli.hash_console_password {
         let mut password = String::new();
@@ -249,7 +255,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, started))
 }
 
 async fn shutdown_signal() {
@@ -324,7 +330,7 @@ fn file_system_bytes(dir: &std::path::Path) -> u64 {
     st.f_blocks.saturating_mul(st.f_frsize)
 }
 
-async fn run(mut config: Config) -> anyhow::Result<()> {
+async fn run(mut config: Config, started: std::time::Instant) -> anyhow::Result<()> {
     if config.allow_public_unauthenticated {
         tracing::warn!(
             listen = %config.listen,
@@ -370,6 +376,7 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         tls = tls.is_some(),
         sigv4 = verifier.is_some(),
         data_dir = %config.data_dir.display(),
+        listening_ms = ms_since(started),
         "hydrantd listening; recovering streams"
     );
     let state = Arc::new(AppState::new(metrics.clone(), verifier, &config.limits));
@@ -418,7 +425,7 @@ async fn run(mut config: Config) -> anyhow::Result<()> {
         tokio::spawn(c.run_sampler(engine.clone()));
     }
     metrics.ready.set(1);
-    tracing::info!("recovery finished; ready");
+    tracing::info!(ready_ms = ms_since(started), "recovery finished; ready");
     notify(sd_notify::NotifyState::Ready);
 
     let mut watchdog_usec = 0u64;

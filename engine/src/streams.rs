@@ -204,7 +204,9 @@ impl Engine {
                 }))
             }
         }
+        let t0 = std::time::Instant::now();
         let registry = Registry::open(&config.registry_dir())?;
+        let t_registry = t0.elapsed();
         let engine = Engine {
             config,
             registry,
@@ -215,12 +217,20 @@ impl Engine {
             runtime,
         };
         engine.reconcile()?;
+        let t_wals = t0.elapsed();
         let names: Vec<String> = engine.read_streams().keys().cloned().collect();
         for name in names {
             engine.start_worker(&name);
             engine.start_source(&name);
         }
         engine.update_gauges();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        tracing::info!(
+            registry_ms = ms(t_registry),
+            wals_ms = ms(t_wals - t_registry),
+            delivery_ms = ms(t0.elapsed() - t_wals),
+            "startup timings"
+        );
         Ok(engine)
     }
 

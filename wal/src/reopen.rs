@@ -6,6 +6,21 @@
 //! file's earlier frames, or frames of the last run that a power loss kept behind a dropped one.
 //! Whatever a later power loss keeps of this run's writes, no frame from before the open can
 //! then follow one written after it.
+//!
+//! # Reopening the tail
+//!
+//! The range is cleared with [`StorageFile::zero_range`]: on the real file system
+//! `fallocate(FALLOC_FL_ZERO_RANGE)`, which marks the range's blocks unwritten instead of
+//! writing up to a segment of zeros (64 MiB of writes and their sync were most of a restart
+//! after a crash with a recycled tail segment). It is as durable as written zeros: the extents'
+//! new state is metadata the file's data cannot be read correctly without, which is what
+//! `fdatasync` commits (the same argument as for new segments' unwritten extents,
+//! [`crate::SegmentFill::Unwritten`]), and the sync that follows returns before the first
+//! append. Until it does, a power loss leaves the range either as it was (the next open clears
+//! it again) or zeroed; either way no append was acknowledged yet. A file system without
+//! `ZERO_RANGE` gets written zeros, as before. The simulated disk ([`crate::sim`]) models the
+//! default, written zeros, so the power-loss model checks the ordering (cleared and synced
+//! before the first append), not the kernel call.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,15 +69,8 @@ pub(crate) fn reopen_tail(storage: &dyn Storage, t: &TailSegment) -> Result<Acti
 }
 
 fn zero_range(file: &dyn StorageFile, path: &Path, from: u64, to: u64) -> Result<()> {
-    let zeros = vec![0u8; (to - from).min(1 << 20) as usize];
-    let mut at = from;
-    while at < to {
-        let n = (to - at).min(zeros.len() as u64) as usize;
-        file.write_at(&zeros[..n], at)
-            .map_err(|e| Error::io("write", path, e))?;
-        at += n as u64;
-    }
-    Ok(())
+    file.zero_range(from, to)
+        .map_err(|e| Error::io("zero", path, e))
 }
 
 /// Seals, during recovery, a segment that was complete but whose seal never became durable

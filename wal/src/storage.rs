@@ -134,6 +134,18 @@ pub trait StorageFile: Send + Sync + Debug {
         self.preallocate(len)
     }
 
+    /// Makes `from..to` read as zeros, the file's length unchanged. Not durable until
+    /// `sync_data`. The default writes zeros (1 MiB at a time); the real file system's
+    /// implementation asks for `fallocate(FALLOC_FL_ZERO_RANGE)`, which turns the range into
+    /// unwritten extents without writing (or reading) it: see "Reopening the tail" in
+    /// [`crate::reopen`] for why that is as durable as written zeros.
+    ///
+    /// # Errors
+    /// The underlying I/O error; a failed call may have zeroed a part of the range.
+    fn zero_range(&self, from: u64, to: u64) -> io::Result<()> {
+        write_zeros(from, to, |buf, at| self.write_at(buf, at))
+    }
+
     /// Makes every completed write to this file durable (fdatasync).
     ///
     /// # Errors
@@ -265,6 +277,22 @@ impl Storage for StdStorage {
     }
 }
 
+/// Writes zeros over `from..to` with `write` (1 MiB at a time).
+fn write_zeros(
+    from: u64,
+    to: u64,
+    mut write: impl FnMut(&[u8], u64) -> io::Result<()>,
+) -> io::Result<()> {
+    let zeros = vec![0u8; to.saturating_sub(from).min(1 << 20) as usize];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        write(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 impl StorageFile for StdFile {
     fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
@@ -316,6 +344,36 @@ impl StorageFile for StdFile {
         let e = io::Error::last_os_error();
         match e.raw_os_error() {
             Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => self.preallocate(len),
+            _ => Err(e),
+        }
+    }
+
+    fn zero_range(&self, from: u64, to: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if to <= from {
+            return Ok(());
+        }
+        let too_large = || io::Error::new(io::ErrorKind::InvalidInput, "file too large");
+        let offset = libc::off_t::try_from(from).map_err(|_| too_large())?;
+        let len = libc::off_t::try_from(to - from).map_err(|_| too_large())?;
+        // SAFETY: plain syscall on an open descriptor.
+        let rc = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
+                offset,
+                len,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            // A file system without it: written zeros, as the default.
+            Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => {
+                write_zeros(from, to, |buf, at| self.file.write_all_at(buf, at))
+            }
             _ => Err(e),
         }
     }

@@ -167,15 +167,101 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
-    /// The daemon's peak resident set size since it started (`VmHWM`), KiB; `None` when
-    /// `/proc` does not say.
+    /// Memory figures of the daemon now, from `/proc/PID/status`; `None` when `/proc` does not
+    /// say (another system, or the process is gone).
     #[must_use]
-    pub fn peak_rss_kib(&self) -> Option<u64> {
+    pub fn memory(&self) -> Option<Memory> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        };
+        Some(Memory {
+            peak_rss_kib: kib("VmHWM:")?,
+            rss_anon_kib: kib("RssAnon:")?,
+            rss_file_kib: kib("RssFile:")?,
+            rss_shmem_kib: kib("RssShmem:")?,
+        })
+    }
+
+    /// Its process id.
+    #[must_use]
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).unwrap_or(i32::MAX)
+    }
+
+    /// Kills the daemon with SIGKILL (no shutdown: the crash a restart recovers from) and reaps
+    /// it.
+    pub fn kill_hard(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The length of its log file so far: [`Daemon::log_since`] reads what a later start
+    /// appends.
+    #[must_use]
+    pub fn log_len(&self) -> u64 {
+        std::fs::metadata(&self.log).map_or(0, |m| m.len())
+    }
+
+    /// Its log from byte `offset` on.
+    #[must_use]
+    pub fn log_since(&self, offset: u64) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let from = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(text.len());
+        String::from_utf8_lossy(&text[from..]).into_owned()
+    }
+
+    /// Starts the (stopped or killed) daemon again on the same data directory, port and
+    /// arguments without waiting; returns the moment just before the spawn. Then
+    /// [`Daemon::poll_ready`] waits.
+    ///
+    /// # Errors
+    /// [`DaemonError::Io`] when it cannot be started.
+    pub fn spawn_again(&mut self) -> Result<Instant, DaemonError> {
+        let started = Instant::now();
+        self.child = spawn(
+            &self.command.0,
+            &self.data_dir,
+            self.addr,
+            &self.command.1,
+            &self.log,
+        )?;
+        Ok(started)
+    }
+
+    /// Polls `/health/ready` every `every` until it answers 200 (returns the moment it did) or
+    /// `limit` passes.
+    ///
+    /// # Errors
+    /// [`DaemonError::NotReady`] when the daemon exits or does not become ready in time.
+    pub fn poll_ready(&mut self, every: Duration, limit: Duration) -> Result<Instant, DaemonError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if health_ready(self.addr) {
+                return Ok(Instant::now());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(DaemonError::NotReady {
+                    reason: format!("it exited with {status}"),
+                    log: tail(&self.log),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(DaemonError::NotReady {
+                    reason: format!("/health/ready not 200 after {} s", limit.as_secs()),
+                    log: tail(&self.log),
+                });
+            }
+            std::thread::sleep(every);
+        }
     }
 
     fn wait_ready(&mut self, limit: Duration) -> Result<(), DaemonError> {
@@ -206,6 +292,19 @@ impl Drop for Daemon {
         // SIGTERM first: a clean shutdown closes the WALs; SIGKILL if it takes too long.
         self.stop();
     }
+}
+
+/// A daemon's memory at one moment (`/proc/PID/status`), KiB.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Memory {
+    /// `VmHWM`: the peak resident set since the start.
+    pub peak_rss_kib: u64,
+    /// `RssAnon`: resident anonymous memory (heap, stacks).
+    pub rss_anon_kib: u64,
+    /// `RssFile`: resident file-backed pages (the binary, mapped WAL segments).
+    pub rss_file_kib: u64,
+    /// `RssShmem`: resident shared memory.
+    pub rss_shmem_kib: u64,
 }
 
 /// Starts `binary` on `data_dir` and `addr` with `extra` arguments, its output appended to `log`.

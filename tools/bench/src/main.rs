@@ -11,6 +11,10 @@
 //!   run, PutRecord records/s and latency.
 //!   P3 puts P1's load into a second daemon whose S3 endpoint is [`refuse`]'s server, which
 //!   refuses every write (the destination down, the log only growing).
+//! - [`recover`]: `hydrant-bench recover`: [`loadgen`] -> a hydrantd whose destination
+//!   [`refuse`]s, until its log holds the backlog asked for; then SIGKILL under load, page cache
+//!   dropped, restart: time to `/health/ready` and to the first accepted PutRecordBatch, beside
+//!   the same daemon's restart with an empty log (same run).
 //! - [`deliver`]: `hydrant-bench deliver`: [`loadgen`] -> hydrantd -> objects (the local store,
 //!   or s3s-fs), watched until delivered; per codec, beside the codec's own speed. With
 //!   `--dest postgres`, [`pg`]: batches -> hydrant-sinks' PostgreSQL sink beside a plain COPY,
@@ -42,6 +46,7 @@ mod loadgen;
 mod partition;
 mod pg;
 mod put;
+mod recover;
 mod refuse;
 mod wal;
 
@@ -77,6 +82,9 @@ enum BenchCommand {
     /// KinesisStreamAsSource delivery stream, beside a plain GetRecords loop over the same
     /// shards (same run).
     Kinesis(kinesis::BenchKinesisArgs),
+    /// Restart after SIGKILL with a large backlog (destination down), page cache dropped: time
+    /// to ready and to the first accepted PutRecordBatch, beside a restart with an empty log.
+    Recover(recover::BenchRecoverArgs),
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -88,6 +96,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         BenchCommand::Put(args) => put::run(&args, out).map_err(|e| CliError::Command(Box::new(e))),
         BenchCommand::Kinesis(args) => {
             kinesis::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))
+        }
+        BenchCommand::Recover(args) => {
+            recover::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))
         }
     }
 }

@@ -181,8 +181,20 @@ pub enum PutShapeArg {
 
 /// Sends the same pre-encoded request again and again: the daemon accepts duplicates, and the
 /// load generator spends its CPU on HTTP, not on JSON.
-struct Fixed {
+pub(crate) struct Fixed {
     req: Req,
+}
+
+impl Fixed {
+    /// A workload that sends `req` again and again.
+    pub(crate) fn new(req: Req) -> Fixed {
+        Fixed { req }
+    }
+
+    /// The request's body.
+    pub(crate) fn body(&self) -> Bytes {
+        self.req.body.clone()
+    }
 }
 
 impl Workload for Fixed {
@@ -247,7 +259,7 @@ pub fn filler(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-fn batch_request(stream: &str, records: usize, record_bytes: usize) -> Req {
+pub(crate) fn batch_request(stream: &str, records: usize, record_bytes: usize) -> Req {
     let b64 = base64::engine::general_purpose::STANDARD;
     let recs: Vec<serde_json::Value> = (0..records)
         .map(|i| json!({ "Data": b64.encode(filler(record_bytes, i as u64 + 1)) }))
@@ -288,8 +300,9 @@ struct ShapeReport {
     /// Console pages read during the shape (`--console-refresh`'s second run), and the slowest
     /// read, ms.
     console_pages: Option<(u64, f64)>,
-    /// The daemon's peak resident memory since its start, read right after the shape, KiB.
-    daemon_peak_rss_kib: Option<u64>,
+    /// The daemon's memory read right after the shape: its peak resident set since its start
+    /// (`VmHWM`) and what is resident now, anonymous and file-backed (mapped segments).
+    daemon_memory: Option<crate::daemon::Memory>,
 }
 
 /// Fetches `path` once a second until `stop` turns true: the console page a browser tab with a
@@ -439,7 +452,10 @@ pub fn bench_daemon_args() -> Vec<String> {
 
 /// Creates the stream the P shapes load: UNCOMPRESSED into the bucket `hydrant-bench-put`, with
 /// the bench's buffering hint and a 900 s interval (delivery runs behind the load).
-async fn create_put_stream(client: &FirehoseClient, stream: &str) -> Result<(), DaemonError> {
+pub(crate) async fn create_put_stream(
+    client: &FirehoseClient,
+    stream: &str,
+) -> Result<(), DaemonError> {
     daemon::create_stream(
         client,
         stream,
@@ -497,7 +513,7 @@ fn run_p3(
         });
         Ok::<_, BenchHttpError>(loadgen::drive(daemon.addr, load, workload).await?)
     })?;
-    let peak = daemon.peak_rss_kib();
+    let memory = daemon.memory();
     drop(daemon);
     let refused = refuser.refused.load(std::sync::atomic::Ordering::Relaxed);
     let ratio = p1_mb_per_sec.map(|p1| result.mb_per_sec / p1);
@@ -511,7 +527,7 @@ fn run_p3(
         goal_met: ratio.map(|r| r >= 0.5),
         result,
         console_pages: None,
-        daemon_peak_rss_kib: peak,
+        daemon_memory: memory,
     })
 }
 
@@ -650,7 +666,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
                     goal_met: ratio.map(|r| r >= 0.6),
                     result,
                     console_pages,
-                    daemon_peak_rss_kib: daemon.as_ref().and_then(Daemon::peak_rss_kib),
+                    daemon_memory: daemon.as_ref().and_then(Daemon::memory),
                 });
             }
         }
@@ -703,7 +719,7 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
                     goal_met: Some(met),
                     result,
                     console_pages,
-                    daemon_peak_rss_kib: daemon.as_ref().and_then(Daemon::peak_rss_kib),
+                    daemon_memory: daemon.as_ref().and_then(Daemon::memory),
                 });
             }
         }
@@ -800,8 +816,16 @@ pub fn run(args: &BenchPutArgs, out: &mut dyn Write) -> Result<(), BenchHttpErro
         .shapes
         .iter()
         .filter_map(|s| {
-            s.daemon_peak_rss_kib
-                .map(|k| format!("after {} {:.0} MiB", s.shape, k as f64 / 1024.0))
+            s.daemon_memory.map(|m| {
+                format!(
+                    "after {} {:.0} MiB (now RssAnon {:.0}, RssFile {:.0}, RssShmem {:.0})",
+                    s.shape,
+                    m.peak_rss_kib as f64 / 1024.0,
+                    m.rss_anon_kib as f64 / 1024.0,
+                    m.rss_file_kib as f64 / 1024.0,
+                    m.rss_shmem_kib as f64 / 1024.0
+                )
+            })
         })
         .collect();
     if !peaks.is_empty() {
