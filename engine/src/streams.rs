@@ -507,7 +507,9 @@ impl Engine {
 
     /// Describe's `FailureDescription.Details` of the stream `name` (see [`Slot::failure_details`]).
     fn failure_details(&self, name: &str) -> Option<String> {
-        self.read_streams().get(name).and_then(Slot::failure_details)
+        self.read_streams()
+            .get(name)
+            .and_then(Slot::failure_details)
     }
 
     fn record(&self, name: &str) -> Result<StreamRecord, ApiError> {

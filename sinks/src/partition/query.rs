@@ -301,7 +301,7 @@ const RECORDS_PER_THREAD_MIN: usize = 512;
 const EXTRACTION_THREADS_MAX: usize = 4;
 
 /// How many threads extract the keys of `records` records: one per CPU, at most
-/// [`EXTRACTION_THREADS_MAX`], each with at least [`RECORDS_PER_THREAD_MIN`] records.
+/// `EXTRACTION_THREADS_MAX`, each with at least `RECORDS_PER_THREAD_MIN` records.
 pub fn extraction_threads(records: usize) -> usize {
     static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
