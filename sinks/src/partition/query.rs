@@ -145,7 +145,7 @@ impl MetadataQuery {
     }
 
     /// Whether the query is an object of plain paths, read without jaq where that gives jaq's
-    /// result ([`PlainPaths`]).
+    /// result (`PlainPaths`).
     pub fn has_fast_path(&self) -> bool {
         self.plain.is_some()
     }
