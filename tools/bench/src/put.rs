@@ -480,18 +480,7 @@ fn run_p3(
     })?;
     let binary = daemon::find_hydrantd(args.hydrantd.as_deref())?;
     let mut daemon_args = bench_daemon_args();
-    daemon_args.extend(
-        [
-            "--s3-endpoint",
-            &refuser.url(),
-            "--s3-force-path-style",
-            "--s3-access-key-id",
-            "bench",
-            "--s3-secret-access-key",
-            "bench",
-        ]
-        .map(String::from),
-    );
+    daemon_args.extend(refuser.daemon_args());
     eprintln!(
         "bench put: P3: starting {} with its S3 endpoint refusing every write",
         binary.display()

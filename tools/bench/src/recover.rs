@@ -286,18 +286,7 @@ pub fn run(args: &BenchRecoverArgs, out: &mut dyn Write) -> Result<(), BenchHttp
     // A budget the backlog fits in (0, no budget, does not fit in the node's budget).
     let budget = ((args.gib + 4.0) * f64::from(1u32 << 30)) as u64;
     daemon_args.extend(["--stream-budget-bytes".to_string(), budget.to_string()]);
-    daemon_args.extend(
-        [
-            "--s3-endpoint",
-            &refuser.url(),
-            "--s3-force-path-style",
-            "--s3-access-key-id",
-            "bench",
-            "--s3-secret-access-key",
-            "bench",
-        ]
-        .map(String::from),
-    );
+    daemon_args.extend(refuser.daemon_args());
     eprintln!("bench recover: starting {}", binary.display());
     let mut daemon = Daemon::start(&binary, &args.dir, &daemon_args)?;
     let runtime = put::runtime(1)?;

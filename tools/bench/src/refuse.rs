@@ -66,6 +66,21 @@ impl Refuser {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// hydrantd's flags that point its S3 destination at this endpoint.
+    pub fn daemon_args(&self) -> Vec<String> {
+        [
+            "--s3-endpoint",
+            &self.url(),
+            "--s3-force-path-style",
+            "--s3-access-key-id",
+            "bench",
+            "--s3-secret-access-key",
+            "bench",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
 }
 
 /// Reads the request head (up to 64 KiB or a second), answers 503 and closes.
