@@ -22,6 +22,17 @@
 //! delivered by the [`crate::ObjectSink`] it becomes one object under the partition's Prefix.
 //! A partition is active from its first buffered record until it is flushed.
 //!
+//! # Buffer reuse
+//!
+//! A flushed partition's buffer goes to the sink inside its batch; a clone of it is kept as a
+//! spare, and when the sink has dropped the batch (the spare is the buffer's only owner) the next
+//! partition to open takes it back with its pages already faulted in. Fresh multi-MiB buffers per
+//! object, page-faulted and zeroed by the kernel and grown by doubling, were the largest cost of
+//! the partitioned path. Spares hold at most a quarter of `memory_bytes` beside the open
+//! partitions' data (so a destination holds at most 1.25x `memory_bytes` of buffers), and are all
+//! dropped when a round finds no partition open and brings no record (an idle destination keeps
+//! no memory).
+//!
 //! # Determinism (what exactly-once rests on)
 //!
 //! Every decision is a pure function of the rounds given (their records, keys, `cut_ms` and
@@ -37,7 +48,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use crate::failed::{FailedRecord, FailureDetail};
 use crate::keys::S3Prefixes;
@@ -111,7 +122,15 @@ pub struct PartitionBuffers {
     next_seq: u64,
     /// Bytes held by all open partitions.
     bytes: u64,
+    /// Buffers of flushed partitions, to be reused once their batch is dropped (see the module
+    /// docs). Their capacities add up to `spare_bytes`.
+    spares: Vec<(Bytes, u64)>,
+    /// The sum of the spares' capacities. Invariant: `spare_bytes <= rules.memory_bytes / 4`.
+    spare_bytes: u64,
 }
+
+/// The first capacity of a partition's buffer (it grows by doubling up to the size hint).
+const FIRST_CAPACITY: usize = 1 << 20;
 
 /// The identity the canonical prefix is evaluated under: only the keys vary it.
 fn canonical_identity() -> BatchIdentity {
@@ -139,6 +158,8 @@ impl PartitionBuffers {
             open: HashMap::new(),
             next_seq: 0,
             bytes: 0,
+            spares: Vec::new(),
+            spare_bytes: 0,
         }
     }
 
@@ -173,6 +194,7 @@ impl PartitionBuffers {
 
     /// Drops every open partition (a worker starting over from its checkpoint).
     pub fn clear(&mut self) {
+        self.drop_spares();
         self.parts.clear();
         self.open.clear();
         self.bytes = 0;
@@ -312,6 +334,9 @@ impl PartitionBuffers {
             out.objects.push(self.flush(seq, round));
         }
         debug_assert!(!flush_all || self.parts.is_empty());
+        if round.records.is_empty() && self.parts.is_empty() {
+            self.drop_spares();
+        }
         debug_assert_eq!(
             self.bytes,
             self.parts
@@ -372,6 +397,46 @@ impl PartitionBuffers {
         Some(out)
     }
 
+    /// A buffer for a partition that opens: a spare the sink no longer holds, or a new one.
+    fn take_spare(&mut self) -> BytesMut {
+        let Some(i) = self.spares.iter().position(|(b, _)| b.is_unique()) else {
+            let first = usize::try_from(self.rules.size_bytes)
+                .unwrap_or(usize::MAX)
+                .min(FIRST_CAPACITY);
+            return BytesMut::with_capacity(first);
+        };
+        let (spare, capacity) = self.spares.swap_remove(i);
+        self.spare_bytes -= capacity;
+        match spare.try_into_mut() {
+            Ok(mut buffer) => {
+                buffer.clear();
+                buffer
+            }
+            // Unreachable (the spare was unique and only this thread holds it), but harmless.
+            Err(_) => BytesMut::new(),
+        }
+    }
+
+    /// Keeps a clone of a flushed partition's buffer (of `capacity` bytes) while the spares stay
+    /// within their bound.
+    fn keep_spare(&mut self, whole: &Bytes, capacity: u64) {
+        if capacity > 0 && self.spare_bytes + capacity <= self.rules.memory_bytes / 4 {
+            self.spares.push((whole.clone(), capacity));
+            self.spare_bytes += capacity;
+        }
+        debug_assert_eq!(
+            self.spare_bytes,
+            self.spares.iter().map(|(_, c)| c).sum::<u64>()
+        );
+        debug_assert!(self.spare_bytes <= self.rules.memory_bytes / 4);
+    }
+
+    /// Drops every spare (an idle destination, a restart).
+    fn drop_spares(&mut self) {
+        self.spares.clear();
+        self.spare_bytes = 0;
+    }
+
     fn open_part(
         &mut self,
         canonical: Arc<str>,
@@ -381,11 +446,12 @@ impl PartitionBuffers {
         let seq = self.next_seq;
         self.next_seq += 1;
         let keys = shared.cloned().unwrap_or_else(|| Arc::new(keys.clone()));
+        let data = self.take_spare();
         self.parts.insert(
             seq,
             Part {
                 keys,
-                data: BytesMut::new(),
+                data,
                 records: Vec::new(),
                 oldest_ms: u64::MAX,
             },
@@ -410,7 +476,9 @@ impl PartitionBuffers {
         };
         self.open.retain(|_, s| *s != seq);
         self.bytes -= part.data.len() as u64;
+        let capacity = part.data.capacity() as u64;
         let whole = part.data.freeze();
+        self.keep_spare(&whole, capacity);
         let mut start = 0;
         let records: Vec<Record> = part
             .records
@@ -716,5 +784,64 @@ mod tests {
         );
         assert_eq!(summary(&out.objects), [("a".into(), 0, 0, "aaa".into())]);
         assert_eq!(b.active(), 2);
+    }
+
+    fn buffer_of(objects: &[Batch]) -> *const u8 {
+        match objects {
+            [object] => object
+                .contiguous
+                .as_ref()
+                .map_or(std::ptr::null(), |c| c.as_ptr()),
+            _ => panic!("one object expected, got {}", objects.len()),
+        }
+    }
+
+    #[test]
+    fn a_flushed_buffer_is_reused_only_once_its_batch_is_dropped() {
+        let mut b = PartitionBuffers::new(rules(8, 1000, 10), prefixes(), None);
+        let first = b.add_round(&round(0, 0, &[("a", "aaaa"), ("a", "bbbb")]), 0, false);
+        assert_eq!(
+            summary(&first.objects),
+            [("a".into(), 0, 1, "aaaabbbb".into())]
+        );
+        let first_buffer = buffer_of(&first.objects);
+        // The sink still holds the first object: the next partition gets a buffer of its own.
+        let second = b.add_round(&round(2, 0, &[("b", "cc")]), 0, true);
+        assert_eq!(summary(&second.objects), [("b".into(), 2, 2, "cc".into())]);
+        let second_buffer = buffer_of(&second.objects);
+        assert_ne!(first_buffer, second_buffer);
+        assert_eq!(
+            summary(&first.objects),
+            [("a".into(), 0, 1, "aaaabbbb".into())]
+        );
+        drop(first);
+        drop(second);
+        // Both are back: the next partition fills one of them, from its start.
+        let third = b.add_round(&round(3, 0, &[("c", "dd")]), 0, true);
+        assert_eq!(summary(&third.objects), [("c".into(), 3, 3, "dd".into())]);
+        let third_buffer = buffer_of(&third.objects);
+        assert!(third_buffer == first_buffer || third_buffer == second_buffer);
+        drop(third);
+        assert_eq!(b.spares.len(), 2);
+        // A round without records and no partition open: an idle destination keeps no spare.
+        let idle = b.add_round(&round(10, 0, &[]), 0, false);
+        assert!(idle.objects.is_empty());
+        assert!(b.spares.is_empty() && b.spare_bytes == 0);
+    }
+
+    #[test]
+    fn spares_hold_at_most_a_quarter_of_the_memory_bound() {
+        let mut r = rules(8, 1000, 10);
+        r.memory_bytes = 40;
+        let mut b = PartitionBuffers::new(r, prefixes(), None);
+        let first = b.add_round(&round(0, 0, &[("a", "aaaa"), ("a", "bbbb")]), 0, false);
+        assert_eq!(first.objects.len(), 1);
+        assert_eq!(b.spares.len(), 1);
+        assert!(b.spare_bytes >= 8 && b.spare_bytes <= 10);
+        // A second 8-byte buffer would take the spares past 10 bytes: it is not kept.
+        let second = b.add_round(&round(2, 0, &[("b", "cccc"), ("b", "dddd")]), 0, false);
+        assert_eq!(second.objects.len(), 1);
+        assert_eq!(b.spares.len(), 1);
+        assert!(b.spare_bytes <= 10);
     }
 }

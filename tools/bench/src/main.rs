@@ -58,6 +58,12 @@ use hydrant_tools::{error, firehose, render};
 
 use crate::error::CliError;
 
+/// hydrantd's allocator (see its main.rs): the in-process benchmarks run the daemon's delivery and
+/// WAL code, and its large batch buffers behave differently under glibc's allocator (each one
+/// handed back to the kernel on free and page-faulted again).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// hydrant-bench: hydrant's benchmarks (also run as `hydrant bench ...`).
 #[derive(Debug, Parser)]
 #[command(name = "hydrant-bench", version, propagate_version = true)]
