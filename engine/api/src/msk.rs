@@ -162,23 +162,22 @@ pub fn msk_source(
              constraint: Member must satisfy enum value set: [PUBLIC, PRIVATE]"
         )));
     }
-    let read_from_ms = match obj.get("ReadFromTimestamp") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(s) if s.is_finite() && s >= 0.0 && s < 1e13 => Some((s * 1000.0).round() as u64),
-            _ => {
-                return Err(ApiError::invalid(format!(
+    let read_from_ms =
+        match obj.get("ReadFromTimestamp") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(s) if (0.0..1e13).contains(&s) => Some((s * 1000.0).round() as u64),
+                _ => {
+                    return Err(ApiError::invalid(format!(
                     "MSKSourceConfiguration.ReadFromTimestamp {n} is not a time since the epoch"
                 )))
-            }
-        },
-        Some(_) => {
-            return Err(ApiError::invalid(
+                }
+            },
+            Some(_) => return Err(ApiError::invalid(
                 "MSKSourceConfiguration.ReadFromTimestamp must be a timestamp (seconds since the \
                  epoch)",
-            ))
-        }
-    };
+            )),
+        };
     Ok(Some(MskSource {
         cluster_arn,
         topic,
