@@ -77,6 +77,13 @@
 //! [kinesis]                            # KinesisStreamAsSource streams: see
 //! endpoint = "http://127.0.0.1:4567"   # crate::source::kinesis::config (HYDRANT_KINESIS_*)
 //!
+//! [kafka]                              # MSKAsSource streams: see crate::source::kafka::config
+//! bootstrap_servers = "127.0.0.1:9092" # HYDRANT_KAFKA_BOOTSTRAP_SERVERS: for any cluster ARN
+//! [kafka.clusters."arn:aws:kafka:us-east-1:000000000000:cluster/c/1"]
+//! bootstrap_servers = "b-1:9092,b-2:9092"  # per MSKClusterARN; with security_protocol,
+//!                                      # sasl_mechanism, sasl_username, sasl_password,
+//!                                      # ssl_ca_location passed to librdkafka
+//!
 //! [delivery]
 //! retry_seconds = 86400                # HYDRANT_DELIVERY_RETRY_SECONDS: how long a batch is
 //!                                      # retried (Firehose's 24 h for S3) before the error output
@@ -720,6 +727,8 @@ pub struct Config {
     pub glue: GlueSection,
     /// The Kinesis service of `KinesisStreamAsSource` streams.
     pub kinesis: crate::source::kinesis::Section,
+    /// The Kafka clusters of `MSKAsSource` streams.
+    pub kafka: crate::source::kafka::Section,
     /// Declared streams.
     pub streams: Vec<StreamConfig>,
     /// The web console.
@@ -751,6 +760,7 @@ impl Default for Config {
             catalog: CatalogSection::default(),
             glue: GlueSection::default(),
             kinesis: crate::source::kinesis::Section::default(),
+            kafka: crate::source::kafka::Section::default(),
             streams: vec![StreamConfig::embedded_default()],
             console: crate::console::ConsoleConfig::default(),
         }
@@ -1013,6 +1023,7 @@ impl Config {
             ));
         }
         self.kinesis.validate().map_err(ConfigError::Invalid)?;
+        self.kafka.validate().map_err(ConfigError::Invalid)?;
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return bad("tls.cert and tls.key go together".to_string());
         }

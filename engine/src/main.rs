@@ -248,6 +248,7 @@ fn main() -> anyhow::Result<()> {
     };
     config.apply_overrides(cli.overrides()?);
     config.kinesis.apply_env();
+    config.kafka.apply_env();
     config.validate()?;
     init_tracing(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()

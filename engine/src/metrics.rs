@@ -33,7 +33,8 @@
 //! | `hydrant_jq_processing_seconds{stream,destination}` | JQProcessing.Duration (seconds the last batch's jq extraction took) |
 //! | `hydrant_destination_state{stream,destination}` | 0 delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination is past the log's end, 3 the destination lost commits the WAL no longer holds |
 //!
-//! The Kinesis source's `hydrant_kinesis_*` metrics are listed in [`crate::source::kinesis::metrics`].
+//! The Kinesis source's `hydrant_kinesis_*` metrics are listed in [`crate::source::kinesis::metrics`],
+//! the Kafka source's `hydrant_kafka_*` in [`crate::source::kafka::metrics`].
 //!
 //! Counters only count requests that got past decoding to a stream; gauges are refreshed from
 //! the WALs at every scrape.
@@ -169,6 +170,8 @@ pub struct Metrics {
     delivery_sync: std::sync::Mutex<()>,
     /// The Kinesis source's metrics (`hydrant_kinesis_*`).
     pub kinesis: crate::source::kinesis::KinesisMetrics,
+    /// The Kafka (MSK) source's metrics (`hydrant_kafka_*`).
+    pub kafka: crate::source::kafka::KafkaMetrics,
     /// Per stream, the WAL sync latencies again as counts the console can read (the
     /// Prometheus histogram cannot be read back): its WAL sync p99 chart.
     sync_latency: std::sync::Mutex<std::collections::HashMap<String, Arc<LatencyCounts>>>,
@@ -219,10 +222,12 @@ impl Metrics {
             partition_exceeded: Family::default(),
             jq_seconds: Family::default(),
             kinesis: crate::source::kinesis::KinesisMetrics::default(),
+            kafka: crate::source::kafka::KafkaMetrics::default(),
             delivery_sync: std::sync::Mutex::new(()),
             sync_latency: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
         m.kinesis.register(&mut registry);
+        m.kafka.register(&mut registry);
         registry.register(
             "incoming_records",
             "Records accepted (IncomingRecords)",

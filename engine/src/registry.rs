@@ -112,6 +112,9 @@ pub struct StreamRecord {
     /// The Kinesis stream read (`KinesisStreamAsSource`); `None`: DirectPut.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinesis_source: Option<hydrant_api::source::KinesisStreamSource>,
+    /// The Kafka topic read (`MSKAsSource`); `None`: not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msk_source: Option<hydrant_api::msk::MskSource>,
 }
 
 /// The registry database.
@@ -261,6 +264,7 @@ mod tests {
             origin: Origin::Api,
             throughput_hint_mbs: None,
             kinesis_source: None,
+            msk_source: None,
         };
         {
             let r = Registry::open(&path).expect("open");

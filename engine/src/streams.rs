@@ -46,7 +46,34 @@ use crate::delivery::{build_spec, DeliveryStats, DeliveryWorker};
 use crate::metrics::{DeliveryLabel, Metrics, StreamLabel};
 use crate::record_id;
 use crate::registry::{Origin, Registry, RegistryError, StreamRecord, StreamStatus};
+use crate::source::kafka::{KafkaSource, SourceSpec as KafkaSpec};
 use crate::source::kinesis::{KinesisSource, SourceSpec};
+use crate::source::state::SourceState;
+
+/// A running reader of a stream's outside source.
+#[derive(Debug)]
+enum RunningSource {
+    /// `KinesisStreamAsSource`.
+    Kinesis(KinesisSource),
+    /// `MSKAsSource`.
+    Kafka(KafkaSource),
+}
+
+impl RunningSource {
+    fn state(&self) -> Arc<SourceState> {
+        match self {
+            RunningSource::Kinesis(s) => s.state(),
+            RunningSource::Kafka(s) => s.state(),
+        }
+    }
+
+    fn stop(self) {
+        match self {
+            RunningSource::Kinesis(s) => s.stop(),
+            RunningSource::Kafka(s) => s.stop(),
+        }
+    }
+}
 use prometheus_client::metrics::counter::Counter;
 
 /// A start-up failure.
@@ -130,8 +157,9 @@ struct Slot {
     worker: Option<DeliveryWorker>,
     /// The destination's counters, kept across worker restarts (UpdateDestination).
     stats: Arc<DeliveryStats>,
-    /// The Kinesis reader of a `KinesisStreamAsSource` stream, while the stream is ACTIVE.
-    source: Option<KinesisSource>,
+    /// The reader of a `KinesisStreamAsSource` or `MSKAsSource` stream, while the stream is
+    /// ACTIVE.
+    source: Option<RunningSource>,
 }
 
 impl Slot {
@@ -264,12 +292,38 @@ impl Engine {
         }
     }
 
-    /// Starts the Kinesis reader of an ACTIVE `KinesisStreamAsSource` stream (none runs yet).
+    /// Starts the reader of an ACTIVE `KinesisStreamAsSource` or `MSKAsSource` stream (none
+    /// runs yet).
     fn start_source(&self, name: &str) {
         let mut streams = self.write_streams();
         let Some(slot) = streams.get_mut(name) else {
             return;
         };
+        if let (Some(open), StreamStatus::Active, None, Some(msk)) = (
+            &slot.open,
+            slot.record.status,
+            &slot.source,
+            &slot.record.msk_source,
+        ) {
+            let spec = KafkaSpec {
+                stream: name.to_string(),
+                source: msk.clone(),
+                start_ms: msk.start_ms(slot.record.created_ms),
+                section: self.config.kafka.clone(),
+            };
+            match KafkaSource::spawn(
+                open.wal.clone(),
+                spec,
+                self.metrics.clone(),
+                self.runtime.clone(),
+            ) {
+                Ok(s) => slot.source = Some(RunningSource::Kafka(s)),
+                Err(e) => {
+                    tracing::error!(stream = %name, error = %e, "the Kafka source cannot start")
+                }
+            }
+            return;
+        }
         let (Some(open), StreamStatus::Active, None, Some(source)) = (
             &slot.open,
             slot.record.status,
@@ -290,14 +344,14 @@ impl Engine {
             self.metrics.clone(),
             self.runtime.clone(),
         ) {
-            Ok(s) => slot.source = Some(s),
+            Ok(s) => slot.source = Some(RunningSource::Kinesis(s)),
             Err(e) => {
                 tracing::error!(stream = %name, error = %e, "the Kinesis source cannot start")
             }
         }
     }
 
-    /// Stops a stream's Kinesis reader, if one runs.
+    /// Stops a stream's source reader, if one runs.
     fn stop_source(&self, name: &str) {
         let source = self
             .write_streams()
@@ -390,6 +444,7 @@ impl Engine {
                 origin: Origin::Config,
                 throughput_hint_mbs: None,
                 kinesis_source: None,
+                msk_source: None,
             };
             self.persist(&rec)?;
             let wal = self.open_wal(&rec.name)?;
@@ -599,10 +654,11 @@ impl Engine {
                         let backlog = backlog_bytes(&s.wal.segments(), delivery.cursor);
                         (st.disk_bytes, st.durable_lsn.0, backlog)
                     });
-                let source = rec.kinesis_source.as_ref().map_or_else(
-                    || "Direct PUT".to_owned(),
-                    |k| format!("Kinesis stream {}", k.kinesis_stream_arn),
-                );
+                let source = match (&rec.kinesis_source, &rec.msk_source) {
+                    (Some(k), _) => format!("Kinesis stream {}", k.kinesis_stream_arn),
+                    (None, Some(m)) => format!("Kafka topic {} of {}", m.topic, m.cluster_arn),
+                    (None, None) => "Direct PUT".to_owned(),
+                };
                 StreamSnapshot {
                     name: rec.name.clone(),
                     incarnation: rec.incarnation,
@@ -678,6 +734,7 @@ impl Engine {
             origin: Origin::Api,
             throughput_hint_mbs: hint,
             kinesis_source: req.kinesis_source,
+            msk_source: req.msk_source,
         };
         self.persist(&rec).map_err(internal)?;
         let incarnation = rec.incarnation;
@@ -910,6 +967,21 @@ impl Engine {
                     }}),
                 );
             }
+            if let Some(m) = &rec.msk_source {
+                obj.insert(
+                    "Source".into(),
+                    json!({"MSKSourceDescription": {
+                        "MSKClusterARN": m.cluster_arn,
+                        "TopicName": m.topic,
+                        "AuthenticationConfiguration": {
+                            "RoleARN": m.role_arn,
+                            "Connectivity": m.connectivity,
+                        },
+                        "DeliveryStartTimestamp": rec.created_ms as f64 / 1000.0,
+                        "ReadFromTimestamp": m.start_ms(rec.created_ms) as f64 / 1000.0,
+                    }}),
+                );
+            }
             if let Some(details) = self.failure_details(&rec.name) {
                 obj.insert(
                     "FailureDescription".into(),
@@ -991,6 +1063,9 @@ impl Engine {
             return Err(ApiError::invalid(
                 hydrant_api::source::PUT_ON_KINESIS_SOURCE,
             ));
+        }
+        if slot.record.msk_source.is_some() {
+            return Err(ApiError::invalid(hydrant_api::msk::PUT_ON_MSK_SOURCE));
         }
         match (&slot.open, slot.record.status) {
             (Some(s), StreamStatus::Active) => Ok(s.clone()),
@@ -1165,6 +1240,8 @@ impl Engine {
 fn stream_type(rec: &StreamRecord) -> &'static str {
     if rec.kinesis_source.is_some() {
         hydrant_api::source::KINESIS_STREAM_AS_SOURCE
+    } else if rec.msk_source.is_some() {
+        hydrant_api::msk::MSK_AS_SOURCE
     } else {
         "DirectPut"
     }

@@ -476,6 +476,15 @@ KINESIS_SOURCE = {
 }
 
 
+# A stream read from an MSK (Kafka) topic likewise (the members daemon maps no cluster: the
+# stream is created and its source described as failed).
+MSK_SOURCE = {
+    "MSKClusterARN": "arn:aws:kafka:us-east-1:123456789012:cluster/members/1",
+    "TopicName": "members",
+    "AuthenticationConfiguration": {"RoleARN": ROLE, "Connectivity": "PRIVATE"},
+}
+
+
 def request_for(path, shape, name):
     """(operation, destination create member or None, kwargs, route within kwargs, value)."""
     op, dest_member, kwargs, route, value = request_for_member(path, shape, name)
@@ -483,6 +492,10 @@ def request_for(path, shape, name):
                          or kwargs.get("DeliveryStreamType") == "KinesisStreamAsSource"):
         kwargs["DeliveryStreamType"] = "KinesisStreamAsSource"
         kwargs["KinesisStreamSourceConfiguration"] = dict(KINESIS_SOURCE)
+    if op == CREATE and (route[0] == "MSKSourceConfiguration"
+                         or kwargs.get("DeliveryStreamType") == "MSKAsSource"):
+        kwargs["DeliveryStreamType"] = "MSKAsSource"
+        kwargs["MSKSourceConfiguration"] = copy.deepcopy(MSK_SOURCE)
     return op, dest_member, kwargs, route, value
 
 

@@ -43,6 +43,8 @@ pub struct CreateRequest {
     pub tags: Vec<(String, String)>,
     /// The Kinesis stream read, for `KinesisStreamAsSource` (None: DirectPut).
     pub kinesis_source: Option<crate::source::KinesisStreamSource>,
+    /// The Kafka topic read, for `MSKAsSource` (None: not).
+    pub msk_source: Option<crate::msk::MskSource>,
 }
 
 /// UpdateDestination, validated as far as it can be without the current configuration.
@@ -78,7 +80,7 @@ pub enum Request {
     List {
         /// Names to return.
         limit: usize,
-        /// Only this type (DirectPut or KinesisStreamAsSource).
+        /// Only this type (DirectPut, KinesisStreamAsSource or MSKAsSource).
         stream_type: Option<String>,
         /// Start after this name.
         exclusive_start: Option<String>,
@@ -384,9 +386,9 @@ fn limit(l: Option<i64>, max: i64, default: usize, member: &str) -> Result<usize
 
 fn stream_type_ok(t: &str) -> Result<(), ApiError> {
     match t {
-        "DirectPut" | "KinesisStreamAsSource" => Ok(()),
-        "MSKAsSource" | "DatabaseAsSource" => Err(ApiError::invalid(
-            format!("DeliveryStreamType {t} is not supported by hydrant (only DirectPut and KinesisStreamAsSource)"),
+        "DirectPut" | "KinesisStreamAsSource" | "MSKAsSource" => Ok(()),
+        "DatabaseAsSource" => Err(ApiError::invalid(
+            format!("DeliveryStreamType {t} is not supported by hydrant (only DirectPut, KinesisStreamAsSource and MSKAsSource)"),
         )),
         other => Err(ApiError::invalid(format!(
             "1 validation error detected: Value '{other}' at 'deliveryStreamType' failed to \
@@ -630,16 +632,18 @@ fn create(i: CreateDeliveryStreamInput) -> Result<Request, ApiError> {
         i.delivery_stream_type.as_deref(),
         i.kinesis_stream_source_configuration.as_ref(),
     )?;
-    if kinesis_source.is_some() && i.direct_put_source_configuration.is_some() {
+    let msk_source = crate::msk::msk_source(
+        i.delivery_stream_type.as_deref(),
+        i.msk_source_configuration.as_ref(),
+    )?;
+    if (kinesis_source.is_some() || msk_source.is_some())
+        && i.direct_put_source_configuration.is_some()
+    {
         return Err(ApiError::invalid(
             "DirectPutSourceConfiguration is only valid with DeliveryStreamType DirectPut",
         ));
     }
     for (present, what) in [
-        (
-            i.msk_source_configuration.is_some(),
-            "MSKSourceConfiguration",
-        ),
         (
             i.database_source_configuration.is_some(),
             "DatabaseSourceConfiguration",
@@ -675,6 +679,7 @@ fn create(i: CreateDeliveryStreamInput) -> Result<Request, ApiError> {
         destination,
         tags,
         kinesis_source,
+        msk_source,
     }))
 }
 

@@ -24,6 +24,7 @@
 //!   processor: the rules checked at create and update, the retry window;
 //! - [`source`]: `DeliveryStreamType` and `KinesisStreamSourceConfiguration` (a stream read
 //!   from a Kinesis data stream);
+//! - [`msk`]: `MSKSourceConfiguration` (a stream read from a Kafka topic, `MSKAsSource`);
 //! - [`unsupported`]: the members hydrant does not apply, refused by name;
 //! - [`validate`]: Firehose's value constraints (names, tags, ARNs) written out;
 //! - [`errors`]: [`ErrorCode`] and [`ApiError`], Firehose's error replies;
@@ -41,6 +42,7 @@ pub mod errors;
 pub mod fastpath;
 pub mod limits;
 pub mod model;
+pub mod msk;
 pub mod non_s3;
 pub mod operation;
 pub mod partitioning;

@@ -253,16 +253,27 @@ pub(super) fn http_endpoint(
 struct PipelineTransform {
     pipeline: transform::Pipeline,
     stream_arn: String,
-    kinesis: Option<KinesisEvents>,
+    source: Option<SourceEvents>,
 }
 
-/// What a transform of a `KinesisStreamAsSource` stream needs to tell its Lambda function where
-/// the records came from: the Kinesis stream's ARN, and the stream's log, whose frames' annexes
-/// hold each record's Kinesis metadata ([`crate::source::kinesis::event`]).
+/// Which outside source a stream reads, for its Lambda events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SourceKind {
+    /// `KinesisStreamAsSource` ([`crate::source::kinesis::event`]).
+    Kinesis,
+    /// `MSKAsSource` ([`crate::source::kafka::event`]).
+    Msk,
+}
+
+/// What a transform of a stream read from a Kinesis data stream or a Kafka topic needs to tell
+/// its Lambda function where the records came from: the source's ARN, and the stream's log,
+/// whose frames' annexes hold each record's source metadata.
 #[derive(Debug, Clone)]
-pub(super) struct KinesisEvents {
-    /// `sourceKinesisStreamArn`.
-    pub(super) stream_arn: String,
+pub(super) struct SourceEvents {
+    /// Which source.
+    pub(super) kind: SourceKind,
+    /// `sourceKinesisStreamArn` or `sourceMSKArn`.
+    pub(super) arn: String,
     /// The delivery stream's WAL.
     pub(super) wal: Arc<hydrant_wal::Wal>,
 }
@@ -273,16 +284,18 @@ impl Transform for PipelineTransform {
         batch: Batch,
     ) -> BoxFuture<'a, Result<(Batch, Vec<FailedRecord>), SinkError>> {
         Box::pin(async move {
-            let source = match &self.kinesis {
-                Some(k) if self.pipeline.lambda_arn().is_some() => Some(
-                    crate::source::kinesis::event::batch_metadata(
-                        &k.wal,
-                        batch.identity.first_lsn,
-                        batch.identity.last_lsn,
-                        &k.stream_arn,
-                    )
-                    .map_err(|e| SinkError::Task(e.to_string()))?,
-                ),
+            let (first, last) = (batch.identity.first_lsn, batch.identity.last_lsn);
+            let source = match &self.source {
+                Some(s) if self.pipeline.lambda_arn().is_some() => Some(match s.kind {
+                    SourceKind::Kinesis => transform::SourceRecords::Kinesis(
+                        crate::source::kinesis::event::batch_metadata(&s.wal, first, last, &s.arn)
+                            .map_err(|e| SinkError::Task(e.to_string()))?,
+                    ),
+                    SourceKind::Msk => transform::SourceRecords::Msk(
+                        crate::source::kafka::event::batch_metadata(&s.wal, first, last, &s.arn)
+                            .map_err(|e| SinkError::Task(e.to_string()))?,
+                    ),
+                }),
                 _ => None,
             };
             let out = self
@@ -334,14 +347,14 @@ pub(super) fn pipeline(
     pipeline_of_source(config, p, arn, partitioning, None)
 }
 
-/// As [`pipeline`], for a stream read from a Kinesis data stream when `kinesis` is given: its
-/// Lambda events carry the records' Kinesis metadata.
+/// As [`pipeline`], for a stream read from a Kinesis data stream or a Kafka topic when `source`
+/// is given: its Lambda events carry the records' source metadata.
 pub(super) fn pipeline_of_source(
     config: &Config,
     p: &Value,
     arn: &str,
     partitioning: bool,
-    kinesis: Option<KinesisEvents>,
+    source: Option<SourceEvents>,
 ) -> Result<Option<PipelineParts>, BuildError> {
     transform::Pipeline::validate(p)?;
     let pipeline = transform::Pipeline::from_firehose(p, &lambda_settings(config))?;
@@ -351,7 +364,7 @@ pub(super) fn pipeline_of_source(
         let t = Arc::new(PipelineTransform {
             pipeline,
             stream_arn: arn.to_string(),
-            kinesis,
+            source,
         }) as Arc<dyn Transform>;
         (t, stats)
     }))

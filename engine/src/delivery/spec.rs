@@ -596,20 +596,28 @@ pub fn build_spec(
     let parts = parts(config, &rec.destination, &stream, s3_retry, partitioned).map_err(invalid)?;
     let (transform, pipeline_stats) = match &parts.processing {
         Some(p) => {
-            // From a Kinesis stream, the Lambda events carry the records' Kinesis metadata.
-            let kinesis = rec
-                .kinesis_source
-                .as_ref()
-                .map(|k| super::build_sinks::KinesisEvents {
-                    stream_arn: k.kinesis_stream_arn.clone(),
+            // From a Kinesis stream or a Kafka topic, the Lambda events carry the records'
+            // source metadata.
+            use super::build_sinks::{SourceEvents, SourceKind};
+            let source = match (&rec.kinesis_source, &rec.msk_source) {
+                (Some(k), _) => Some(SourceEvents {
+                    kind: SourceKind::Kinesis,
+                    arn: k.kinesis_stream_arn.clone(),
                     wal: Arc::clone(wal),
-                });
+                }),
+                (None, Some(m)) => Some(SourceEvents {
+                    kind: SourceKind::Msk,
+                    arn: m.cluster_arn.clone(),
+                    wal: Arc::clone(wal),
+                }),
+                (None, None) => None,
+            };
             match super::build_sinks::pipeline_of_source(
                 config,
                 p,
                 &stream_arn(config, &stream),
                 partitioned,
-                kinesis,
+                source,
             )
             .map_err(|e| invalid(e.into()))?
             {

@@ -4,5 +4,9 @@
 //! output) is the same code whatever the source.
 //!
 //! - [`kinesis`]: `KinesisStreamAsSource`, a Kinesis data stream read shard by shard.
+//! - [`kafka`]: `MSKAsSource`, a Kafka topic read partition by partition.
+//! - [`state`]: a source's failure, shown by DescribeDeliveryStream.
 
+pub mod kafka;
 pub mod kinesis;
+pub mod state;

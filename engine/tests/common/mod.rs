@@ -16,6 +16,7 @@ use hydrant_tests::process::run_ok;
 pub mod kinesalite;
 pub mod objects;
 pub mod s3s;
+pub mod tansu;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hydrantd");
 

@@ -11,7 +11,10 @@
 //!
 //! From a Kinesis stream (`KinesisStreamAsSource`) the event also carries
 //! `"sourceKinesisStreamArn"` and each record its `"kinesisRecordMetadata"`
-//! ([`super::source`]), and a record's `approximateArrivalTimestamp` is Kinesis's.
+//! ([`super::source`]), and a record's `approximateArrivalTimestamp` is Kinesis's. From a Kafka
+//! topic (`MSKAsSource`) the event carries `"sourceMSKArn"`, each record its
+//! `"mskRecordMetadata"` and its value as `"kafkaRecordValue"` (not `"data"`), and the reply
+//! gives a record's new value as `"kafkaRecordValue"` (`"data"` is accepted too).
 //!
 //! and the reply `{"records": [{"recordId", "result": "Ok|Dropped|ProcessingFailed", "data"}]}`.
 //!
@@ -43,7 +46,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::source::{KinesisRecordMetadata, KinesisSourceRecords};
+use super::source::{KinesisRecordMetadata, MskRecordMetadata, SourceRecords};
 use crate::{uuid_from_digest, BatchIdentity, Record};
 
 /// Lambda's synchronous invocation payload cap, request and response alike: 6 MB.
@@ -200,6 +203,8 @@ struct Event<'a> {
     invocation_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     source_kinesis_stream_arn: Option<&'a str>,
+    #[serde(rename = "sourceMSKArn", skip_serializing_if = "Option::is_none")]
+    source_msk_arn: Option<&'a str>,
     delivery_stream_arn: &'a str,
     region: &'a str,
     records: &'a [EventRecord],
@@ -210,9 +215,14 @@ struct Event<'a> {
 struct EventRecord {
     record_id: String,
     approximate_arrival_timestamp: u64,
-    data: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kafka_record_value: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     kinesis_record_metadata: Option<KinesisRecordMetadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msk_record_metadata: Option<MskRecordMetadata>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +237,9 @@ struct ReplyRecord {
     result: String,
     #[serde(default)]
     data: Option<String>,
+    /// An MSK source's records come back under this name.
+    #[serde(default, rename = "kafkaRecordValue")]
+    kafka_record_value: Option<String>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
 }
@@ -268,9 +281,13 @@ fn check_reply(body: &[u8], ids: &[String], attempts: u32) -> Result<Vec<Outcome
     for returned in &reply.records {
         let outcome = match returned.result.as_str() {
             "Ok" => {
-                let data = returned.data.as_deref().ok_or_else(|| {
-                    json_error(format!("record {} is Ok without data", returned.record_id))
-                })?;
+                let data = returned
+                    .data
+                    .as_deref()
+                    .or(returned.kafka_record_value.as_deref())
+                    .ok_or_else(|| {
+                        json_error(format!("record {} is Ok without data", returned.record_id))
+                    })?;
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(data)
                     .map_err(|e| {
@@ -422,22 +439,51 @@ impl Invoker {
         delivery_stream_arn: &str,
         chunk: usize,
         records: &[Record],
-        source: Option<&KinesisSourceRecords>,
+        source: Option<&SourceRecords>,
     ) -> Vec<Outcome> {
         let ids: Vec<String> = records.iter().map(|r| record_id(r.lsn, r.sub)).collect();
         let event_records: Vec<EventRecord> = records
             .iter()
             .zip(&ids)
             .map(|(r, id)| {
-                let meta = source.and_then(|s| s.records.get(&r.lsn)).cloned();
-                EventRecord {
-                    record_id: id.clone(),
-                    // From a Kinesis stream, Firehose gives the Kinesis arrival here too.
-                    approximate_arrival_timestamp: meta
-                        .as_ref()
-                        .map_or(r.arrival_ms, |m| m.approximate_arrival_timestamp),
-                    data: base64::engine::general_purpose::STANDARD.encode(&r.data),
-                    kinesis_record_metadata: meta,
+                let value = base64::engine::general_purpose::STANDARD.encode(&r.data);
+                match source {
+                    Some(SourceRecords::Msk(s)) => {
+                        let meta = s.records.get(&r.lsn).cloned();
+                        EventRecord {
+                            record_id: id.clone(),
+                            // From a Kafka topic, the record's Kafka timestamp.
+                            approximate_arrival_timestamp: meta
+                                .as_ref()
+                                .map_or(r.arrival_ms, |m| m.approximate_arrival_timestamp),
+                            data: None,
+                            kafka_record_value: Some(value),
+                            kinesis_record_metadata: None,
+                            msk_record_metadata: meta,
+                        }
+                    }
+                    Some(SourceRecords::Kinesis(s)) => {
+                        let meta = s.records.get(&r.lsn).cloned();
+                        EventRecord {
+                            record_id: id.clone(),
+                            // From a Kinesis stream, Firehose gives the Kinesis arrival here too.
+                            approximate_arrival_timestamp: meta
+                                .as_ref()
+                                .map_or(r.arrival_ms, |m| m.approximate_arrival_timestamp),
+                            data: Some(value),
+                            kafka_record_value: None,
+                            kinesis_record_metadata: meta,
+                            msk_record_metadata: None,
+                        }
+                    }
+                    None => EventRecord {
+                        record_id: id.clone(),
+                        approximate_arrival_timestamp: r.arrival_ms,
+                        data: Some(value),
+                        kafka_record_value: None,
+                        kinesis_record_metadata: None,
+                        msk_record_metadata: None,
+                    },
                 }
             })
             .collect();
@@ -446,7 +492,14 @@ impl Invoker {
             let invocation = invocation_id(identity, &self.arn, chunk, attempt);
             let event = Event {
                 invocation_id: &invocation,
-                source_kinesis_stream_arn: source.map(|s| s.stream_arn.as_str()),
+                source_kinesis_stream_arn: match source {
+                    Some(SourceRecords::Kinesis(s)) => Some(s.stream_arn.as_str()),
+                    _ => None,
+                },
+                source_msk_arn: match source {
+                    Some(SourceRecords::Msk(s)) => Some(s.cluster_arn.as_str()),
+                    _ => None,
+                },
                 delivery_stream_arn,
                 region: &self.region,
                 records: &event_records,
@@ -671,6 +724,25 @@ mod tests {
             outcomes[0],
             Outcome::Ok(Bytes::from_static(b"hi"), Err("bad".to_owned()))
         );
+    }
+
+    /// An MSK source's reply gives the new value as `kafkaRecordValue`; without it or `data` an
+    /// Ok record breaks the contract.
+    #[test]
+    fn reply_kafka_record_value() {
+        let ids = vec![record_id(1, 0)];
+        let body = serde_json::to_vec(&serde_json::json!({"records": [{"recordId": ids[0],
+            "result": "Ok", "kafkaRecordValue": "aGk="}]}))
+        .unwrap();
+        let outcomes = check_reply(&body, &ids, 1).unwrap();
+        assert_eq!(
+            outcomes[0],
+            Outcome::Ok(Bytes::from_static(b"hi"), Ok(Vec::new()))
+        );
+        let body = serde_json::to_vec(&serde_json::json!({"records": [{"recordId": ids[0],
+            "result": "Ok"}]}))
+        .unwrap();
+        assert!(check_reply(&body, &ids, 1).is_err());
     }
 
     #[test]

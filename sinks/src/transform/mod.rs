@@ -95,7 +95,9 @@ mod source;
 pub use config::TransformConfigError;
 use config::{Spec, SubRecordType};
 pub use deaggregate::{kpl_user_records, KplError, KplUserRecord, KPL_MAGIC};
-pub use source::{KinesisRecordMetadata, KinesisSourceRecords};
+pub use source::{
+    KinesisRecordMetadata, KinesisSourceRecords, MskRecordMetadata, MskSourceRecords, SourceRecords,
+};
 
 /// The longest a Lambda invocation may take (Firehose's limit: 5 minutes).
 pub const LAMBDA_TIMEOUT_MAX: Duration = Duration::from_secs(300);
@@ -295,8 +297,8 @@ impl Pipeline {
         self.process_with_source(batch, delivery_stream_arn, None)
     }
 
-    /// [`Pipeline::process`] for a batch read from a Kinesis data stream: the Lambda event
-    /// carries `sourceKinesisStreamArn` and each record's `kinesisRecordMetadata` from `source`.
+    /// [`Pipeline::process`] for a batch read from a Kinesis data stream or a Kafka topic: the
+    /// Lambda event carries the source's ARN and each record's metadata from `source`.
     ///
     /// # Errors
     /// As [`Pipeline::process`].
@@ -305,7 +307,7 @@ impl Pipeline {
         &'a self,
         batch: Batch,
         delivery_stream_arn: &'a str,
-        source: Option<&'a KinesisSourceRecords>,
+        source: Option<&'a SourceRecords>,
     ) -> impl Future<Output = Result<Processed, SinkError>> + Send + 'a {
         async move {
             let mut batch = batch;
@@ -476,7 +478,7 @@ impl Pipeline {
         invoker: &lambda::Invoker,
         batch: &Batch,
         delivery_stream_arn: &str,
-        source: Option<&KinesisSourceRecords>,
+        source: Option<&SourceRecords>,
         records: Vec<Record>,
         failed: &mut Vec<FailedRecord>,
     ) -> (Vec<Record>, Vec<LambdaKeys>) {

@@ -1,6 +1,9 @@
 //! What a Lambda transform is told about the source of a batch's records when the delivery
 //! stream reads a Kinesis data stream (`KinesisStreamAsSource`): the event's
-//! `sourceKinesisStreamArn` and each record's `kinesisRecordMetadata`, as Firehose sends them.
+//! `sourceKinesisStreamArn` and each record's `kinesisRecordMetadata`, as Firehose sends them;
+//! or a Kafka topic (`MSKAsSource`): the event's `sourceMSKArn` and each record's
+//! `mskRecordMetadata`, its value sent as `kafkaRecordValue` (and read back from the reply under
+//! that name) instead of `data`.
 //!
 //! The engine fills a [`KinesisSourceRecords`] from the WAL frames' annexes (the Kinesis source
 //! keeps every record's shard, sequence number, sub-sequence number, partition key and arrival
@@ -43,4 +46,38 @@ pub struct KinesisSourceRecords {
     /// LSN -> the record's metadata. Invariant: holds every LSN of the batch it was built for
     /// (a record without an entry goes without `kinesisRecordMetadata`).
     pub records: HashMap<u64, KinesisRecordMetadata>,
+}
+
+/// One record's `mskRecordMetadata` (as Firehose sends it: offset and partition as strings).
+///
+/// ```text
+/// {"offset": "0", "partitionId": "1", "approximateArrivalTimestamp": 1716369573887}
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MskRecordMetadata {
+    /// The record's offset in its partition.
+    pub offset: String,
+    /// The record's partition.
+    pub partition_id: String,
+    /// The record's Kafka timestamp, ms since the epoch.
+    pub approximate_arrival_timestamp: u64,
+}
+
+/// The MSK source of a batch: the cluster's ARN and the metadata of its records by LSN.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MskSourceRecords {
+    /// `sourceMSKArn`.
+    pub cluster_arn: String,
+    /// LSN -> the record's metadata (same invariant as [`KinesisSourceRecords::records`]).
+    pub records: HashMap<u64, MskRecordMetadata>,
+}
+
+/// Where a batch's records came from, for the Lambda event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceRecords {
+    /// A Kinesis data stream.
+    Kinesis(KinesisSourceRecords),
+    /// An MSK (Kafka) topic.
+    Msk(MskSourceRecords),
 }

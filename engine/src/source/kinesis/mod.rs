@@ -29,7 +29,7 @@ pub mod metrics;
 pub mod shard;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hydrant_api::source::KinesisStreamSource;
@@ -45,29 +45,7 @@ use crate::metrics::{Metrics, StreamLabel};
 pub use self::config::KinesisSection as Section;
 pub use self::metrics::KinesisMetrics;
 
-/// Why the source is failed (Firehose's `FailureDescription`), shared with DescribeDeliveryStream.
-#[derive(Debug, Default)]
-pub struct SourceState {
-    failure: Mutex<Option<String>>,
-}
-
-impl SourceState {
-    /// The failure's details, while failed.
-    #[must_use]
-    pub fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn set(&self, f: Option<String>) {
-        *self
-            .failure
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = f;
-    }
-}
+pub use crate::source::state::SourceState;
 
 /// What a source needs from the engine.
 #[derive(Debug, Clone)]
