@@ -130,7 +130,9 @@ pub struct PartitionBuffers {
 }
 
 /// The first capacity of a partition's buffer (it grows by doubling up to the size hint).
-const FIRST_CAPACITY: usize = 1 << 20;
+/// Small: with many partitions most hold little, and a large first buffer would cost a fresh
+/// (transparent huge) page per partition; grown buffers are what the spares keep.
+const FIRST_CAPACITY: usize = 64 << 10;
 
 /// The identity the canonical prefix is evaluated under: only the keys vary it.
 fn canonical_identity() -> BatchIdentity {
