@@ -199,6 +199,13 @@ pub trait Mapping: Send + Sync + Debug {
     fn will_need(&self, offset: usize, len: usize) {
         let _ = (offset, len);
     }
+
+    /// A hint: `offset..offset + len` will not be read again soon. Its pages leave this
+    /// process's resident set (they stay in the page cache, and a later read, through a slice
+    /// borrowed before or after, maps them again); what is read never changes. Default: nothing.
+    fn release(&self, offset: usize, len: usize) {
+        let _ = (offset, len);
+    }
 }
 
 /// The real file system.
@@ -473,6 +480,24 @@ impl Mapping for StdMapping {
             let _ = self
                 .map
                 .advise_range(memmap2::Advice::WillNeed, offset, len);
+        }
+    }
+
+    fn release(&self, offset: usize, len: usize) {
+        // Whole pages inside the range only: a page shared with bytes still in use stays.
+        let page = 4096;
+        let from = offset.next_multiple_of(page);
+        let to = (offset + len).min(self.map.len()) / page * page;
+        if to > from {
+            // SAFETY: the mapping is a read-only shared map of a file: MADV_DONTNEED drops the
+            // page table entries, and a later access maps the page cache's copy of the same
+            // bytes again (it never reads zeros, as it would for a private anonymous map), so a
+            // slice of the range another reader of the same map still holds stays valid and
+            // reads the same bytes. A failure changes nothing but the memory.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
         }
     }
 }
