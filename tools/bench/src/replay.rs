@@ -258,15 +258,35 @@ pub fn run(args: &BenchReplayArgs, out: &mut dyn Write) -> Result<(), BenchHttpE
         let (read_s, d) = timed(tmp.path(), || read_all(&files).map(drop))?;
         cache_drop = d;
         let dry = [
-            "replay", "--data-dir", &data, "--stream", STREAM, "--to-dir", &out_s,
-            "--state-dir", &state_s, "--dry-run", "--quiet", "--restart",
+            "replay",
+            "--data-dir",
+            &data,
+            "--stream",
+            STREAM,
+            "--to-dir",
+            &out_s,
+            "--state-dir",
+            &state_s,
+            "--dry-run",
+            "--quiet",
+            "--restart",
         ];
         let (dry_run_s, _) = timed(tmp.path(), || run_cli(&cli, &dry))?;
         let _ = std::fs::remove_dir_all(&out_dir);
         let _ = std::fs::remove_dir_all(&state_dir);
         let real = [
-            "replay", "--data-dir", &data, "--stream", STREAM, "--to-dir", &out_s,
-            "--state-dir", &state_s, "--compression", &args.compression, "--quiet",
+            "replay",
+            "--data-dir",
+            &data,
+            "--stream",
+            STREAM,
+            "--to-dir",
+            &out_s,
+            "--state-dir",
+            &state_s,
+            "--compression",
+            &args.compression,
+            "--quiet",
             "--restart",
         ];
         let (replay_s, _) = timed(tmp.path(), || run_cli(&cli, &real))?;
