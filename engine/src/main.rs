@@ -416,18 +416,25 @@ async fn run(mut config: Config, started: std::time::Instant) -> anyhow::Result<
 
     let cfg = config.clone();
     let m = metrics.clone();
-    let engine = tokio::task::spawn_blocking(move || Engine::open(cfg, m))
+    // Ready once every WAL is recovered and open: an append acknowledged from now on is
+    // durable. The delivery workers (checkpoints, sinks) start right after, off the ready path;
+    // until each has, its destination's state says STARTING (console and metrics).
+    let engine = tokio::task::spawn_blocking(move || Engine::open_for_intake(cfg, m))
         .await
         .context("recovery task")?
         .context("recovering streams")?;
     let engine = Arc::new(engine);
     let _ = state.engine.set(engine.clone());
-    if let Some(c) = console {
-        tokio::spawn(c.run_sampler(engine.clone()));
-    }
     metrics.ready.set(1);
     tracing::info!(ready_ms = ms_since(started), "recovery finished; ready");
     notify(sd_notify::NotifyState::Ready);
+    let delivery = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || engine.start_delivery())
+    };
+    if let Some(c) = console {
+        tokio::spawn(c.run_sampler(engine.clone()));
+    }
 
     let mut watchdog_usec = 0u64;
     if sd_notify::watchdog_enabled(false, &mut watchdog_usec) && watchdog_usec > 0 {
@@ -447,6 +454,12 @@ async fn run(mut config: Config, started: std::time::Instant) -> anyhow::Result<
     notify(sd_notify::NotifyState::Stopping);
     if let Err(e) = server.await {
         tracing::error!(error = %e, "server task failed");
+    }
+    // Close sets the engine closing first, so a start of delivery still running starts nothing
+    // more; it has finished before the logs close.
+    engine.begin_shutdown();
+    if let Err(e) = delivery.await {
+        tracing::error!(error = %e, "starting delivery failed");
     }
     let closing = engine.clone();
     tokio::task::spawn_blocking(move || closing.close())

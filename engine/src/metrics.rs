@@ -31,7 +31,7 @@
 //! | `hydrant_partition_count{stream,destination}` | PartitionCount (partitions active: buffering records, not yet delivered) |
 //! | `hydrant_partition_count_exceeded_total{stream,destination}` | PartitionCountExceeded (records sent to `activePartitionExceeded`) |
 //! | `hydrant_jq_processing_seconds{stream,destination}` | JQProcessing.Duration (seconds the last batch's jq extraction took) |
-//! | `hydrant_destination_state{stream,destination}` | 0 delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination is past the log's end, 3 the destination lost commits the WAL no longer holds |
+//! | `hydrant_destination_state{stream,destination}` | 0 delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination is past the log's end, 3 the destination lost commits the WAL no longer holds; 4 starting (the daemon is ready and its workers are being started), 5 not started (the sinks could not be set up) |
 //!
 //! The Kinesis source's `hydrant_kinesis_*` metrics are listed in [`crate::source::kinesis::metrics`],
 //! the Kafka source's `hydrant_kafka_*` in [`crate::source::kafka::metrics`].
@@ -362,7 +362,8 @@ impl Metrics {
         registry.register(
             "destination_state",
             "0: delivering; stopped: 1 the WAL or checkpoint failed, 2 the destination holds \
-             records past the log's end, 3 the destination lost commits the WAL no longer holds",
+             records past the log's end, 3 the destination lost commits the WAL no longer holds; \
+             4: starting (just after a start, intake open); 5: not started (sinks not set up)",
             m.destination_state.clone(),
         );
         registry.register(

@@ -19,6 +19,18 @@
 //! - A record without a directory (the directory was removed by hand) gets a new, empty WAL and
 //!   a warning.
 //!
+//! # Start-up: ready before delivery
+//!
+//! [`Engine::open_for_intake`] opens the registry and recovers every stream's WAL; hydrantd
+//! then reports ready (`/health/ready` 200, intake open): every WAL is open for appends, and an
+//! append it acknowledges is durable, whatever delivery is doing. [`Engine::start_delivery`]
+//! then starts each ACTIVE stream's delivery worker (its checkpoint read, its sinks set up) and
+//! Kinesis source, off the ready path, each under the control lock. Until a stream's worker
+//! has started, its delivery state is [`crate::delivery::STATE_STARTING`] (the console says
+//! DELIVERY STARTING, `hydrant_destination_state` 4); a worker that cannot start says so
+//! (`STATE_NOT_STARTED` or `STATE_STOPPED_LOG`). Nothing is lost by the order: records taken
+//! before a worker starts wait in the WAL like any backlog.
+//!
 //! # Data plane
 //!
 //! A put decodes and validates everything first (see [`crate::api::decode`]), then makes ONE
@@ -42,7 +54,9 @@ use crate::api::destination::{Destination, DESTINATION_ID};
 use crate::api::errors::{ApiError, ErrorCode};
 use crate::api::model::{PutRecordBatchEntry, PutRecordBatchOutput, PutRecordOutput};
 use crate::config::Config;
-use crate::delivery::{build_spec, DeliveryStats, DeliveryWorker};
+use crate::delivery::{
+    build_spec, DeliveryStats, DeliveryWorker, STATE_NOT_STARTED, STATE_STARTING,
+};
 use crate::metrics::{DeliveryLabel, Metrics, StreamLabel};
 use crate::record_id;
 use crate::registry::{Origin, Registry, RegistryError, StreamRecord, StreamStatus};
@@ -214,6 +228,20 @@ impl Engine {
     /// # Errors
     /// Any [`EngineError`]; the daemon does not start.
     pub fn open(config: Config, metrics: Arc<Metrics>) -> Result<Engine, EngineError> {
+        let engine = Engine::open_for_intake(config, metrics)?;
+        engine.start_delivery();
+        Ok(engine)
+    }
+
+    /// [`Engine::open`] without starting delivery: every WAL is recovered and open for appends
+    /// (intake may open: what it acknowledges is durable), and each ACTIVE stream's delivery
+    /// shows [`crate::delivery::STATE_STARTING`] until [`Engine::start_delivery`] has run.
+    /// hydrantd reports ready between the two, so that a restart with a backlog does not wait
+    /// for the delivery workers' checkpoints and sinks.
+    ///
+    /// # Errors
+    /// Any [`EngineError`]; the daemon does not start.
+    pub fn open_for_intake(config: Config, metrics: Arc<Metrics>) -> Result<Engine, EngineError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| EngineError::NoRuntime)?;
         let streams_dir = config.streams_dir();
         std::fs::create_dir_all(&streams_dir).map_err(io_err("create", &streams_dir))?;
@@ -245,21 +273,41 @@ impl Engine {
             runtime,
         };
         engine.reconcile()?;
-        let t_wals = t0.elapsed();
-        let names: Vec<String> = engine.read_streams().keys().cloned().collect();
-        for name in names {
-            engine.start_worker(&name);
-            engine.start_source(&name);
+        for slot in engine.read_streams().values() {
+            if slot.open.is_some() && slot.record.status == StreamStatus::Active {
+                slot.stats.state.store(STATE_STARTING, Ordering::Relaxed);
+            }
         }
         engine.update_gauges();
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
         tracing::info!(
             registry_ms = ms(t_registry),
-            wals_ms = ms(t_wals - t_registry),
-            delivery_ms = ms(t0.elapsed() - t_wals),
+            wals_ms = ms(t0.elapsed() - t_registry),
             "startup timings"
         );
         Ok(engine)
+    }
+
+    /// Starts the delivery worker and source of every ACTIVE stream that has none yet (after
+    /// [`Engine::open_for_intake`]). Blocking. Runs each stream under the control lock, so a
+    /// create, update or delete that came first is respected (an updated stream already has its
+    /// worker; a deleted one has no slot); after [`Engine::close`] began it starts nothing.
+    pub fn start_delivery(&self) {
+        let t0 = std::time::Instant::now();
+        let names: Vec<String> = self.read_streams().keys().cloned().collect();
+        for name in names {
+            let _g = self.lock_control();
+            if self.closing.load(Ordering::SeqCst) {
+                return;
+            }
+            self.start_worker(&name);
+            self.start_source(&name);
+        }
+        self.update_gauges();
+        tracing::info!(
+            delivery_ms = t0.elapsed().as_secs_f64() * 1000.0,
+            "delivery workers started"
+        );
     }
 
     /// Starts the delivery worker of an ACTIVE stream (none runs yet). A failure is logged: the
@@ -275,6 +323,7 @@ impl Engine {
         else {
             return;
         };
+        let stats = slot.stats.clone();
         let spawned = build_spec(&self.config, &slot.record, slot.stats.clone(), &open.wal)
             .map_err(|e| e.to_string())
             .and_then(|spec| {
@@ -287,6 +336,11 @@ impl Engine {
                 slot.worker = Some(worker);
             }
             Err(e) => {
+                if stats.state.load(Ordering::Relaxed) == STATE_STARTING {
+                    // The sinks could not be set up: nothing delivers until the next restart or
+                    // UpdateDestination.
+                    stats.state.store(STATE_NOT_STARTED, Ordering::Relaxed);
+                }
                 tracing::error!(stream = %name, error = %e, "delivery cannot start; records stay in the WAL");
             }
         }
@@ -506,12 +560,21 @@ impl Engine {
 
     fn open_wal(&self, name: &str) -> Result<Wal, EngineError> {
         let dir = self.config.wal_dir(name);
+        let started = std::time::Instant::now();
         let (wal, report) =
             Wal::open(&dir, self.wal_options(name)).map_err(|source| EngineError::Wal {
                 stream: name.to_string(),
                 source,
             })?;
-        tracing::info!(stream = %name, report = ?report, "opened WAL");
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        tracing::info!(
+            stream = %name,
+            footers_ms = ms(report.footers_elapsed),
+            tail_ms = ms(report.tail_elapsed),
+            open_ms = ms(started.elapsed()),
+            report = ?report,
+            "opened WAL"
+        );
         Ok(wal)
     }
 
@@ -1422,6 +1485,50 @@ mod tests {
         walker.join().unwrap();
         let read: u64 = snapshots.into_iter().map(|t| t.join().unwrap()).sum();
         assert!(read > 0, "the snapshots ran");
+        engine.close();
+    }
+
+    /// Opened for intake, a stream takes records while its delivery says STARTING (not
+    /// DELIVERING, which it is not yet); `start_delivery` starts the worker, once.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn delivery_starts_after_intake_and_says_so_meanwhile() {
+        use crate::delivery::{STATE_DELIVERING, STATE_STARTING};
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let _in_runtime = rt.enter();
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: tmp.path().join("data"),
+            streams: vec![crate::config::StreamConfig::embedded_default()],
+            ..Config::default()
+        };
+        let engine = Engine::open_for_intake(config, Arc::new(Metrics::new())).unwrap();
+        let state = |engine: &Engine| {
+            let streams = engine.read_streams();
+            let slot = streams.values().next().unwrap();
+            (
+                slot.stats.state.load(Ordering::Relaxed),
+                slot.worker.is_some(),
+            )
+        };
+        assert_eq!(state(&engine), (STATE_STARTING, false));
+        let name = engine.read_streams().keys().next().cloned().unwrap();
+        let stream = engine.read_streams()[&name].open.clone().unwrap();
+        rt.block_on(engine.append(&stream, &[b"before delivery".to_vec()]))
+            .unwrap();
+        assert_eq!(
+            engine.console_snapshot(None)[0].delivery.state,
+            STATE_STARTING,
+            "the console reads the state"
+        );
+        engine.start_delivery();
+        assert_eq!(state(&engine), (STATE_DELIVERING, true));
+        engine.start_delivery();
+        assert_eq!(state(&engine), (STATE_DELIVERING, true));
         engine.close();
     }
 

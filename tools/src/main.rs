@@ -51,7 +51,7 @@ enum Command {
     #[command(subcommand)]
     Wal(WalCommand),
     /// Benchmarks, quoted in the README: runs `hydrant-bench` (installed beside `hydrant`) with
-    /// the arguments that follow (`hydrant bench wal|put|deliver|kinesis|recover ...`;
+    /// the arguments that follow (`hydrant bench wal|put|deliver|kinesis|recover|replay ...`;
     /// `hydrant bench --help`).
     #[command(disable_help_flag = true)]
     Bench {

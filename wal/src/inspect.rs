@@ -555,7 +555,18 @@ pub fn verify(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport> {
                 expected = Some(f.end_lsn);
             }
             None => {
-                let t = scan_tail(map.as_ref(), path, h);
+                let t = match scan_tail(opened.file.as_ref(), map.as_ref(), path, h) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        report.problems.push(problem(
+                            Severity::Error,
+                            None,
+                            format!("cannot read the segment: {e}"),
+                        ));
+                        expected = None;
+                        continue;
+                    }
+                };
                 report.frames += t.scan.frame_count;
                 report.records += t.scan.end_lsn.0 - h.base_lsn.0;
                 if !is_last {

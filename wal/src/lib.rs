@@ -165,8 +165,10 @@
 //!
 //! ## Recovery
 //!
-//! Opening reads each sealed segment's footer only, then scans the tail (the first segment
-//! without a footer onwards) frame by frame; start-up cost grows with the tail, not the backlog.
+//! Opening reads each sealed segment's header and footer only (several at once), then scans the
+//! tail (the first segment without a footer onwards) frame by frame, and after its last frame
+//! reads only what the file system reports as data; start-up cost grows with the tail's frames,
+//! not the backlog or the segment size (see "What opening reads" in [`recovery`]).
 //! The decision table is in [`recovery`]. The append path and group commit are described in
 //! [`writer`] and [`commit`].
 

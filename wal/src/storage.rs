@@ -146,6 +146,21 @@ pub trait StorageFile: Send + Sync + Debug {
         write_zeros(from, to, |buf, at| self.write_at(buf, at))
     }
 
+    /// The parts of `from..to` that may hold non-zero bytes, in order. A file system that
+    /// tracks holes and unwritten extents (`SEEK_DATA`/`SEEK_HOLE`) leaves out ranges that read
+    /// as zeros; that is the whole of their contract ("a hole reads as zeros"), and all callers
+    /// rely on: a range left in may still read as zeros. Default: the whole range.
+    ///
+    /// # Errors
+    /// The underlying I/O error.
+    fn data_ranges(&self, from: u64, to: u64) -> io::Result<Vec<(u64, u64)>> {
+        Ok(if from < to {
+            vec![(from, to)]
+        } else {
+            Vec::new()
+        })
+    }
+
     /// Makes every completed write to this file durable (fdatasync).
     ///
     /// # Errors
@@ -178,6 +193,19 @@ pub trait Mapping: Send + Sync + Debug {
     /// # Panics
     /// When the range is outside the mapping.
     fn bytes(&self, offset: usize, len: usize) -> &[u8];
+
+    /// A hint: `offset..offset + len` is about to be read (the kernel may start reading it
+    /// ahead, in large requests). Never changes what is read. Default: nothing.
+    fn will_need(&self, offset: usize, len: usize) {
+        let _ = (offset, len);
+    }
+
+    /// A hint: `offset..offset + len` will not be read again soon. Its pages leave this
+    /// process's resident set (they stay in the page cache, and a later read, through a slice
+    /// borrowed before or after, maps them again); what is read never changes. Default: nothing.
+    fn release(&self, offset: usize, len: usize) {
+        let _ = (offset, len);
+    }
 }
 
 /// The real file system.
@@ -378,6 +406,49 @@ impl StorageFile for StdFile {
         }
     }
 
+    fn data_ranges(&self, from: u64, to: u64) -> io::Result<Vec<(u64, u64)>> {
+        use std::os::fd::AsRawFd;
+        let whole = || {
+            Ok(if from < to {
+                vec![(from, to)]
+            } else {
+                Vec::new()
+            })
+        };
+        let fd = self.file.as_raw_fd();
+        let mut ranges = Vec::new();
+        let mut at = from;
+        while at < to {
+            let Ok(pos) = libc::off_t::try_from(at) else {
+                return whole();
+            };
+            // SAFETY: plain syscall on an open descriptor; the WAL reads and writes with
+            // pread/pwrite, so moving the file offset changes nothing else.
+            let data = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+            if data < 0 {
+                let e = io::Error::last_os_error();
+                return match e.raw_os_error() {
+                    Some(libc::ENXIO) => Ok(ranges), // no data from `at` to the end of the file
+                    Some(libc::EINVAL | libc::EOPNOTSUPP) => whole(),
+                    _ => Err(e),
+                };
+            }
+            // SAFETY: as above.
+            let hole = unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) };
+            if hole < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let (data, hole) = (data as u64, hole as u64);
+            if data >= to {
+                break;
+            }
+            debug_assert!(hole > data, "SEEK_HOLE from data finds a later offset");
+            ranges.push((data.max(from), hole.min(to)));
+            at = hole.max(data + 1);
+        }
+        Ok(ranges)
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         self.file.sync_data()
     }
@@ -400,5 +471,68 @@ impl Mapping for StdMapping {
 
     fn bytes(&self, offset: usize, len: usize) -> &[u8] {
         &self.map[offset..offset + len]
+    }
+
+    fn will_need(&self, offset: usize, len: usize) {
+        let len = len.min(self.map.len().saturating_sub(offset));
+        if len > 0 {
+            // A hint: a failure changes nothing but the speed.
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::WillNeed, offset, len);
+        }
+    }
+
+    fn release(&self, offset: usize, len: usize) {
+        // Whole pages inside the range only: a page shared with bytes still in use stays.
+        let page = 4096;
+        let from = offset.next_multiple_of(page);
+        let to = (offset + len).min(self.map.len()) / page * page;
+        if to > from {
+            // SAFETY: the mapping is a read-only shared map of a file: MADV_DONTNEED drops the
+            // page table entries, and a later access maps the page cache's copy of the same
+            // bytes again (it never reads zeros, as it would for a private anonymous map), so a
+            // slice of the range another reader of the same map still holds stays valid and
+            // reads the same bytes. A failure changes nothing but the memory.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Outside the ranges `data_ranges` gives, the file reads as zeros; every written byte is
+    /// inside one (whether the file system leaves its unwritten extents out or not).
+    #[test]
+    fn data_ranges_cover_every_written_byte() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        let file = StdStorage.open(&path, OpenMode::CreateNew).unwrap();
+        let len = 4u64 << 20;
+        file.allocate(len).unwrap();
+        for (at, n) in [(4096u64, 10_000usize), (1 << 20, 1), (3 << 20, 70_000)] {
+            file.write_at(&vec![7u8; n], at).unwrap();
+        }
+        file.sync_data().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        for (from, to) in [(0, len), (5000, len), (1 << 20, 2 << 20), (len, len)] {
+            let ranges = file.data_ranges(from, to).unwrap();
+            let mut at = from;
+            for &(a, b) in &ranges {
+                assert!(at <= a && a < b && b <= to, "{ranges:?} in {from}..{to}");
+                assert!(bytes[at as usize..a as usize].iter().all(|x| *x == 0));
+                at = b;
+            }
+            assert!(bytes[at as usize..to as usize].iter().all(|x| *x == 0));
+            let written = bytes[from as usize..to as usize].iter().any(|x| *x != 0);
+            assert!(!ranges.is_empty() || !written, "{from}..{to}");
+        }
     }
 }

@@ -133,10 +133,12 @@ pub fn backlog_bytes(segments: &[hydrant_wal::SegmentInfo], cursor: u64) -> u64 
 /// ACTIVE stream whose delivery stopped or whose last attempt failed, that.
 #[must_use]
 pub fn health(s: &StreamSnapshot) -> (&'static str, &'static str) {
-    use crate::delivery::STATE_DELIVERING;
+    use crate::delivery::{STATE_DELIVERING, STATE_STARTING};
     match s.status {
         StreamStatus::Active => {
-            if s.delivery.state != STATE_DELIVERING {
+            if s.delivery.state == STATE_STARTING {
+                ("ACTIVE · DELIVERY STARTING", "busy")
+            } else if s.delivery.state != STATE_DELIVERING {
                 ("ACTIVE · DELIVERY STOPPED", "bad")
             } else if s.delivery.last_failed_ms > s.delivery.last_ok_ms {
                 ("ACTIVE · DELIVERY FAILING", "bad")

@@ -87,6 +87,7 @@ pub use spec::{build_spec, incarnation_id, stream_arn, sweep_local_store, SpecEr
 pub use state::{DeliveryState, Held, Intent, HELD_ROUNDS_MAX};
 pub use worker::{
     crash_point, DeliveryError, DeliverySpec, DeliveryStats, DeliveryWorker, ErrorOutput,
-    PartitioningSpec, Retain, RetryPolicy, Transform, STATE_DELIVERING,
-    STATE_STOPPED_DESTINATION_AHEAD, STATE_STOPPED_DESTINATION_BEHIND, STATE_STOPPED_LOG,
+    PartitioningSpec, Retain, RetryPolicy, Transform, STATE_DELIVERING, STATE_NOT_STARTED,
+    STATE_STARTING, STATE_STOPPED_DESTINATION_AHEAD, STATE_STOPPED_DESTINATION_BEHIND,
+    STATE_STOPPED_LOG,
 };

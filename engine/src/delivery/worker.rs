@@ -290,6 +290,13 @@ pub const STATE_STOPPED_DESTINATION_AHEAD: u64 = 2;
 /// (a restored backup, a failover that lost commits) and the WAL no longer holds them.
 pub const STATE_STOPPED_DESTINATION_BEHIND: u64 = 3;
 
+/// [`DeliveryStats::state`]: the daemon is ready (intake open) and the worker is being started
+/// (its checkpoint read, its sinks set up); delivery follows within moments.
+pub const STATE_STARTING: u64 = 4;
+/// [`DeliveryStats::state`]: the worker could not be started (its sinks could not be set up):
+/// records stay in the WAL until the next restart or UpdateDestination.
+pub const STATE_NOT_STARTED: u64 = 5;
+
 /// A running delivery worker. Dropping it does not stop it: call [`DeliveryWorker::stop`].
 #[derive(Debug)]
 pub struct DeliveryWorker {

@@ -15,6 +15,9 @@
 //!   [`refuse`]s, until its log holds the backlog asked for; then SIGKILL under load, page cache
 //!   dropped, restart: time to `/health/ready` and to the first accepted PutRecordBatch, beside
 //!   the same daemon's restart with an empty log (same run).
+//! - [`replay`]: `hydrant-bench replay`: a log written straight through [`hydrant_wal::Wal`],
+//!   then the `hydrant replay` CLI over it (dry run, and into a directory) beside reading and
+//!   copying its segment files, page cache dropped before each (same run).
 //! - [`deliver`]: `hydrant-bench deliver`: [`loadgen`] -> hydrantd -> objects (the local store,
 //!   or s3s-fs), watched until delivered; per codec, beside the codec's own speed. With
 //!   `--dest postgres`, [`pg`]: batches -> hydrant-sinks' PostgreSQL sink beside a plain COPY,
@@ -48,6 +51,7 @@ mod pg;
 mod put;
 mod recover;
 mod refuse;
+mod replay;
 mod wal;
 
 use std::io::{BufWriter, Write};
@@ -91,6 +95,9 @@ enum BenchCommand {
     /// Restart after SIGKILL with a large backlog (destination down), page cache dropped: time
     /// to ready and to the first accepted PutRecordBatch, beside a restart with an empty log.
     Recover(recover::BenchRecoverArgs),
+    /// `hydrant replay` of a log of a few GiB, page cache dropped: the dry run beside reading
+    /// the segment files, replay into a directory beside copying them (same run).
+    Replay(replay::BenchReplayArgs),
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -105,6 +112,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         }
         BenchCommand::Recover(args) => {
             recover::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))
+        }
+        BenchCommand::Replay(args) => {
+            replay::run(&args, out).map_err(|e| CliError::Command(Box::new(e)))
         }
     }
 }

@@ -62,7 +62,7 @@ pub struct BenchRecoverArgs {
 
 /// How the page cache was emptied before a start.
 #[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-enum CacheDrop {
+pub enum CacheDrop {
     /// `sync`, then `3` written to `/proc/sys/vm/drop_caches`: every clean page of the machine.
     DropCaches,
     /// `sync`, then `posix_fadvise(POSIX_FADV_DONTNEED)` on every file of the data directory
@@ -79,7 +79,11 @@ struct Phases {
     registry_ms: Option<f64>,
     /// Opening (recovering) every stream's WAL.
     wals_ms: Option<f64>,
-    /// Starting the delivery workers and sources.
+    /// Of `wals_ms` (the last stream's): reading the sealed segments' headers and footers.
+    footers_ms: Option<f64>,
+    /// Of `wals_ms` (the last stream's): scanning the tail segment.
+    tail_ms: Option<f64>,
+    /// Starting the delivery workers and sources: after ready, not part of `ready_ms`.
     delivery_ms: Option<f64>,
     /// From `main` to ready.
     ready_ms: Option<f64>,
@@ -109,7 +113,7 @@ struct Report {
 }
 
 /// `sync`, then drops the page cache (see [`CacheDrop`]).
-fn drop_cache(data_dir: &Path) -> Result<CacheDrop, BenchHttpError> {
+pub fn drop_cache(data_dir: &Path) -> Result<CacheDrop, BenchHttpError> {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     unsafe { libc::sync() };
     if std::fs::write("/proc/sys/vm/drop_caches", b"3").is_ok() {
@@ -178,6 +182,8 @@ fn phases(log: &str) -> Phases {
         listening_ms: field(&log, "listening_ms"),
         registry_ms: field(&log, "registry_ms"),
         wals_ms: field(&log, "wals_ms"),
+        footers_ms: field(&log, "footers_ms"),
+        tail_ms: field(&log, "tail_ms"),
         delivery_ms: field(&log, "delivery_ms"),
         ready_ms: field(&log, "ready_ms"),
     }
@@ -257,8 +263,14 @@ fn restart(
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     })?;
-    // The daemon logs `ready` just after it says so on /health/ready.
-    std::thread::sleep(Duration::from_millis(50));
+    // The daemon logs `ready` just after it says so on /health/ready, and starts delivery
+    // after that.
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(50));
+        if daemon.log_since(log_from).contains("delivery_ms") {
+            break;
+        }
+    }
     Ok((
         ready.duration_since(started).as_secs_f64(),
         put_done.duration_since(started).as_secs_f64(),
@@ -382,7 +394,7 @@ fn print_report(report: &Report, out: &mut dyn Write) -> Result<(), BenchHttpErr
     writeln!(out)?;
     writeln!(
         out,
-        "{:<4} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}  goal",
+        "{:<4} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}  goal",
         "run",
         "backlog",
         "ready s",
@@ -391,6 +403,8 @@ fn print_report(report: &Report, out: &mut dyn Write) -> Result<(), BenchHttpErr
         "listen",
         "registry",
         "WALs",
+        "footers",
+        "tail",
         "deliv",
         "RssAnon",
         "RssFile",
@@ -398,14 +412,14 @@ fn print_report(report: &Report, out: &mut dyn Write) -> Result<(), BenchHttpErr
     )?;
     writeln!(
         out,
-        "{:<4} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
-        "", "GiB", "", "", "", "ms", "ms", "ms", "ms", "MiB", "MiB", "MiB"
+        "{:<4} {:>8} {:>8} {:>8} {:>9} {:>7} {:>8} {:>6} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}",
+        "", "GiB", "", "", "", "ms", "ms", "ms", "ms", "ms", "ms", "MiB", "MiB", "MiB"
     )?;
     let mib = |k: u64| format!("{:.0}", k as f64 / 1024.0);
     for (i, r) in report.runs.iter().enumerate() {
         writeln!(
             out,
-            "{:<4} {:>8.2} {:>8.3} {:>8.1} {:>9.3} {:>7} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}  \
+            "{:<4} {:>8.2} {:>8.3} {:>8.1} {:>9.3} {:>7} {:>8} {:>6} {:>7} {:>6} {:>6} {:>8} {:>8} {:>8}  \
              ready <= {GOAL_READY_S} s {}",
             i + 1,
             r.backlog_bytes as f64 / f64::from(1u32 << 30),
@@ -415,6 +429,8 @@ fn print_report(report: &Report, out: &mut dyn Write) -> Result<(), BenchHttpErr
             ms(r.phases.listening_ms),
             ms(r.phases.registry_ms),
             ms(r.phases.wals_ms),
+            ms(r.phases.footers_ms),
+            ms(r.phases.tail_ms),
             ms(r.phases.delivery_ms),
             r.memory.map_or("-".into(), |m| mib(m.rss_anon_kib)),
             r.memory.map_or("-".into(), |m| mib(m.rss_file_kib)),
@@ -431,7 +447,8 @@ fn print_report(report: &Report, out: &mut dyn Write) -> Result<(), BenchHttpErr
     writeln!(
         out,
         "ready: median {:.3} s, worst {:.3} s (goal {GOAL_READY_S} s); phases are the daemon's \
-         own (ms since its main for listening and ready)",
+         own (ms since its main for listening and ready; footers and tail are part of WALs; \
+         delivery starts after ready)",
         ready[ready.len() / 2],
         ready[ready.len() - 1]
     )?;
