@@ -133,6 +133,8 @@ pub struct PartitionBuffers {
 /// Small: with many partitions most hold little, and a large first buffer would cost a fresh
 /// (transparent huge) page per partition; grown buffers are what the spares keep.
 const FIRST_CAPACITY: usize = 64 << 10;
+/// The largest first capacity of a partition reopened right after a flush for its size.
+const HOT_CAPACITY_MAX: usize = 16 << 20;
 
 /// The identity the canonical prefix is evaluated under: only the keys vary it.
 fn canonical_identity() -> BatchIdentity {
@@ -291,7 +293,9 @@ impl PartitionBuffers {
                         && part.last_lsn() != Some(record.lsn);
                     if full {
                         out.objects.push(self.flush(seq, round));
-                        self.open_part(canonical, shared, keys)
+                        // Flushed for its size: it will likely fill again, so its new buffer
+                        // is made that large at once instead of grown by doubling.
+                        self.open_part(canonical, shared, keys, true)
                     } else {
                         seq
                     }
@@ -310,7 +314,7 @@ impl PartitionBuffers {
                     ));
                     continue;
                 }
-                None => self.open_part(canonical, shared, keys),
+                None => self.open_part(canonical, shared, keys, false),
             };
             let Some(part) = self.parts.get_mut(&seq) else {
                 continue;
@@ -399,12 +403,16 @@ impl PartitionBuffers {
         Some(out)
     }
 
-    /// A buffer for a partition that opens: a spare the sink no longer holds, or a new one.
-    fn take_spare(&mut self) -> BytesMut {
+    /// A buffer for a partition that opens: a spare the sink no longer holds, or a new one
+    /// (of the size hint when the partition is `hot`, at most [`HOT_CAPACITY_MAX`]).
+    fn take_spare(&mut self, hot: bool) -> BytesMut {
         let Some(i) = self.spares.iter().position(|(b, _)| b.is_unique()) else {
-            let first = usize::try_from(self.rules.size_bytes)
-                .unwrap_or(usize::MAX)
-                .min(FIRST_CAPACITY);
+            let size = usize::try_from(self.rules.size_bytes).unwrap_or(usize::MAX);
+            let first = if hot {
+                size.min(HOT_CAPACITY_MAX)
+            } else {
+                size.min(FIRST_CAPACITY)
+            };
             return BytesMut::with_capacity(first);
         };
         let (spare, capacity) = self.spares.swap_remove(i);
@@ -444,11 +452,12 @@ impl PartitionBuffers {
         canonical: Arc<str>,
         shared: Option<&SharedKeys>,
         keys: &PartitionKeys,
+        hot: bool,
     ) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         let keys = shared.cloned().unwrap_or_else(|| Arc::new(keys.clone()));
-        let data = self.take_spare();
+        let data = self.take_spare(hot);
         self.parts.insert(
             seq,
             Part {

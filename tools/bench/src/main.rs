@@ -120,6 +120,10 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
+    // As hydrantd does (see its `no_transparent_huge_pages`): the in-process benches run the
+    // daemon's code under the daemon's memory settings. Inherited by the daemons it starts.
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes integer arguments only and touches no memory.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
