@@ -391,6 +391,7 @@ impl DeliveryWorker {
             cut_bytes: None,
             buffers: None,
             last_cut_ms: 0,
+            ahead: std::collections::VecDeque::new(),
         };
         worker.buffers = worker.spec.partitioning.as_ref().map(|p| {
             hydrant_sinks::partition::PartitionBuffers::new(
@@ -449,6 +450,9 @@ struct Worker {
     buffers: Option<hydrant_sinks::partition::PartitionBuffers>,
     /// When the last round was cut (ms), to space rounds cut only for due partitions.
     last_cut_ms: u64,
+    /// Dynamic partitioning: the next rounds, in order, cut and given to the buffers while the
+    /// round before them was written, not yet recorded as the intent (`partitioned.rs`).
+    ahead: std::collections::VecDeque<partitioned::Prepared>,
 }
 
 /// How often retention runs while the worker has nothing to deliver.
@@ -488,10 +492,14 @@ impl Worker {
             let result = match self.state.intent {
                 Some(intent) if self.buffers.is_some() => self.send_round(intent),
                 Some(intent) => self.send(intent),
-                None => match self.next_batch() {
-                    Ok(Some(intent)) => self.record_intent(intent),
-                    Ok(None) => Ok(()),
-                    Err(e) => Err(e),
+                // A round prepared while the one before it was written: recorded now.
+                None => match self.ahead.front().map(|a| a.intent) {
+                    Some(intent) => self.record_intent(intent),
+                    None => match self.next_batch() {
+                        Ok(Some(intent)) => self.record_intent(intent),
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    },
                 },
             };
             if let Err(e) = result {
@@ -666,10 +674,19 @@ impl Worker {
     /// Waits for durable records past the cursor and cuts the next batch by size and interval.
     /// `None` when stopping.
     fn next_batch(&mut self) -> Result<Option<Intent>, DeliveryError> {
+        self.cut_round(self.state.read_from(), true)
+    }
+
+    /// Cuts the next batch from `cursor` (see [`Self::next_batch`]). Without `wait`, only a batch
+    /// that is due already (full, or its interval passed) is cut, and `None` comes at once
+    /// otherwise (dynamic partitioning's next round, prepared ahead).
+    fn cut_round(&mut self, cursor: Lsn, wait: bool) -> Result<Option<Intent>, DeliveryError> {
         // With dynamic partitioning rounds follow the held ones, and a round is also cut (empty
         // when no record came) when an open partition is due.
-        let cursor = self.state.read_from();
         let partition_due = self.partition_due_ms();
+        if !wait && self.wal.durable_lsn() <= cursor {
+            return Ok(None);
+        }
         while self.wal.durable_lsn() <= cursor {
             if self.buffers.as_ref().is_none_or(|b| b.is_empty()) {
                 self.stats.oldest_undelivered_ms.store(0, Ordering::Relaxed);
@@ -722,7 +739,7 @@ impl Worker {
                 self.cut_bytes = Some((cursor, end, bytes));
                 return Ok(Some(self.intent(cursor, end, oldest_ms)));
             }
-            if self.stopping() {
+            if !wait || self.stopping() {
                 return Ok(None);
             }
             let wait = Duration::from_millis(due_ms.saturating_sub(now)).min(POLL);

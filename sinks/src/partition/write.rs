@@ -21,38 +21,48 @@
 //! round with at least one object written and others not, as the kill test wants; the point is
 //! passed once per object but the last, as with writes one at a time.
 
-use futures_util::stream::{self, StreamExt as _};
+use futures_util::stream::{FuturesOrdered, StreamExt as _};
 
-use crate::{Batch, Delivered, Sink, SinkError};
+use crate::{Batch, BoxFuture, Delivered, Sink, SinkError};
 
 /// The most object deliveries of one round in flight at once.
 pub const WRITES_IN_FLIGHT: usize = 16;
 
 /// One delivery attempt of each object (see the module docs): one result per object, in the
-/// objects' order.
-pub async fn first_attempts(
-    sink: &dyn Sink,
-    objects: &[Batch],
-) -> Vec<Result<Delivered, SinkError>> {
-    let Some((first, rest)) = objects.split_first() else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(objects.len());
-    out.push(sink.deliver(first).await);
-    if rest.is_empty() {
-        return out;
-    }
-    let mut results = stream::iter(rest)
-        .map(|object| sink.deliver(object))
-        .buffered(WRITES_IN_FLIGHT);
-    // Between two objects: one written (its result is in), the next possibly in flight.
-    crate::crash::crash_point("delivery::between_partitions");
-    while let Some(result) = results.next().await {
-        out.push(result);
-        if out.len() < objects.len() {
-            crate::crash::crash_point("delivery::between_partitions");
+/// objects' order. A boxed `Send` future, so that it can be spawned on a runtime (the delivery
+/// worker writes a round's objects while it prepares the next round).
+pub fn first_attempts<'a>(
+    sink: &'a dyn Sink,
+    objects: &'a [Batch],
+) -> BoxFuture<'a, Vec<Result<Delivered, SinkError>>> {
+    Box::pin(async move {
+        let Some((first, rest)) = objects.split_first() else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(objects.len());
+        out.push(sink.deliver(first).await);
+        if rest.is_empty() {
+            return out;
         }
-    }
-    debug_assert_eq!(out.len(), objects.len());
-    out
+        // Up to WRITES_IN_FLIGHT at once, results in order (as `buffered`, whose closure would
+        // keep the future from being `Send` for every lifetime, so not spawnable).
+        let mut pending = rest.iter();
+        let mut results = FuturesOrdered::new();
+        for object in pending.by_ref().take(WRITES_IN_FLIGHT) {
+            results.push_back(sink.deliver(object));
+        }
+        // Between two objects: one written (its result is in), the next possibly in flight.
+        crate::crash::crash_point("delivery::between_partitions");
+        while let Some(result) = results.next().await {
+            out.push(result);
+            if let Some(object) = pending.next() {
+                results.push_back(sink.deliver(object));
+            }
+            if out.len() < objects.len() {
+                crate::crash::crash_point("delivery::between_partitions");
+            }
+        }
+        debug_assert_eq!(out.len(), objects.len());
+        out
+    })
 }
