@@ -3,8 +3,9 @@
 //! Parquet out), puts 10,000 records of which 1 % do not convert. DuckDB reads every Parquet
 //! object: each good record is a row exactly once, with its values; the bad ones are each once
 //! in `format-conversion-failed`, as Firehose's conversion-failure JSON. boto3 also sees the
-//! create-time refusals (compression, buffering size, ORC, a missing table) and the described
-//! defaults.
+//! create-time refusals (compression, buffering size, an ORC member not applied, a missing
+//! table) and the described defaults. The same with `OrcSerDe` out, read back by pyarrow's ORC
+//! reader.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -50,9 +51,9 @@ fn refusals() -> Vec<Value> {
         with("small-buffer", &|c| {
             c["BufferingHints"] = json!({"SizeInMBs": 5, "IntervalInSeconds": 60});
         }),
-        with("orc", &|c| {
+        with("orc-row-index", &|c| {
             c["DataFormatConversionConfiguration"]["OutputFormatConfiguration"]["Serializer"] =
-                json!({"OrcSerDe": {}});
+                json!({"OrcSerDe": {"RowIndexStride": 10000}});
         }),
         with("no-table", &|c| {
             c["DataFormatConversionConfiguration"]["SchemaConfiguration"]["TableName"] =
@@ -226,7 +227,10 @@ fn converts_and_files_failures(daemon: &Daemon, data: &Path, tmp: &Path, missing
         &[
             ("compressed", "must be UNCOMPRESSED"),
             ("small-buffer", "SizeInMBs must be at least 64"),
-            ("orc", "OrcSerDe is not supported by hydrant"),
+            (
+                "orc-row-index",
+                "OrcSerDe.RowIndexStride is not supported by hydrant",
+            ),
             ("no-table", missing_table),
             ("bad-member", "MaxPaddingBytes is not supported by hydrant"),
         ],
@@ -287,4 +291,105 @@ fn converts_and_files_failures(daemon: &Daemon, data: &Path, tmp: &Path, missing
         assert!(failed.insert(i), "record {i} failed twice");
     }
     assert_eq!(failed.len(), bad_count);
+}
+
+/// pyarrow's ORC reader over every ORC object: (id, name, amount as text, ts in nanoseconds,
+/// tags[0]) rows, by id.
+fn pyarrow_orc_rows(root: &Path) -> Vec<(i64, String, String, i64, String)> {
+    let script = format!(
+        "import glob, json, pyarrow as pa, pyarrow.orc as orc, pyarrow.compute as pc\n\
+         rows = []\n\
+         for p in glob.glob('{}/data/**/*.orc', recursive=True):\n\
+         \x20   t = orc.read_table(p)\n\
+         \x20   assert str(t.schema.field('ts').type) == 'timestamp[ns]', t.schema\n\
+         \x20   ids = t.column('id').to_pylist(); names = t.column('name').to_pylist()\n\
+         \x20   amounts = [str(a) for a in t.column('amount').to_pylist()]\n\
+         \x20   ts = pc.cast(t.column('ts'), pa.int64()).to_pylist()\n\
+         \x20   tags = [l[0] for l in t.column('tags').to_pylist()]\n\
+         \x20   rows += list(zip(ids, names, amounts, ts, tags))\n\
+         print(json.dumps(sorted(rows)))\n",
+        root.display()
+    );
+    common::python_json("pyarrow.orc", &script)
+}
+
+/// OrcSerDe (SNAPPY, padding on) through boto3 and the daemon: every good record once in the
+/// `.orc` objects, read by pyarrow; the bad ones once in `format-conversion-failed`.
+#[test]
+fn boto3_converts_json_to_orc_with_the_local_catalog() {
+    const ORC_RECORDS: usize = 2_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    LocalCatalog::new(data.join("catalog"))
+        .put("lake", "events", &json!({ "Columns": columns() }))
+        .unwrap();
+    let cfg = tmp.path().join("hydrant.toml");
+    std::fs::write(&cfg, DELIVERY).unwrap();
+    let daemon = Daemon::start(&data, &["--config", cfg.to_str().unwrap()]);
+    let mut config = stream_config();
+    let orc_serde = json!({"Compression": "SNAPPY", "EnablePadding": true,
+                           "StripeSizeBytes": 8_388_608, "FormatVersion": "V0_12"});
+    config["DataFormatConversionConfiguration"]["OutputFormatConfiguration"]["Serializer"] =
+        json!({ "OrcSerDe": orc_serde });
+    let records: Vec<String> = (0..ORC_RECORDS).map(record).collect();
+    let plan = json!({
+        "create": [{"name": STREAM, "member": "ExtendedS3DestinationConfiguration",
+                    "config": config}],
+        "put": [{"name": STREAM, "records": records}],
+    });
+    let out = common::run_destinations_py(&daemon.endpoint(), &plan, &tmp.path().join("boto3"));
+    let described =
+        &out["described"][STREAM]["Destinations"][0]["ExtendedS3DestinationDescription"];
+    assert_eq!(
+        described["DataFormatConversionConfiguration"]["OutputFormatConfiguration"],
+        json!({"Serializer": {"OrcSerDe": orc_serde}})
+    );
+
+    let root = data.join("objects/lake");
+    let bad_count = (0..ORC_RECORDS).filter(|i| bad(*i)).count();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let errors = error_lines(&root).len();
+        let rows = if errors == bad_count {
+            pyarrow_orc_rows(&root).len()
+        } else {
+            0
+        };
+        if errors == bad_count && rows == ORC_RECORDS - bad_count {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not converted in time ({errors} errors, {rows} rows); log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut ids = BTreeSet::new();
+    for (id, name, amount, ts, tag) in pyarrow_orc_rows(&root) {
+        let i = usize::try_from(id).unwrap();
+        assert!(ids.insert(i), "row {i} twice");
+        assert!(!bad(i), "bad record {i} converted");
+        assert_eq!(name, format!("n{i}"));
+        assert_eq!(amount, format!("{i}.25"));
+        assert_eq!(ts, (1_700_000_000_000 + i as i64) * 1_000_000);
+        assert_eq!(tag, format!("t{}", i % 3));
+    }
+    assert_eq!(ids.len(), ORC_RECORDS - bad_count);
+    for (key, _) in object_files(&root, &format!("{STREAM}-")) {
+        assert!(
+            key.starts_with("errors/") || (key.starts_with("data/") && key.ends_with(".orc")),
+            "{key}"
+        );
+    }
+    let failed: BTreeSet<usize> = error_lines(&root)
+        .iter()
+        .map(|f| {
+            let raw = common::objects::raw_data(f);
+            (0..ORC_RECORDS)
+                .find(|i| record(*i).as_bytes() == raw.as_slice())
+                .unwrap_or_else(|| panic!("unknown raw data {f}"))
+        })
+        .collect();
+    assert_eq!(failed, (0..ORC_RECORDS).filter(|i| bad(*i)).collect());
 }

@@ -5,7 +5,8 @@
 //! (`delivery::after_send`), after the error output is written and before the cursor moves
 //! (`delivery::after_error_output`), and at random moments. Then a clean daemon drains the log,
 //! and every acknowledged record is found exactly once: a good one as one row of one Parquet
-//! object (read by pyarrow), a bad one as one `format-conversion-failed` entry.
+//! object (read by pyarrow), a bad one as one `format-conversion-failed` entry. The same with
+//! `OrcSerDe` (ORC objects read by pyarrow's ORC reader).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -34,7 +35,7 @@ fn record(rng: &mut StdRng, at: &RecordAt) -> Vec<u8> {
     format!("{v}\n").into_bytes()
 }
 
-fn create_converting(addr: SocketAddr) {
+fn create_converting(addr: SocketAddr, serializer: &Value) {
     let config = json!({
         "RoleARN": "arn:aws:iam::123456789012:role/r",
         "BucketARN": "arn:aws:s3:::cbucket",
@@ -44,17 +45,18 @@ fn create_converting(addr: SocketAddr) {
         "DataFormatConversionConfiguration": {
             "SchemaConfiguration": {"DatabaseName": "lake", "TableName": "kill"},
             "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
-            "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}},
+            "OutputFormatConfiguration": {"Serializer": serializer}},
     });
     common::create_extended_s3(addr, STREAM, &config);
 }
 
-/// Every row's id, per Parquet object (pyarrow).
-fn parquet_ids(root: &std::path::Path) -> BTreeMap<String, Vec<String>> {
+/// Every row's id, per object of `extension` (`parquet` or `orc`, read by pyarrow's reader of
+/// that format).
+fn object_ids(root: &std::path::Path, extension: &str) -> BTreeMap<String, Vec<String>> {
     let script = format!(
-        "import glob, json, pyarrow.parquet as pq\n\
-         print(json.dumps({{p: pq.read_table(p).column('id').to_pylist() \
-         for p in glob.glob('{}/data/**/*.parquet', recursive=True)}}))\n",
+        "import glob, json, pyarrow.{extension} as reader\n\
+         print(json.dumps({{p: reader.read_table(p).column('id').to_pylist() \
+         for p in glob.glob('{}/data/**/*.{extension}', recursive=True)}}))\n",
         root.display()
     );
     common::python_json("pyarrow", &script)
@@ -62,6 +64,16 @@ fn parquet_ids(root: &std::path::Path) -> BTreeMap<String, Vec<String>> {
 
 #[test]
 fn kill_9_during_conversion_files_every_record_once() {
+    kill_cycles_with(&json!({"ParquetSerDe": {}}), "parquet");
+}
+
+#[test]
+fn kill_9_during_orc_conversion_files_every_record_once() {
+    kill_cycles_with(&json!({"OrcSerDe": {"Compression": "ZLIB"}}), "orc");
+}
+
+/// The kill -9 cycles with `serializer`, objects ending in `.{extension}`.
+fn kill_cycles_with(serializer: &Value, extension: &str) {
     let (_tmp, data, cfg) = common::kill_dirs(common::KILL_DELIVERY_TOML);
     LocalCatalog::new(data.join("catalog"))
         .put(
@@ -72,7 +84,7 @@ fn kill_9_during_conversion_files_every_record_once() {
         )
         .unwrap();
     let cycles = common::kill_cycles("HYDRANT_CONVERSION_KILL_CYCLES", 12, 10);
-    common::set_up_with_daemon(&data, &cfg, create_converting);
+    common::set_up_with_daemon(&data, &cfg, |addr| create_converting(addr, serializer));
     let mut run = KillRun::new(&data, &cfg);
     let point = |cycle: usize| match cycle % 3 {
         0 => Some("delivery::after_send"),
@@ -87,9 +99,9 @@ fn kill_9_during_conversion_files_every_record_once() {
     common::drain_and_stop(&data, &cfg, STREAM, Duration::from_secs(90));
 
     let root = data.join("objects/cbucket");
-    // Good records: one row each, across all Parquet objects.
+    // Good records: one row each, across all objects.
     let mut rows: BTreeMap<String, String> = BTreeMap::new();
-    let objects = parquet_ids(&root);
+    let objects = object_ids(&root, extension);
     for (path, ids) in &objects {
         for id in ids {
             if let Some(other) = rows.insert(id.clone(), path.clone()) {
@@ -101,7 +113,7 @@ fn kill_9_during_conversion_files_every_record_once() {
     let mut failed: BTreeSet<Vec<u8>> = BTreeSet::new();
     for (key, path) in object_files(&root, &format!("{STREAM}-")) {
         if key.starts_with("data/") {
-            assert!(key.ends_with(".parquet"), "{key}");
+            assert!(key.ends_with(&format!(".{extension}")), "{key}");
             continue;
         }
         assert!(key.starts_with("errors/format-conversion-failed/"), "{key}");
@@ -127,7 +139,7 @@ fn kill_9_during_conversion_files_every_record_once() {
         }
     }
     eprintln!(
-        "{} acknowledged records exactly once: {} rows in {} Parquet objects, {bad} failures",
+        "{} acknowledged records exactly once: {} rows in {} {extension} objects, {bad} failures",
         acked.len(),
         rows.len(),
         objects.len()

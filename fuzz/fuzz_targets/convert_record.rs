@@ -1,13 +1,16 @@
 //! Fuzzes record format conversion (`hydrant_sinks::convert`): an arbitrary Hive type string as
 //! the schema of one column (beside a `string` column) and arbitrary bytes as the record. The
-//! type either parses or is refused; a record either converts into one Parquet file holding its
-//! rows or comes back as one failed record with a message. Never a panic, never both, never
-//! neither.
+//! type either parses or is refused; a record either converts into one Parquet or ORC file (flag
+//! bit 3) holding its rows or comes back as one failed record with a message. Never a panic, never both, never
+//! neither. And the fast path ([`direct`]) either declines the record or appends exactly the
+//! arrays the row path gives.
 #![no_main]
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hydrant_sinks::convert::columns::Columns;
+use hydrant_sinks::convert::direct;
 use hydrant_sinks::convert::hive::HiveType;
 use hydrant_sinks::convert::{Column, Converter, DataCatalogTable, SchemaSource, Settings};
 use hydrant_sinks::{Record, SinkError};
@@ -44,10 +47,15 @@ fuzz_target!(|data: &[u8]| {
     } else {
         serde_json::json!({"HiveJsonSerDe": {"TimestampFormats": ["yyyy-MM-dd'T'HH:mm", "millis"]}})
     };
+    let serializer = if flags & 8 == 0 {
+        serde_json::json!({"ParquetSerDe": {}})
+    } else {
+        serde_json::json!({"OrcSerDe": {"Compression": "ZLIB"}})
+    };
     let Ok(Some(settings)) = Settings::from_firehose(&serde_json::json!({
         "SchemaConfiguration": {"DatabaseName": "fuzz", "TableName": "t"},
         "InputFormatConfiguration": {"Deserializer": deserializer},
-        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {}}}
+        "OutputFormatConfiguration": {"Serializer": serializer}
     })) else {
         panic!("the fuzz target's settings are valid");
     };
@@ -60,6 +68,25 @@ fuzz_target!(|data: &[u8]| {
         arrival_ms: 0,
         data: Bytes::copy_from_slice(record),
     }];
+    // The fast path appends exactly what the row path types, or declines the record.
+    if let Ok(table) = converter.table() {
+        let mut fast = Columns::new(&table.columns);
+        let took = direct::append_record(record, &converter.settings().deserializer, &table.keys, &mut fast);
+        if took.is_ok() {
+            let rows = converter.rows(&table, record);
+            let Ok(rows) = rows else {
+                panic!("the fast path took a record the row path fails: {rows:?}");
+            };
+            let mut slow = Columns::new(&table.columns);
+            for row in rows {
+                for (i, cell) in row.into_iter().enumerate() {
+                    slow.push_cell(i, cell);
+                }
+                slow.end_row();
+            }
+            assert_eq!(fast.finish().ok(), slow.finish().ok(), "both paths, the same arrays");
+        }
+    }
     match converter.convert(&records) {
         Ok(c) => {
             assert_eq!(c.records + c.failed.len() as u64, 1);

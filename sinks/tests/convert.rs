@@ -82,22 +82,36 @@ fn catalog(dir: &Path) -> LocalCatalog {
     catalog
 }
 
-fn settings(extra_deserializer: Value) -> Settings {
+fn settings_as(extra_deserializer: Value, serializer: Value) -> Settings {
     Settings::from_firehose(&json!({
         "SchemaConfiguration": {"DatabaseName": "lake", "TableName": "events",
                                 "Region": "eu-west-1", "CatalogId": "123456789012"},
         "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": extra_deserializer}},
-        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}}
+        "OutputFormatConfiguration": {"Serializer": serializer}
     }))
     .unwrap()
     .unwrap()
 }
 
 fn converting_sink(dir: &Path, config: ObjectSinkConfig) -> ObjectSink {
-    let settings = settings(json!({
-        "ConvertDotsInJsonKeysToUnderscores": true,
-        "ColumnToJsonKeyMappings": {"event_time": "eventTime"}
-    }));
+    converting_sink_as(
+        dir,
+        config,
+        json!({"ParquetSerDe": {"Compression": "SNAPPY"}}),
+    )
+}
+
+/// The sink of the `lake.events` table converting with `serializer`, objects ending in the
+/// serializer's extension.
+fn converting_sink_as(dir: &Path, config: ObjectSinkConfig, serializer: Value) -> ObjectSink {
+    let settings = settings_as(
+        json!({
+            "ConvertDotsInJsonKeysToUnderscores": true,
+            "ColumnToJsonKeyMappings": {"event_time": "eventTime"}
+        }),
+        serializer,
+    );
+    let extension = settings.output.extension().to_string();
     let table = DataCatalogTable::new(&settings, "000000000000", "us-east-1");
     let converter = Converter::new(
         settings,
@@ -109,7 +123,7 @@ fn converting_sink(dir: &Path, config: ObjectSinkConfig) -> ObjectSink {
         }),
     );
     let store = LocalStore::for_bucket(&dir.join("objects"), "bucket").unwrap();
-    ObjectSink::new(Arc::new(store), config).with_conversion(converter, ".parquet".into())
+    ObjectSink::new(Arc::new(store), config).with_conversion(converter, extension)
 }
 
 /// The local catalog under `dir` with the table `lake.<table>` described by `descriptor`.
@@ -127,13 +141,30 @@ fn parquet_sink(
     parquet_serde: Value,
     objects: &Path,
 ) -> ObjectSink {
+    serializer_sink(
+        catalog,
+        table,
+        json!({ "ParquetSerDe": parquet_serde }),
+        objects,
+    )
+}
+
+/// An unpartitioned sink into the local store at `objects` that converts with `serializer`
+/// (`{"ParquetSerDe": ...}` or `{"OrcSerDe": ...}`), table `lake.<table>` of `catalog`.
+fn serializer_sink(
+    catalog: LocalCatalog,
+    table: &str,
+    serializer: Value,
+    objects: &Path,
+) -> ObjectSink {
     let settings = Settings::from_firehose(&json!({
         "SchemaConfiguration": {"DatabaseName": "lake", "TableName": table},
         "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
-        "OutputFormatConfiguration": {"Serializer": {"ParquetSerDe": parquet_serde}}
+        "OutputFormatConfiguration": {"Serializer": serializer}
     }))
     .unwrap()
     .unwrap();
+    let extension = settings.output.extension().to_string();
     let named = DataCatalogTable::new(&settings, "000000000000", "us-east-1");
     let converter = Converter::new(
         settings,
@@ -149,7 +180,7 @@ fn parquet_sink(
         Arc::new(store),
         ObjectSinkConfig::from_firehose(None, None, None, None).unwrap(),
     )
-    .with_conversion(converter, ".parquet".into())
+    .with_conversion(converter, extension)
 }
 
 fn batch(records: &[&str]) -> Batch {
@@ -231,6 +262,91 @@ q = f"select count(*), sum(id), max(price)::varchar, max(ts)::varchar, \
       from read_parquet('{sys.argv[1]}')"
 print(json.dumps(list(duckdb.sql(q).fetchall()[0])))
 "#;
+
+const READ_ORC: &str = r#"
+import json, sys, pyarrow as pa, pyarrow.orc as orc
+f = orc.ORCFile(sys.argv[1])
+t = f.read()
+def type_name(t):
+    if pa.types.is_map(t): return f"map<{t.key_type}, {t.item_type}>"
+    return str(t)
+def plain(v):
+    if isinstance(v, bytes): return v.decode()
+    if isinstance(v, list): return [plain(x) for x in v]
+    if isinstance(v, tuple): return [plain(x) for x in v]
+    if isinstance(v, dict): return {k: plain(x) for k, x in v.items()}
+    if v is None or isinstance(v, (bool, int, float, str)): return v
+    return str(v)
+print(json.dumps({
+    "types": {f.name: type_name(f.type) for f in t.schema},
+    "rows": [plain(r) for r in t.to_pylist()],
+    "codec": f.compression, "version": str(f.file_version),
+}))
+"#;
+
+/// The same records as ORC (`OrcSerDe`, ZLIB, format 0.11), read back by pyarrow's ORC reader.
+#[tokio::test]
+async fn every_hive_type_reads_back_as_orc() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = converting_sink_as(
+        dir.path(),
+        ObjectSinkConfig::from_firehose(Some("p/"), None, None, None).unwrap(),
+        json!({"OrcSerDe": {"Compression": "ZLIB", "FormatVersion": "V0_11"}}),
+    );
+    let mut records: Vec<&str> = GOOD.to_vec();
+    records.extend(BAD);
+    let b = batch(&records);
+    let delivered = sink.deliver(&b).await.unwrap();
+    assert!(delivered.target.ends_with(".orc"), "{}", delivered.target);
+    assert_eq!(delivered.records, GOOD.len() as u64);
+    assert_eq!(delivered.failed.len(), BAD.len());
+    let path = dir.path().join("objects/bucket").join(&delivered.target);
+
+    let read = py(READ_ORC, &path);
+    assert_eq!(read["codec"], "ZLIB");
+    assert_eq!(read["version"], "0.11");
+    assert_eq!(
+        read["types"],
+        json!({
+            "id": "int64", "name": "string", "small": "int16", "tiny": "int8", "i": "int32",
+            "f": "float", "d": "double", "flag": "bool", "price": "decimal128(10, 2)",
+            "day": "date32[day]", "ts": "timestamp[ns]", "raw": "binary",
+            "tags": "list<item: string>", "attrs": "map<string, int32>",
+            "geo": "struct<city: string, zip: int32, loc: struct<lat: double, lon: double>>",
+            "user_id": "int64", "event_time": "timestamp[ns]"
+        })
+    );
+    let rows = read["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(
+        rows[0],
+        json!({
+            "id": 1, "name": "alpha", "small": -300, "tiny": 7, "i": 123456, "f": 1.5,
+            "d": 2.25, "flag": true, "price": "12.35", "day": "2018-08-27",
+            "ts": "2018-08-27 10:30:07.123000", "raw": "bin", "tags": ["a", "b"],
+            "attrs": [["x", 1], ["y", 2]],
+            "geo": {"city": "Oslo", "zip": 150, "loc": {"lat": 59.5, "lon": 10.75}},
+            "user_id": 42, "event_time": "2018-08-27 10:30:07.123000"
+        })
+    );
+    assert_eq!(
+        rows[1],
+        json!({
+            "id": 2, "name": null, "small": null, "tiny": null, "i": null, "f": null,
+            "d": 0.5, "flag": false, "price": "7.00", "day": null,
+            "ts": "2018-08-27 10:30:07", "raw": null, "tags": [], "attrs": [],
+            "geo": null, "user_id": null, "event_time": null
+        })
+    );
+    assert_eq!(rows[2]["id"], 3);
+    assert_eq!(
+        rows[2]["geo"],
+        json!({"city": null, "zip": null, "loc": null})
+    );
+    assert_eq!(rows[3]["ts"], "2018-08-27 10:30:07.500000");
+    assert_eq!(rows[3]["tags"], json!([null, "c"]));
+    assert_eq!(rows[3]["event_time"], "2018-08-27 10:30:07");
+}
 
 #[tokio::test]
 async fn every_hive_type_reads_back_in_pyarrow_and_duckdb() {
@@ -526,6 +642,95 @@ async fn parquet_serde_settings_reach_the_file() {
             assert!(pages <= 3, "{pages} pages of 1 MiB");
         }
     }
+}
+
+const READ_ORC_META: &str = r#"
+import json, sys, pyarrow.orc as orc
+f = orc.ORCFile(sys.argv[1])
+t = f.read()
+s = t.column("s").to_pylist()
+print(json.dumps({
+    "rows": f.nrows, "stripes": f.nstripes, "codec": f.compression,
+    "version": str(f.file_version), "distinct": len(set(s)),
+    "first": s[0], "last": s[-1], "levels": sorted(set(t.column("level").to_pylist()))}))
+"#;
+
+/// OrcSerDe's members reach the file through the sink: Compression and FormatVersion as
+/// pyarrow reports them, StripeSizeBytes as the stripe count (about 10 MB of strings: one
+/// default 64 MiB stripe, or two of 8 MiB), DictionaryKeyThreshold as the size of a column of
+/// four distinct values (uncompressed: 5 bytes a row DIRECT, a few bits in a dictionary).
+#[tokio::test]
+async fn orc_serde_settings_reach_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = lake_table(
+        dir.path(),
+        "text",
+        json!({"Columns": [{"Name": "s", "Type": "string"}, {"Name": "level", "Type": "string"}]}),
+    );
+    let levels = ["debug", "error", "info_", "warn_"];
+    let records: Vec<String> = (0..150_000)
+        .map(|i| {
+            json!({"s": format!("{i:08}-{}", "x".repeat(60)), "level": levels[i % 4]}).to_string()
+        })
+        .collect();
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    let b = batch(&refs);
+    let mut sizes = Vec::new();
+    for (n, (serde, codec, version, stripes)) in [
+        (json!({}), "SNAPPY", "0.12", 1),
+        (
+            json!({"Compression": "ZLIB", "FormatVersion": "V0_11", "StripeSizeBytes": 8_388_608}),
+            "ZLIB",
+            "0.11",
+            2,
+        ),
+        (
+            json!({"Compression": "NONE", "DictionaryKeyThreshold": 0}),
+            "UNCOMPRESSED",
+            "0.12",
+            1,
+        ),
+        (
+            json!({"Compression": "NONE", "DictionaryKeyThreshold": 0.8, "EnablePadding": true,
+                   "BlockSizeBytes": 67_108_864, "PaddingTolerance": 0.05}),
+            "UNCOMPRESSED",
+            "0.12",
+            1,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let sink = serializer_sink(
+            catalog.clone(),
+            "text",
+            json!({ "OrcSerDe": serde }),
+            &dir.path().join(format!("objects{n}")),
+        );
+        let delivered = sink.deliver(&b).await.unwrap();
+        assert!(delivered.target.ends_with(".orc"), "{}", delivered.target);
+        let path = dir
+            .path()
+            .join(format!("objects{n}/bucket"))
+            .join(&delivered.target);
+        let meta = py(READ_ORC_META, &path);
+        assert_eq!(meta["rows"], 150_000, "{meta}");
+        assert_eq!(meta["distinct"], 150_000, "{meta}");
+        assert_eq!(meta["first"], format!("00000000-{}", "x".repeat(60)));
+        assert_eq!(meta["last"], format!("00149999-{}", "x".repeat(60)));
+        assert_eq!(meta["levels"], json!(levels));
+        assert_eq!(meta["codec"], codec, "{meta}");
+        assert_eq!(meta["version"], version, "{meta}");
+        assert_eq!(meta["stripes"], stripes, "{meta}");
+        sizes.push(std::fs::metadata(&path).unwrap().len());
+    }
+    // 150,000 rows of 5 bytes DIRECT, against a run-length-encoded index into 4 values.
+    assert!(
+        sizes[3] + 600_000 < sizes[2],
+        "dictionary {} bytes, direct {} bytes",
+        sizes[3],
+        sizes[2]
+    );
 }
 
 const READ_ROW_GROUPS: &str = r#"

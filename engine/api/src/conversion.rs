@@ -6,8 +6,8 @@
 //! - `Enabled` omitted means enabled (Firehose's default); `Enabled: false` needs nothing else.
 //! - When enabled, as AWS enforces: the destination's `CompressionFormat` must be
 //!   `UNCOMPRESSED` (the serializer compresses), `BufferingHints.SizeInMBs` at least 64 when
-//!   given ([`SIZE_MIN_MB`]; default [`SIZE_DEFAULT_MB`]), and objects end in `.parquet` unless
-//!   `FileExtension` says otherwise.
+//!   given ([`SIZE_MIN_MB`]; default [`SIZE_DEFAULT_MB`]), and objects end in `.parquet`
+//!   (`ParquetSerDe`) or `.orc` (`OrcSerDe`) unless `FileExtension` says otherwise.
 //! - The table must exist in the schema's catalog: checked where the catalog is known (the
 //!   daemon's `check_destination`).
 //!
@@ -23,7 +23,8 @@ use crate::model::ExtendedS3Config;
 pub const SIZE_MIN_MB: u32 = 64;
 /// `BufferingHints.SizeInMBs` with conversion when not given.
 pub const SIZE_DEFAULT_MB: u32 = 128;
-/// The object extension with conversion when `FileExtension` is not given.
+/// The object extension with conversion to Parquet when `FileExtension` is not given (ORC's is
+/// `.orc`: [`hydrant_sinks::convert::settings::Output::extension`]).
 pub const EXTENSION: &str = ".parquet";
 
 /// The checked settings when the destination converts, `None` when it does not.
@@ -131,10 +132,11 @@ mod tests {
     fn refused_members_are_named() {
         let mut c = converting();
         if let Some(v) = c.data_format_conversion_configuration.as_mut() {
-            v["OutputFormatConfiguration"]["Serializer"] = json!({"OrcSerDe": {}});
+            v["OutputFormatConfiguration"]["Serializer"] =
+                json!({"OrcSerDe": {"BloomFilterColumns": ["id"]}});
         }
         assert!(
-            message(&c).contains("Serializer.OrcSerDe is not supported by hydrant"),
+            message(&c).contains("OrcSerDe.BloomFilterColumns is not supported by hydrant"),
             "{}",
             message(&c)
         );

@@ -17,7 +17,7 @@
 //!
 //! `DynamicPartitioningConfiguration` is applied: its rules are in [`crate::partitioning`];
 //! `DataFormatConversionConfiguration` too, in [`crate::conversion`] (which refuses its
-//! members hydrant does not apply, `OrcSerDe` among them).
+//! members hydrant does not apply, such as `OrcSerDe.RowIndexStride`).
 
 use serde_json::Value;
 

@@ -109,7 +109,7 @@ pub fn converter(
     let named = DataCatalogTable::new(&settings, &config.account_id, &config.region);
     let extension = match c.file_extension.as_deref().filter(|e| !e.is_empty()) {
         Some(e) => e.to_string(),
-        None => crate::api::conversion::EXTENSION.to_string(),
+        None => settings.output.extension().to_string(),
     };
     Ok(Some((Converter::new(settings, named, schema), extension)))
 }

@@ -129,6 +129,11 @@ impl KeyPlan {
     pub fn columns(&self) -> usize {
         self.columns
     }
+
+    /// The columns a normalised key fills (in the table's order), if any.
+    pub fn columns_of(&self, key: &str) -> Option<&[usize]> {
+        self.keys.get(key).map(Vec::as_slice)
+    }
 }
 
 /// The rows of one record: per JSON object, each column's value in the table's order
@@ -249,7 +254,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
 }
 
 /// An object's key, borrowed from the record's text when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
+pub(super) struct Key<'de>(pub(super) Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -1,38 +1,45 @@
-//! Record format conversion: JSON records into one Parquet file per object, with the table's
+//! Record format conversion: JSON records into one Parquet or ORC file per object, with the table's
 //! schema from a catalog (Firehose's `DataFormatConversionConfiguration`).
 //!
 //! ```text
-//!  records of one object ─► deserializer::rows        (per JSON object of a record, each
-//!     (a batch, or one        │                         column's value, found in one pass by
-//!      partition of it)       │                         the key rules: case, dots, mappings)
+//!  records of one object ─► direct::append_record     (fast path: a one-object record read
+//!     (a batch, or one        │                         in one pass, each member typed as
+//!      partition of it)       │                         parsed, straight into the builders)
+//!                             │  declined ─► deserializer::rows + cell::cell (the row path:
+//!                             │              concatenated objects; decides every failure)
+//!                             │  a record that fails ─► FailedRecord (format-conversion-failed)
 //!                             ▼
-//!                         cell::cell                  (JSON value typed by the Hive type)
-//!                             │  a record that fails anywhere ─► FailedRecord
-//!                             ▼                                 (format-conversion-failed)
-//!                         arrays::array               (rows in chunks of ROWS_PER_CHUNK
-//!                             ▼                         into Arrow arrays)
-//!                         parquet_writer::ParquetFile  (row groups of BlockSizeBytes)
+//!                         columns::Columns            (one builder per column; chunks of
+//!                             │                         ROWS_PER_CHUNK rows or BYTES_PER_CHUNK)
 //!                             ▼
-//!                         the object's body (key as without conversion, extension .parquet)
+//!                         columnar::ColumnarFile      (parquet_writer: row groups of
+//!                             │                         BlockSizeBytes; orc_writer: stripes
+//!                             ▼                         of StripeSizeBytes)
+//!                         the object's body (key as without conversion, extension .parquet
+//!                                            or .orc)
 //! ```
 //!
 //! - [`settings`]: the API's structure, checked (one set of rules for create and delivery).
 //! - [`hive`]: Hive type strings; [`catalog`]: the local catalog of table schemas.
-//! - [`deserializer`], [`timestamp`], [`cell`]: JSON to typed values.
-//! - [`arrays`], [`parquet_writer`]: typed values to the file.
+//! - [`direct`] (fast path), [`deserializer`], [`timestamp`], [`cell`]: JSON to typed values.
+//! - [`columns`], [`arrays`], [`columnar`] ([`parquet_writer`], [`orc_writer`]): typed values to the file.
 //!
 //! Exactly-once: the converter is a pure function of the records and the schema, so a batch
 //! resent after a crash writes the same rows under the same key (the bytes may differ only by
-//! a schema changed in between). Memory: the typed rows of one chunk, the Arrow arrays of that
+//! a schema changed in between). Memory: the column builders of one chunk, the Arrow arrays of that
 //! chunk, and the encoded row group, which the writer holds until the file is finished.
 
 pub mod arrays;
 pub mod catalog;
 pub mod cell;
+pub mod columnar;
+pub mod columns;
 pub mod deserializer;
+pub mod direct;
 pub mod failure;
 pub mod glue;
 pub mod hive;
+pub mod orc_writer;
 pub mod parquet_writer;
 pub mod settings;
 pub mod timestamp;
@@ -45,16 +52,22 @@ use crate::{Record, SinkError};
 
 use self::catalog::LocalCatalog;
 use self::cell::Cell;
+use self::columnar::{ColumnarFile, WriterError};
+use self::columns::Columns;
 pub use self::failure::ConversionFailure;
 use self::hive::HiveType;
-use self::parquet_writer::{arrow_schema, ParquetFile};
+use self::parquet_writer::arrow_schema;
 pub use self::settings::Settings;
 
 /// A column: its (lowercased) name and Hive type.
 pub type Column = (String, HiveType);
 
-/// Rows turned into Arrow arrays and handed to the writer at a time.
+/// Rows turned into Arrow arrays and handed to the writer at a time (at most).
 pub const ROWS_PER_CHUNK: usize = 8192;
+
+/// Bytes of column values held before they are handed to the writer (at most, give or take
+/// one record): bounds a chunk of large records, and keeps a string chunk's offsets in `i32`.
+pub const BYTES_PER_CHUNK: usize = 64 << 20;
 
 /// The error code of a record that does not convert.
 pub const MALFORMED: &str = "DataFormatConversion.MalformedData";
@@ -226,31 +239,29 @@ impl Converter {
     pub fn convert(&self, records: &[Record]) -> Result<Converted, SinkError> {
         let table = self.table()?;
         let columns = &table.columns;
-        let writer_error = |e: parquet::errors::ParquetError| SinkError::Destination {
+        let writer_error = |e: WriterError| SinkError::Destination {
             failure: ConversionFailure::WriterFailed.into(),
             message: e.to_string(),
         };
-        let mut file = ParquetFile::new(arrow_schema(columns), &self.settings.parquet)
+        let mut file = ColumnarFile::new(arrow_schema(columns), &self.settings.output)
             .map_err(writer_error)?;
         let mut out = Converted::default();
-        let mut chunk: Vec<Vec<Cell>> = Vec::new();
+        let mut chunk = Columns::new(columns);
         let ending_ms = crate::now_ms();
         for record in records {
-            match self.rows(&table, &record.data) {
+            match self.append(&table, &record.data, &mut chunk) {
                 Ok(rows) => {
                     out.records += 1;
                     out.data_bytes += record.data.len() as u64;
-                    out.rows += rows.len() as u64;
-                    chunk.extend(rows);
+                    out.rows += rows as u64;
                 }
                 Err(message) => out.failed.push(self.failure(record, message, ending_ms)),
             }
-            if chunk.len() >= ROWS_PER_CHUNK {
-                write_chunk(&mut file, columns, &std::mem::take(&mut chunk))
-                    .map_err(writer_error)?;
+            if chunk.rows() >= ROWS_PER_CHUNK || chunk.bytes() >= BYTES_PER_CHUNK {
+                write_chunk(&mut file, &mut chunk).map_err(writer_error)?;
             }
         }
-        write_chunk(&mut file, columns, &chunk).map_err(writer_error)?;
+        write_chunk(&mut file, &mut chunk).map_err(writer_error)?;
         debug_assert_eq!(
             out.records + out.failed.len() as u64,
             records.len() as u64,
@@ -260,6 +271,30 @@ impl Converter {
             out.body = Some(file.finish().map_err(writer_error)?);
         }
         Ok(out)
+    }
+
+    /// Appends the rows of one record to `chunk`: by the fast path ([`direct`]) when it takes
+    /// the record, else by the row path ([`Converter::rows`]), which decides failures.
+    ///
+    /// # Errors
+    /// Why the record does not convert (`chunk` is left as it was).
+    pub fn append(&self, table: &Table, data: &[u8], chunk: &mut Columns) -> Result<usize, String> {
+        let mark = chunk.mark();
+        if let Ok(rows) =
+            direct::append_record(data, &self.settings.deserializer, &table.keys, chunk)
+        {
+            return Ok(rows);
+        }
+        chunk.truncate(mark);
+        let rows = self.rows(table, data)?;
+        let count = rows.len();
+        for row in rows {
+            for (i, cell) in row.into_iter().enumerate() {
+                chunk.push_cell(i, cell);
+            }
+            chunk.end_row();
+        }
+        Ok(count)
     }
 
     fn failure(&self, record: &Record, message: String, ending_ms: u64) -> FailedRecord {
@@ -279,18 +314,9 @@ impl Converter {
     }
 }
 
-fn write_chunk(
-    file: &mut ParquetFile,
-    columns: &[Column],
-    rows: &[Vec<Cell>],
-) -> Result<(), parquet::errors::ParquetError> {
-    if rows.is_empty() {
+fn write_chunk(file: &mut ColumnarFile, chunk: &mut Columns) -> Result<(), WriterError> {
+    if chunk.is_empty() {
         return Ok(());
     }
-    let mut arrays = Vec::with_capacity(columns.len());
-    for (i, (_, ty)) in columns.iter().enumerate() {
-        let cells: Vec<&Cell> = rows.iter().map(|r| &r[i]).collect();
-        arrays.push(arrays::array(ty, &cells)?);
-    }
-    file.write(arrays)
+    file.write(chunk.finish()?)
 }

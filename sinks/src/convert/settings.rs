@@ -12,19 +12,24 @@
 //!  "OutputFormatConfiguration": {"Serializer":
 //!      {"ParquetSerDe": {"BlockSizeBytes", "PageSizeBytes", "Compression",
 //!                        "EnableDictionaryCompression", "MaxPaddingBytes", "WriterVersion"}}
-//!    | {"OrcSerDe": {...}}}}                           refused: no ORC writer (see below)
+//!    | {"OrcSerDe": {"StripeSizeBytes", "BlockSizeBytes", "RowIndexStride",
+//!                    "EnablePadding", "PaddingTolerance", "Compression",
+//!                    "BloomFilterColumns", "BloomFilterFalsePositiveProbability",
+//!                    "DictionaryKeyThreshold", "FormatVersion"}}}}
 //! ```
 //!
-//! Every member is applied or refused by name. Refused: `OrcSerDe` (the Rust ORC writer,
-//! orc-rust 0.9, writes neither structs, lists, maps nor decimals, and brings a second Arrow
-//! version), `MaxPaddingBytes` other than 0 (the Parquet writer does not pad), a
-//! `VersionId` other than `LATEST` with the local catalog (checked where the catalog is known).
-//! `RoleARN` is described back only (hydrant has no IAM); `CatalogId` and `Region` name the
-//! table in the failure JSON's `dataCatalogTable`.
+//! Every member is applied or refused by name (the serializers' tables: [`super::parquet_writer`],
+//! [`super::orc_writer`]). Refused: `MaxPaddingBytes` other than 0 (the Parquet writer does not
+//! pad); `RowIndexStride`, `BloomFilterFalsePositiveProbability` and a non-empty
+//! `BloomFilterColumns` (the ORC writer writes no row index and no bloom filter); a `VersionId` other than `LATEST` with the
+//! local catalog (checked where the catalog is known). `RoleARN` is described back only
+//! (hydrant has no IAM); `CatalogId` and `Region` name the table in the failure JSON's
+//! `dataCatalogTable`.
 
 use serde_json::{Map, Value};
 
 use super::deserializer::Deserializer;
+use super::orc_writer::{self, FormatVersion, OrcCompression, OrcSettings};
 use super::parquet_writer::{ParquetCompression, ParquetOptions, BLOCK_SIZE_MIN, PAGE_SIZE_MIN};
 use super::timestamp::TimestampFormat;
 
@@ -50,15 +55,34 @@ pub struct SchemaRef {
     pub version_id: String,
 }
 
+/// `OutputFormatConfiguration.Serializer`: the file format and its writer's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// `ParquetSerDe`.
+    Parquet(ParquetOptions),
+    /// `OrcSerDe`.
+    Orc(OrcSettings),
+}
+
+impl Output {
+    /// The objects' extension when `FileExtension` is not given.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Output::Parquet(_) => ".parquet",
+            Output::Orc(_) => ".orc",
+        }
+    }
+}
+
 /// A checked, enabled `DataFormatConversionConfiguration`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
     /// Where the schema is.
     pub schema: SchemaRef,
     /// How JSON keys find columns.
     pub deserializer: Deserializer,
-    /// The Parquet writer's settings.
-    pub parquet: ParquetOptions,
+    /// The file format and its writer's settings.
+    pub output: Output,
 }
 
 impl Settings {
@@ -90,11 +114,11 @@ impl Settings {
         };
         let schema = schema(required("SchemaConfiguration")?)?;
         let deserializer = deserializer(required("InputFormatConfiguration")?)?;
-        let parquet = serializer(required("OutputFormatConfiguration")?)?;
+        let output = serializer(required("OutputFormatConfiguration")?)?;
         Ok(Some(Settings {
             schema,
             deserializer,
-            parquet,
+            output,
         }))
     }
 }
@@ -233,7 +257,7 @@ fn deserializer(v: &Value) -> Result<Deserializer, SettingsError> {
     Ok(de)
 }
 
-fn serializer(v: &Value) -> Result<ParquetOptions, SettingsError> {
+fn serializer(v: &Value) -> Result<Output, SettingsError> {
     let path = format!("{MEMBER}.OutputFormatConfiguration");
     let o = object(v, &path)?;
     if let Some(other) = o.keys().find(|k| *k != "Serializer") {
@@ -245,30 +269,99 @@ fn serializer(v: &Value) -> Result<ParquetOptions, SettingsError> {
     let path = format!("{path}.Serializer");
     let (kind, settings) = one_of(s, &path)?;
     match kind {
-        "ParquetSerDe" => {}
-        "OrcSerDe" => {
-            return Err(refused(
-                &format!("{path}.OrcSerDe"),
-                "ORC output is not implemented: no Rust ORC writer writes structs, arrays, maps \
-                 and decimals; use ParquetSerDe",
-            ))
-        }
-        other => return Err(refused(&format!("{path}.{other}"), "not a serializer")),
+        "ParquetSerDe" => parquet(settings, &format!("{path}.ParquetSerDe")).map(Output::Parquet),
+        "OrcSerDe" => orc(settings, &format!("{path}.OrcSerDe")).map(Output::Orc),
+        other => Err(refused(&format!("{path}.{other}"), "not a serializer")),
     }
-    let path = format!("{path}.ParquetSerDe");
-    let mut p = ParquetOptions::default();
-    for (name, value) in object(settings, &path)? {
+}
+
+/// An integer member from `min` to 2147483647 (the API's `integer`).
+fn integer_from(value: &Value, member: &str, min: u64) -> Result<u64, SettingsError> {
+    value
+        .as_u64()
+        .filter(|n| *n >= min && *n <= i32::MAX as u64)
+        .ok_or_else(|| {
+            SettingsError(format!(
+                "{member} must be an integer from {min} to 2147483647"
+            ))
+        })
+}
+
+/// A `Proportion` member: a number from 0 to 1.
+fn proportion(value: &Value, member: &str) -> Result<f64, SettingsError> {
+    value
+        .as_f64()
+        .filter(|p| (0.0..=1.0).contains(p))
+        .ok_or_else(|| SettingsError(format!("{member} must be a number from 0 to 1")))
+}
+
+fn orc(settings: &Value, path: &str) -> Result<OrcSettings, SettingsError> {
+    let mut o = OrcSettings::default();
+    for (name, value) in object(settings, path)? {
         let member = format!("{path}.{name}");
-        let at_least = |min: u64| -> Result<u64, SettingsError> {
-            value
-                .as_u64()
-                .filter(|n| *n >= min && *n <= i32::MAX as u64)
-                .ok_or_else(|| {
-                    SettingsError(format!(
-                        "{member} must be an integer from {min} to 2147483647"
-                    ))
-                })
-        };
+        match name.as_str() {
+            "StripeSizeBytes" => {
+                o.stripe_size_bytes = integer_from(value, &member, orc_writer::STRIPE_SIZE_MIN)?;
+            }
+            "BlockSizeBytes" => {
+                o.block_size_bytes = integer_from(value, &member, orc_writer::BLOCK_SIZE_MIN)?;
+            }
+            "EnablePadding" => o.enable_padding = boolean(value, &member)?,
+            "PaddingTolerance" => o.padding_tolerance = proportion(value, &member)?,
+            "Compression" => {
+                let c = string(value, &member)?;
+                o.compression = OrcCompression::from_firehose(c).ok_or_else(|| {
+                    SettingsError(format!("{member} {c:?} must be NONE, ZLIB or SNAPPY"))
+                })?;
+            }
+            "FormatVersion" => {
+                o.format_version = match string(value, &member)? {
+                    "V0_11" => FormatVersion::V0_11,
+                    "V0_12" => FormatVersion::V0_12,
+                    other => {
+                        return Err(SettingsError(format!(
+                            "{member} {other:?} must be V0_11 or V0_12"
+                        )))
+                    }
+                };
+            }
+            "RowIndexStride" => {
+                integer_from(value, &member, 1000)?;
+                return Err(refused(
+                    &member,
+                    "the ORC writer writes no row index; leave it out",
+                ));
+            }
+            "BloomFilterColumns" => {
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| SettingsError(format!("{member} must be a list of strings")))?;
+                if !list.is_empty() {
+                    return Err(refused(
+                        &member,
+                        "the ORC writer writes no bloom filter; only an empty list is accepted",
+                    ));
+                }
+            }
+            "BloomFilterFalsePositiveProbability" => {
+                proportion(value, &member)?;
+                return Err(refused(
+                    &member,
+                    "the ORC writer writes no bloom filter; leave it out",
+                ));
+            }
+            "DictionaryKeyThreshold" => o.dictionary_key_threshold = proportion(value, &member)?,
+            other => return Err(refused(&format!("{path}.{other}"), "not a member")),
+        }
+    }
+    Ok(o)
+}
+
+fn parquet(settings: &Value, path: &str) -> Result<ParquetOptions, SettingsError> {
+    let mut p = ParquetOptions::default();
+    for (name, value) in object(settings, path)? {
+        let member = format!("{path}.{name}");
+        let at_least = |min: u64| integer_from(value, &member, min);
         match name.as_str() {
             "BlockSizeBytes" => p.block_size_bytes = at_least(BLOCK_SIZE_MIN)?,
             "PageSizeBytes" => p.page_size_bytes = at_least(PAGE_SIZE_MIN)?,
@@ -334,7 +427,8 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("enabled"));
         assert_eq!(s.schema.version_id, "LATEST");
-        assert_eq!(s.parquet, ParquetOptions::default());
+        assert_eq!(s.output, Output::Parquet(ParquetOptions::default()));
+        assert_eq!(s.output.extension(), ".parquet");
         assert_eq!(s.deserializer, Deserializer::default());
         let mut off = base();
         off["Enabled"] = json!(false);
@@ -359,24 +453,90 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("enabled"));
         assert_eq!(
-            s.parquet,
-            ParquetOptions {
+            s.output,
+            Output::Parquet(ParquetOptions {
                 block_size_bytes: 67_108_864,
                 page_size_bytes: 65_536,
                 compression: ParquetCompression::Gzip,
                 dictionary: false,
                 writer_v2: true,
-            }
+            })
         );
         assert!(!s.deserializer.case_insensitive && s.deserializer.dots_to_underscores);
         assert_eq!(
             s.deserializer.mappings,
             vec![("ts".to_string(), "event.time".to_string())]
         );
+        let mut v = base();
+        v["OutputFormatConfiguration"]["Serializer"] = json!({"OrcSerDe": {
+            "StripeSizeBytes": 8_388_608, "BlockSizeBytes": 67_108_864, "EnablePadding": true,
+            "PaddingTolerance": 0.2, "Compression": "ZLIB", "BloomFilterColumns": [],
+            "DictionaryKeyThreshold": 0.5, "FormatVersion": "V0_11"}});
+        let s = Settings::from_firehose(&v)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("enabled"));
+        assert_eq!(
+            s.output,
+            Output::Orc(OrcSettings {
+                stripe_size_bytes: 8_388_608,
+                block_size_bytes: 67_108_864,
+                enable_padding: true,
+                padding_tolerance: 0.2,
+                compression: OrcCompression::Zlib,
+                format_version: FormatVersion::V0_11,
+                dictionary_key_threshold: 0.5,
+            })
+        );
+        assert_eq!(s.output.extension(), ".orc");
+        v["OutputFormatConfiguration"]["Serializer"] = json!({"OrcSerDe": {}});
+        let s = Settings::from_firehose(&v)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("enabled"));
+        assert_eq!(s.output, Output::Orc(OrcSettings::default()));
         let cases: Vec<(Value, &str)> = vec![
             (
-                json!({"OrcSerDe": {}}),
-                "OutputFormatConfiguration.Serializer.OrcSerDe is not supported",
+                json!({"OrcSerDe": {"RowIndexStride": 10000}}),
+                "OrcSerDe.RowIndexStride is not supported",
+            ),
+            (
+                json!({"OrcSerDe": {"RowIndexStride": 10}}),
+                "RowIndexStride must be an integer from 1000",
+            ),
+            (
+                json!({"OrcSerDe": {"BloomFilterColumns": ["id"]}}),
+                "OrcSerDe.BloomFilterColumns is not supported",
+            ),
+            (
+                json!({"OrcSerDe": {"BloomFilterFalsePositiveProbability": 0.05}}),
+                "OrcSerDe.BloomFilterFalsePositiveProbability is not supported",
+            ),
+            (
+                json!({"OrcSerDe": {"DictionaryKeyThreshold": 2}}),
+                "DictionaryKeyThreshold must be a number from 0 to 1",
+            ),
+            (
+                json!({"OrcSerDe": {"StripeSizeBytes": 1024}}),
+                "StripeSizeBytes must be an integer from 8388608",
+            ),
+            (
+                json!({"OrcSerDe": {"BlockSizeBytes": 1024}}),
+                "OrcSerDe.BlockSizeBytes must be an integer from 67108864",
+            ),
+            (
+                json!({"OrcSerDe": {"PaddingTolerance": 1.5}}),
+                "PaddingTolerance must be a number from 0 to 1",
+            ),
+            (
+                json!({"OrcSerDe": {"Compression": "GZIP"}}),
+                "Compression \"GZIP\" must be NONE, ZLIB or SNAPPY",
+            ),
+            (
+                json!({"OrcSerDe": {"FormatVersion": "V0_13"}}),
+                "must be V0_11 or V0_12",
+            ),
+            (
+                json!({"OrcSerDe": {"Bogus": 1}}),
+                "OrcSerDe.Bogus is not supported",
             ),
             (
                 json!({"ParquetSerDe": {"MaxPaddingBytes": 1}}),

@@ -95,8 +95,9 @@ pub struct BenchDeliverArgs {
     /// With `--partitions`: megabytes of records per partition count.
     #[arg(long, value_name = "MB", default_value_t = 200)]
     pub partition_mb: usize,
-    /// Record format conversion instead: `parquet` against the JSON paths (UNCOMPRESSED, GZIP)
-    /// of the same batches, in process (see `format.rs`); `orc` is refused.
+    /// Record format conversion instead: `parquet` (SNAPPY, GZIP) or `orc` (SNAPPY, ZLIB)
+    /// against the JSON paths (UNCOMPRESSED, GZIP) of the same batches, in process (see
+    /// `format.rs`).
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// With `--format`: megabytes of records.

@@ -25,7 +25,7 @@
 //! - [`partition`]: `hydrant-bench deliver --partitions N`: in process, batches -> the
 //!   `MetadataExtraction` pipeline -> an ObjectSink on a LocalStore, one object per partition,
 //!   beside unpartitioned delivery of the same batches.
-//! - [`format`](mod@format): `hydrant-bench deliver --format parquet`: in process, batches -> record
+//! - [`format`](mod@format): `hydrant-bench deliver --format parquet|orc`: in process, batches -> record
 //!   format conversion -> ObjectSinks on a LocalStore, beside the JSON path of the same batches.
 //! - [`batch`]: the delivery batches the in-process benchmarks hand to a sink.
 //! - [`kinesis`]: `hydrant-bench kinesis`: a kinesalite 4-shard stream -> a hydrantd's
