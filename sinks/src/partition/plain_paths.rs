@@ -126,8 +126,11 @@ impl PlainPaths {
         .deserialize(&mut de)
         .ok()?;
         de.end().ok()?;
-        let mut out = Vec::with_capacity(keys.len());
-        for ((name, path), &first) in keys.iter().zip(&self.paths).zip(&self.first_of) {
+        // Every path first, then every key's value: jq builds the whole object before its
+        // keys are judged, so a later path's error (indexing a string: to jaq) comes before an
+        // earlier key's null or non-scalar value.
+        let mut values = Vec::with_capacity(keys.len());
+        for (path, &first) in self.paths.iter().zip(&self.first_of) {
             let mut found = match &firsts {
                 None => Found::Null,
                 Some(members) => members[first].map_or(Found::Null, Found::Value),
@@ -141,6 +144,10 @@ impl PlainPaths {
                     Some(members) => members[0].map_or(Found::Null, Found::Value),
                 };
             }
+            values.push(found);
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for (name, found) in keys.iter().zip(values) {
             let raw = match found {
                 Found::Null => return Some(Err(ExtractError::NullKey(name.clone()))),
                 Found::Value(raw) => raw.get(),
@@ -429,7 +436,16 @@ mod tests {
                     br#"{"x":{"y":1,"y":{"z":1}},"k l":1,"q":{"r":true},"e":"w"}"#,
                     true,
                 ),
+                // An earlier key's value is null or not a scalar and a later path indexes a
+                // string: jq builds the whole object first, so the index error is the answer
+                // (found by the partition_fastpath fuzz target).
+                (br#"{"x":{"y":{"z":1}},"k l":1,"q":"s","e":"w"}"#, false),
+                (br#"{"x":null,"k l":1,"q":"s","e":"w"}"#, false),
             ],
+        );
+        same_as_jaq(
+            r#"{a: .a.a["a"], _1: .a.a.a.a.a.a.a}"#,
+            &[(br#"{"a":{"a":{"a":{"a":"v"}}}}"#, false)],
         );
     }
 }
