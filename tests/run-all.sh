@@ -13,7 +13,7 @@ ROOT=$PWD
 TOOLS="$ROOT/target/tools"
 FUZZ_SECONDS="${HYDRANT_FUZZ_SECONDS:-30}"
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 step "Python venv for boto3 and the aws cli"
 if [ ! -x "$ROOT/.venv/bin/python" ]; then

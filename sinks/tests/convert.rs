@@ -498,6 +498,59 @@ async fn every_hive_type_reads_back_in_pyarrow_and_duckdb() {
     assert_eq!(sink.store().list_keys("p/2018").await.unwrap().len(), 1);
 }
 
+/// A batch of several ranges is read on several threads and written in record order: the rows
+/// pyarrow reads are the good records in order, and the failures are the bad ones in order,
+/// from every range (some ranges end on a bad record, one range is only a bad record).
+#[tokio::test]
+async fn a_batch_of_many_ranges_keeps_record_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = lake_table(
+        dir.path(),
+        "ordered",
+        json!({"Columns": [{"Name": "n", "Type": "bigint"}, {"Name": "s", "Type": "string"}]}),
+    );
+    let range = hydrant_sinks::convert::RECORDS_PER_RANGE as u64;
+    let count = 5 * range + 1;
+    let bad = |n: u64| n.is_multiple_of(997) || n % range == range - 1 || n == count - 1;
+    let texts: Vec<String> = (0..count)
+        .map(|n| {
+            if bad(n) {
+                format!("{{\"n\": \"not a number {n}\"}}")
+            } else {
+                json!({"n": n, "s": format!("row {n}")}).to_string()
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let sink = parquet_sink(catalog, "ordered", json!({}), &dir.path().join("objects"));
+    let delivered = sink.deliver(&batch(&refs)).await.unwrap();
+    let bad_ones: Vec<u64> = (0..count).filter(|&n| bad(n)).collect();
+    let good: Vec<u64> = (0..count).filter(|&n| !bad(n)).collect();
+    assert_eq!(delivered.records, good.len() as u64);
+    let failed_lsns: Vec<u64> = delivered
+        .failed
+        .iter()
+        .map(|f| match &f.detail {
+            FailureDetail::FormatConversion {
+                sequence_number, ..
+            } => sequence_number.parse::<u64>().unwrap() - 100,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(failed_lsns, bad_ones);
+    let path = dir.path().join("objects/bucket").join(&delivered.target);
+    let got = py(
+        r#"
+import json, sys, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1])
+print(json.dumps({"n": t.column("n").to_pylist(), "s": t.column("s").to_pylist()[:3]}))
+"#,
+        &path,
+    );
+    assert_eq!(got["n"], json!(good));
+    assert_eq!(got["s"], json!(["row 1", "row 2", "row 3"]));
+}
+
 #[tokio::test]
 async fn a_batch_of_only_bad_records_writes_no_object() {
     let dir = tempfile::tempdir().unwrap();
@@ -590,9 +643,10 @@ async fn parquet_serde_settings_reach_the_file() {
         "text",
         json!({"Columns": [{"Name": "s", "Type": "string"}]}),
     );
-    // 20,000 rows of ~60 distinct-ish bytes: about 1.2 MB in the column.
+    // 20,000 rows of 59 bytes among 100 values: about 1.2 MB in the column, plain, and a
+    // dictionary that pays.
     let records: Vec<String> = (0..20_000)
-        .map(|i| json!({"s": format!("{i:08}-{}", "x".repeat(50))}).to_string())
+        .map(|i| json!({"s": format!("{:08}-{}", i % 100, "x".repeat(50))}).to_string())
         .collect();
     let refs: Vec<&str> = records.iter().map(String::as_str).collect();
     let b = batch(&refs);
@@ -642,6 +696,80 @@ async fn parquet_serde_settings_reach_the_file() {
             assert!(pages <= 3, "{pages} pages of 1 MiB");
         }
     }
+}
+
+const READ_ENCODINGS: &str = r#"
+import json, sys, pyarrow.parquet as pq
+meta = pq.ParquetFile(sys.argv[1]).metadata
+g = meta.row_group(0)
+print(json.dumps({g.column(i).path_in_schema: {"encodings": list(g.column(i).encodings),
+                                                "dictionary": g.column(i).has_dictionary_page}
+                  for i in range(g.num_columns)}))
+"#;
+
+/// With `EnableDictionaryCompression` on (the default), a column whose dictionary would be as
+/// large as its values (a unique id, a timestamp, a measured double) is written plain, as
+/// parquet-mr falls back, and the columns of repeated values keep their dictionaries; pyarrow
+/// reports each column chunk's encodings, and reads every value back.
+#[tokio::test]
+async fn columns_whose_dictionary_does_not_pay_are_written_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = lake_table(
+        dir.path(),
+        "access",
+        json!({"Columns": [
+            {"Name": "request_id", "Type": "string"}, {"Name": "agent", "Type": "string"},
+            {"Name": "ts", "Type": "timestamp"}, {"Name": "status", "Type": "int"},
+            {"Name": "latency", "Type": "double"}]}),
+    );
+    let records: Vec<String> = (0..20_000u64)
+        .map(|i| {
+            let agent = ["curl/8.5.0", "okhttp/4.12.0", "Mozilla/5.0 (X11)"][(i % 3) as usize];
+            let status = [200, 200, 404, 500][(i % 4) as usize];
+            json!({"request_id": format!("4f1c{:08x}-{i:012x}", i * 2_654_435_761 % 4_294_967_291),
+                   "agent": agent, "ts": 1_767_225_600_000 + i * 3, "status": status,
+                   "latency": (i * 7919 % 250_000) as f64 / 1000.0 + 0.4})
+            .to_string()
+        })
+        .collect();
+    let refs: Vec<&str> = records.iter().map(String::as_str).collect();
+    let sink = parquet_sink(catalog, "access", json!({}), &dir.path().join("objects"));
+    let delivered = sink.deliver(&batch(&refs)).await.unwrap();
+    assert_eq!(delivered.records, 20_000);
+    let path = dir.path().join("objects/bucket").join(&delivered.target);
+    let meta = py(READ_ENCODINGS, &path);
+    for (column, dictionary) in [
+        ("request_id", false),
+        ("agent", true),
+        ("ts", false),
+        ("status", true),
+        ("latency", false),
+    ] {
+        assert_eq!(meta[column]["dictionary"], dictionary, "{column}: {meta}");
+        let encodings = meta[column]["encodings"].to_string();
+        assert_eq!(
+            encodings.contains("DICTIONARY"),
+            dictionary,
+            "{column}: {meta}"
+        );
+    }
+    let got = py(
+        r#"
+import json, sys, pyarrow.parquet as pq
+t = pq.read_table(sys.argv[1])
+print(json.dumps({"rows": t.num_rows, "ids": len(set(t.column("request_id").to_pylist())),
+                  "agents": sorted(set(t.column("agent").to_pylist())),
+                  "status": sum(t.column("status").to_pylist())}))
+"#,
+        &path,
+    );
+    assert_eq!(got["rows"], 20_000);
+    assert_eq!(got["ids"], 20_000);
+    assert_eq!(
+        got["agents"],
+        json!(["Mozilla/5.0 (X11)", "curl/8.5.0", "okhttp/4.12.0"])
+    );
+    assert_eq!(got["status"], 5_000 * (200 + 200 + 404 + 500));
 }
 
 const READ_ORC_META: &str = r#"

@@ -20,13 +20,16 @@ pub enum WriterError {
     /// Arrow's (building the arrays).
     #[error(transparent)]
     Arrow(#[from] ArrowError),
+    /// The writer thread stopped (on an error of its own, which its result carries).
+    #[error("the conversion's writer thread stopped")]
+    Stopped,
 }
 
 /// A Parquet or ORC file being written into memory.
 #[derive(Debug)]
 pub enum ColumnarFile {
-    /// `ParquetSerDe`.
-    Parquet(ParquetFile),
+    /// `ParquetSerDe` (boxed: its writer state is twice the ORC file's).
+    Parquet(Box<ParquetFile>),
     /// `OrcSerDe`.
     Orc(OrcFile),
 }
@@ -38,7 +41,7 @@ impl ColumnarFile {
     /// The writer's error.
     pub fn new(schema: SchemaRef, output: &Output) -> Result<ColumnarFile, WriterError> {
         Ok(match output {
-            Output::Parquet(o) => ColumnarFile::Parquet(ParquetFile::new(schema, o)?),
+            Output::Parquet(o) => ColumnarFile::Parquet(Box::new(ParquetFile::new(schema, o)?)),
             Output::Orc(o) => ColumnarFile::Orc(OrcFile::new(schema, o)?),
         })
     }

@@ -5,7 +5,7 @@
 //! | `BlockSizeBytes` (>= 64 MiB, default 256 MiB) | the row group's size: a row group is cut when its encoded size passes it (and only then: no row count limit) |
 //! | `PageSizeBytes` (>= 64 KiB, default 1 MiB) | the data page size limit |
 //! | `Compression` (UNCOMPRESSED, GZIP, SNAPPY; default SNAPPY) | the column chunks' codec |
-//! | `EnableDictionaryCompression` (default true, Parquet's own default) | dictionary encoding on or off |
+//! | `EnableDictionaryCompression` (default true, Parquet's own default) | dictionary encoding on or off; when on, a column whose first chunk shows that a dictionary does not pay is written plain, as parquet-mr falls back ([`super::dictionary`]) |
 //! | `WriterVersion` (V1, V2; default V1) | the data page version and encodings |
 //! | `MaxPaddingBytes` | only 0: the writer does not pad row groups to HDFS blocks |
 
@@ -16,6 +16,9 @@ use arrow_schema::{Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel};
 use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::schema::types::ColumnPath;
+
+use super::dictionary::dictionary_pays;
 
 use super::hive::HiveType;
 
@@ -79,6 +82,15 @@ impl Default for ParquetOptions {
 }
 
 impl ParquetOptions {
+    /// The writer's properties, with dictionary encoding off for the columns of `plain`.
+    fn properties_with_plain(&self, plain: &[&str]) -> WriterProperties {
+        let mut builder = self.properties().into_builder();
+        for name in plain {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+        }
+        builder.build()
+    }
+
     fn properties(&self) -> WriterProperties {
         let compression = match self.compression {
             ParquetCompression::Uncompressed => Compression::UNCOMPRESSED,
@@ -118,7 +130,10 @@ pub fn arrow_schema(columns: &[(String, HiveType)]) -> SchemaRef {
 #[derive(Debug)]
 pub struct ParquetFile {
     schema: SchemaRef,
+    options: ParquetOptions,
     writer: ArrowWriter<Vec<u8>>,
+    /// Whether a batch was written (the per-column dictionary choice is made on the first).
+    written: bool,
 }
 
 impl ParquetFile {
@@ -131,7 +146,12 @@ impl ParquetFile {
         options: &ParquetOptions,
     ) -> Result<ParquetFile, parquet::errors::ParquetError> {
         let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(options.properties()))?;
-        Ok(ParquetFile { schema, writer })
+        Ok(ParquetFile {
+            schema,
+            options: options.clone(),
+            writer,
+            written: false,
+        })
     }
 
     /// Appends rows: one array per column, in the schema's order.
@@ -140,6 +160,24 @@ impl ParquetFile {
     /// Arrow's or the writer's error.
     pub fn write(&mut self, columns: Vec<ArrayRef>) -> Result<(), parquet::errors::ParquetError> {
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
+        if !self.written && self.options.dictionary {
+            // The first batch decides which columns keep their dictionary; nothing has been
+            // written yet, so the writer is made again with that choice.
+            let plain: Vec<&str> = self
+                .schema
+                .fields()
+                .iter()
+                .zip(batch.columns())
+                .filter(|(_, array)| !dictionary_pays(array.as_ref()))
+                .map(|(field, _)| field.name().as_str())
+                .collect();
+            if !plain.is_empty() {
+                let properties = self.options.properties_with_plain(&plain);
+                self.writer =
+                    ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some(properties))?;
+            }
+        }
+        self.written = true;
         self.writer.write(&batch)
     }
 
@@ -175,7 +213,7 @@ mod tests {
         assert_eq!(p.max_row_group_row_count(), None);
         assert_eq!(p.data_page_size_limit(), 65536);
         assert_eq!(p.writer_version(), WriterVersion::PARQUET_2_0);
-        let column = parquet::schema::types::ColumnPath::from("c");
+        let column = ColumnPath::from("c");
         assert!(!p.dictionary_enabled(&column));
         assert!(matches!(p.compression(&column), Compression::GZIP(_)));
     }

@@ -101,10 +101,11 @@ pub struct BenchDeliverArgs {
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<String>,
     /// With `--format`: megabytes of records.
-    #[arg(long, value_name = "MB", default_value_t = 100)]
+    #[arg(long, value_name = "MB", default_value_t = 256)]
     pub format_mb: usize,
-    /// With `--format`: megabytes per batch (5, the default hint; 128 for a full batch).
-    #[arg(long, value_name = "MB", default_value_t = 5)]
+    /// With `--format`: megabytes per batch (128: the `SizeInMBs` Firehose applies when
+    /// conversion is on and no hint is given; a hint below 64 is refused with conversion).
+    #[arg(long, value_name = "MB", default_value_t = 128)]
     pub format_batch_mb: usize,
 }
 

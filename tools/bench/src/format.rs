@@ -2,7 +2,8 @@
 //! against the JSON path in the same run.
 //!
 //! In process, at the delivery seam (no daemon, no HTTP), as `--partitions` is: the same
-//! batches of JSON access-log events of about 475 bytes (see [`record`]; 5 MiB each) go
+//! batches of JSON access-log events of about 475 bytes (see [`record`]; 128 MiB each by
+//! default, the batch size Firehose uses with conversion) go
 //! through four [`ObjectSink`]s on a [`LocalStore`]: UNCOMPRESSED JSON (the reference path), GZIP
 //! JSON (the size reference) and the columnar format with its two codecs (the schema from a
 //! local catalog in the run's directory): Parquet SNAPPY (the ParquetSerDe default) and GZIP, or
@@ -145,6 +146,57 @@ fn record(id: u64) -> Vec<u8> {
     let mut line = v.to_string().into_bytes();
     line.push(b'\n');
     line
+}
+
+/// The randomness [`record`] draws per event, in bits (the Shannon entropy of its choices; the
+/// message only repeats other fields): on average, no lossless encoding of `n` events drawn so
+/// is smaller than `n` times this, whatever its format and codec (a coder that knew the
+/// generator could do better; none of the codecs here does). The size goal is judged against
+/// it.
+fn entropy_bits_per_record() -> f64 {
+    let h = |weights: &[f64]| -> f64 {
+        let total: f64 = weights.iter().sum();
+        weights
+            .iter()
+            .map(|w| {
+                let p = w / total;
+                -p * p.log2()
+            })
+            .sum()
+    };
+    let uniform = |n: f64| n.log2();
+    let paths_with_id = PATHS.iter().filter(|(_, p)| p.contains("{id}")).count() as f64;
+    let service = h(&SERVICES.map(|(_, w)| w as f64));
+    let path = uniform(PATHS.len() as f64);
+    let object = paths_with_id / PATHS.len() as f64 * uniform(90_000.0);
+    // Statuses per 1,000 (200, 201, 404, 400, 500, 503); DEBUG is one 2xx in 50.
+    let status = h(&[900.0, 40.0, 30.0, 20.0, 7.0, 3.0]);
+    let level = 0.94 * h(&[49.0, 1.0]);
+    let latency = uniform(250_000.0);
+    let ts = uniform(3.0);
+    // The UUID: 60 bits of one draw (its bits 0-11, 16-31 and 32-63), 12 and 48 of two more.
+    let request_id = 120.0;
+    let region = uniform(REGIONS.len() as f64);
+    let host = uniform(4.0 * 16.0);
+    let bytes_sent = uniform(40_000.0);
+    let user_id = uniform(100_000.0);
+    // One draw modulo 64 and modulo 251 (coprime): 64 x 251 addresses.
+    let client_ip = uniform(64.0 * 251.0);
+    let agent = uniform(AGENTS.len() as f64);
+    service
+        + path
+        + object
+        + status
+        + level
+        + latency
+        + ts
+        + request_id
+        + region
+        + host
+        + bytes_sent
+        + user_id
+        + client_ip
+        + agent
 }
 
 fn batches(total_bytes: usize, batch_bytes: usize) -> Vec<Batch> {
@@ -352,6 +404,22 @@ pub fn run(
         verdict(size <= 0.5),
         second.path,
         second.bytes_written as f64 / gzip.bytes_written.max(1) as f64
+    )
+    .map_err(io_err("write"))?;
+    let bound = entropy_bits_per_record() / 8.0;
+    let per_record = |bytes: u64| bytes as f64 / records.max(1) as f64;
+    writeln!(
+        out,
+        "bytes per event: GZIP JSON {:.1}, {} {:.1}, {} {:.1}; the goal {:.1}; the events' \
+         entropy {bound:.1} (the floor, on average, of any lossless encoding of fields drawn \
+         as these are: the goal is {:.2}x it)",
+        per_record(gzip.bytes_written),
+        columnar.path,
+        per_record(columnar.bytes_written),
+        second.path,
+        per_record(second.bytes_written),
+        per_record(gzip.bytes_written) / 2.0,
+        per_record(gzip.bytes_written) / 2.0 / bound
     )
     .map_err(io_err("write"))?;
     Ok(())
