@@ -99,6 +99,31 @@ fn error_lines(root: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// Waits (up to 120 s) until the error output under `root` holds `bad_count` failures and the
+/// converted files, read by `rows`, hold `good` rows.
+fn wait_for_conversion(
+    daemon: &Daemon,
+    root: &Path,
+    bad_count: usize,
+    good: usize,
+    rows: impl Fn(&Path) -> usize,
+) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let errors = error_lines(root).len();
+        let rows = if errors == bad_count { rows(root) } else { 0 };
+        if errors == bad_count && rows == good {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not converted in time ({errors} errors, {rows} rows); log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// DuckDB over every Parquet object: (id, name, amount as text, ts as text, tags[1]) rows.
 fn duckdb_rows(root: &Path) -> Vec<(i64, String, String, String, String)> {
     let script = format!(
@@ -239,24 +264,9 @@ fn converts_and_files_failures(daemon: &Daemon, data: &Path, tmp: &Path, missing
     let root = data.join("objects/lake");
     let bad_count = (0..RECORDS).filter(|i| bad(*i)).count();
     assert_eq!(bad_count, RECORDS / 100);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let errors = error_lines(&root).len();
-        let rows = if errors == bad_count {
-            duckdb_rows(&root).len()
-        } else {
-            0
-        };
-        if errors == bad_count && rows == RECORDS - bad_count {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not converted in time ({errors} errors, {rows} rows); log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_conversion(daemon, &root, bad_count, RECORDS - bad_count, |r| {
+        duckdb_rows(r).len()
+    });
     // Every good record once, with its values; no bad one among the rows.
     let rows = duckdb_rows(&root);
     let mut ids = BTreeSet::new();
@@ -347,24 +357,9 @@ fn boto3_converts_json_to_orc_with_the_local_catalog() {
 
     let root = data.join("objects/lake");
     let bad_count = (0..ORC_RECORDS).filter(|i| bad(*i)).count();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let errors = error_lines(&root).len();
-        let rows = if errors == bad_count {
-            pyarrow_orc_rows(&root).len()
-        } else {
-            0
-        };
-        if errors == bad_count && rows == ORC_RECORDS - bad_count {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not converted in time ({errors} errors, {rows} rows); log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    wait_for_conversion(&daemon, &root, bad_count, ORC_RECORDS - bad_count, |r| {
+        pyarrow_orc_rows(r).len()
+    });
     let mut ids = BTreeSet::new();
     for (id, name, amount, ts, tag) in pyarrow_orc_rows(&root) {
         let i = usize::try_from(id).unwrap();
