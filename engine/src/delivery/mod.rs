@@ -74,6 +74,7 @@
 //! old prefix, that object stays too: at-least-once across a destination change, the one such
 //! case).
 
+mod batch_buffer;
 mod build_sinks;
 mod conversion;
 pub mod recent;

@@ -1,6 +1,7 @@
 //! The delivery worker: a thread per (stream, destination) that batches, records intents,
 //! delivers, retries and advances its cursor (see the module docs of [`crate::delivery`]).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,6 +45,17 @@ pub enum DeliveryError {
         stream: String,
         /// The directory.
         path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No memory for a batch's buffer (the kernel refused the mapping).
+    #[error("stream {stream}: mapping a buffer of {bytes} bytes for a batch: {source}")]
+    BatchBuffer {
+        /// The stream.
+        stream: String,
+        /// The batch's record data.
+        bytes: u64,
         /// The operating system's error.
         #[source]
         source: std::io::Error,
@@ -389,6 +401,7 @@ impl DeliveryWorker {
             stats: stats.clone(),
             last_retain: Instant::now(),
             cut_bytes: None,
+            batch_buffers: super::batch_buffer::BatchBuffers::default(),
             buffers: None,
             last_cut_ms: 0,
             ahead: std::collections::VecDeque::new(),
@@ -445,6 +458,8 @@ struct Worker {
     /// `load` read it into one buffer of the right size. Unknown for a batch resent after a
     /// restart, which is then read in chunks.
     cut_bytes: Option<(Lsn, Lsn, u64)>,
+    /// The mapping `load` reads a batch of known size into, reused from batch to batch.
+    batch_buffers: super::batch_buffer::BatchBuffers,
     /// Dynamic partitioning: the open partitions (`partitioned.rs`). Their records belong to
     /// the held rounds of the checkpoint, which a restart processes again to rebuild them.
     buffers: Option<hydrant_sinks::partition::PartitionBuffers>,
@@ -700,6 +715,8 @@ impl Worker {
             }
             if self.last_retain.elapsed() >= RETAIN_IDLE_PERIOD {
                 self.retain(cursor);
+                // Nothing to deliver for a while: a quiet stream holds no batch buffer.
+                self.batch_buffers.release();
             }
             let _ = self.wal.wait_durable_past(cursor, POLL);
         }
@@ -774,29 +791,52 @@ impl Worker {
 
     /// Reads the intent's records back from the WAL into a batch.
     ///
-    /// When the batch's size is known (it was cut by this process), its records are copied into
-    /// one buffer, page-aligned, and the batch carries it as [`Batch::contiguous`]: an
-    /// uncompressed object is then written from that buffer as it is (with `O_DIRECT` by the
-    /// local store) instead of being copied together again. Otherwise (a batch resent after a
-    /// restart) records go into shared chunks: an allocation per chunk rather than per record.
+    /// When the batch's size is known (it was cut by this process) and the destination does not
+    /// partition, its records are copied into the worker's one batch buffer (a page-aligned
+    /// mapping reused from batch to batch: `batch_buffer.rs`) and the batch carries it as
+    /// [`Batch::contiguous`]: an uncompressed object is then written from that buffer as it is
+    /// (with `O_DIRECT` by the local store) instead of being copied together again. Otherwise (a
+    /// batch resent after a restart, or a round of partitioned records, which partition buffers
+    /// keep slices of past the next round) records go into shared chunks on the heap: an
+    /// allocation per chunk rather than per record.
     fn load(&self, intent: Intent) -> Result<Batch, DeliveryError> {
         let mut reader = self.wal.reader(intent.first).map_err(|e| self.wal_err(e))?;
-        let mut records = Vec::with_capacity((intent.end.0 - intent.first.0).min(1 << 16) as usize);
+        let count = intent.end.0.saturating_sub(intent.first.0);
         let known = self
             .cut_bytes
             .filter(|(first, end, bytes)| {
                 (*first, *end) == (intent.first, intent.end) && *bytes <= CONTIGUOUS_MAX
             })
             .map(|(_, _, bytes)| bytes as usize);
+        // The exact count when this process cut the batch (its records are in memory next
+        // anyway); a guess otherwise, so that a damaged intent cannot ask for a huge index.
+        let mut records = Vec::with_capacity(match known {
+            Some(_) => count as usize,
+            None => count.min(1 << 16) as usize,
+        });
+        let mut filling = match known {
+            Some(bytes) if self.buffers.is_none() => {
+                Some(self.batch_buffers.fill(bytes).map_err(|source| {
+                    DeliveryError::BatchBuffer {
+                        stream: self.spec.stream.clone(),
+                        bytes: bytes as u64,
+                        source,
+                    }
+                })?)
+            }
+            _ => None,
+        };
         let mut buf = BytesMut::new();
-        if let Some(bytes) = known {
+        if let Some(bytes) = known.filter(|_| filling.is_none()) {
             buf.reserve(bytes + ALIGN);
             // Start the records at a page boundary, as O_DIRECT wants of a buffer.
             let pad = buf.as_ptr().align_offset(ALIGN).min(ALIGN);
             buf.resize(pad, 0);
             let _ = buf.split();
         }
-        // Records copied into `buf` and not yet made slices of it: (LSN, arrival, start, end).
+        // Records copied into the batch buffer, then into `buf`, not yet made slices of either:
+        // (LSN, arrival, start, end).
+        let mut mapped = Vec::new();
         let mut spans = Vec::new();
         let mut seal = |buf: Bytes, spans: &mut Vec<(u64, u64, usize, usize)>| {
             records.extend(spans.drain(..).map(|(lsn, arrival_ms, a, b)| Record {
@@ -812,6 +852,16 @@ impl Worker {
                 if lsn >= intent.end {
                     break 'frames;
                 }
+                if let Some(f) = filling.as_mut() {
+                    // The size was counted from these very records, so they fit; were it ever
+                    // wrong, the rest would go to heap chunks (and the batch lose `contiguous`).
+                    if spans.is_empty() {
+                        if let Some((start, end)) = f.push(data) {
+                            mapped.push((lsn.0, arrival_ms, start, end));
+                            continue;
+                        }
+                    }
+                }
                 // With the size known the buffer holds them all (had the size been wrong, it
                 // would grow: still one buffer). Else a full chunk is sealed for the next.
                 if known.is_none() && buf.capacity() - buf.len() < data.len() {
@@ -823,9 +873,18 @@ impl Worker {
                 spans.push((lsn.0, arrival_ms, start, buf.len()));
             }
         }
+        let whole = filling.take().map(|f| {
+            let whole = f.freeze();
+            seal(whole.clone(), &mut mapped);
+            whole
+        });
         let last = buf.freeze();
+        let heap_records = !spans.is_empty();
         seal(last.clone(), &mut spans);
-        let contiguous = known.map(|_| last);
+        let contiguous = match whole {
+            Some(whole) => (!heap_records).then_some(whole),
+            None => known.map(|_| last),
+        };
         if records.len() as u64 != intent.end.0 - intent.first.0 {
             return Err(self.wal_err(hydrant_wal::Error::BeyondEnd {
                 requested: intent.end,
@@ -872,10 +931,12 @@ impl Worker {
         let deadline_ms = intent
             .first_attempt_ms
             .saturating_add(self.spec.retry.window.as_millis() as u64);
+        // Without a transform the batch sent is the one loaded: borrowed, not copied (its
+        // record index is megabytes under a large buffering hint).
         let (batch, mut failed) = match self.spec.transform.clone() {
-            None => (source.clone(), Vec::new()),
+            None => (Cow::Borrowed(&source), Vec::new()),
             Some(t) => match self.runtime.block_on(t.process(source.clone())) {
-                Ok(out) => out,
+                Ok((batch, failed)) => (Cow::Owned(batch), failed),
                 Err(e) => {
                     tracing::warn!(stream = %self.spec.stream, batch = %source.identity,
                         error = %e, "transform failed; retrying");

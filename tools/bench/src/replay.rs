@@ -13,7 +13,9 @@
 //!      replay's local store fsyncs each object).
 //!
 //!    Both rates are the segment files' bytes over the time taken, so a ratio of 1 means replay
-//!    went through its log as fast as the disk reads (or copies) it.
+//!    went through its log as fast as the disk reads (or copies) it. The two timings of a pair
+//!    take turns: the baseline goes first in even rounds, replay in odd ones (4 rounds by
+//!    default), so that a disk whose rate drifts after writes does not favour either side.
 //!
 //! Goal printed beside the figures (not asserted): each ratio at least 0.9.
 
@@ -48,7 +50,7 @@ pub struct BenchReplayArgs {
     #[arg(long, value_name = "GIB", default_value_t = 3.0)]
     pub gib: f64,
     /// Rounds measured (each: dry run, read loop, replay to a directory, copy).
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub runs: usize,
     /// CompressionFormat of the replay with output.
     #[arg(long, value_name = "FORMAT", default_value = "UNCOMPRESSED")]
@@ -255,8 +257,10 @@ pub fn run(args: &BenchReplayArgs, out: &mut dyn Write) -> Result<(), BenchHttpE
     let mut cache_drop = CacheDrop::DropCaches;
     for round in 0..args.runs {
         eprintln!("bench replay: round {} of {}", round + 1, args.runs);
-        let (read_s, d) = timed(tmp.path(), || read_all(&files).map(drop))?;
-        cache_drop = d;
+        // The two timings of each pair run in turns, the baseline first in even rounds and
+        // replay first in odd ones: on a virtual disk whose rate drifts (the host's writeback of
+        // what the step before wrote), a fixed order would charge the drift to one side.
+        let baseline_first = round % 2 == 0;
         let dry = [
             "replay",
             "--data-dir",
@@ -271,7 +275,16 @@ pub fn run(args: &BenchReplayArgs, out: &mut dyn Write) -> Result<(), BenchHttpE
             "--quiet",
             "--restart",
         ];
-        let (dry_run_s, _) = timed(tmp.path(), || run_cli(&cli, &dry))?;
+        let read = || timed(tmp.path(), || read_all(&files).map(drop));
+        let dry_run = || timed(tmp.path(), || run_cli(&cli, &dry));
+        let ((read_s, d), (dry_run_s, _)) = if baseline_first {
+            let r = read()?;
+            (r, dry_run()?)
+        } else {
+            let d = dry_run()?;
+            (read()?, d)
+        };
+        cache_drop = d;
         let _ = std::fs::remove_dir_all(&out_dir);
         let _ = std::fs::remove_dir_all(&state_dir);
         let real = [
@@ -289,11 +302,24 @@ pub fn run(args: &BenchReplayArgs, out: &mut dyn Write) -> Result<(), BenchHttpE
             "--quiet",
             "--restart",
         ];
-        let (replay_s, _) = timed(tmp.path(), || run_cli(&cli, &real))?;
-        let _ = std::fs::remove_dir_all(&out_dir);
-        let _ = std::fs::remove_dir_all(&state_dir);
-        let (copy_s, _) = timed(tmp.path(), || copy_all(&files, &copy_dir))?;
-        let _ = std::fs::remove_dir_all(&copy_dir);
+        let replay = || -> Result<f64, BenchHttpError> {
+            let (s, _) = timed(tmp.path(), || run_cli(&cli, &real))?;
+            let _ = std::fs::remove_dir_all(&out_dir);
+            let _ = std::fs::remove_dir_all(&state_dir);
+            Ok(s)
+        };
+        let copy = || -> Result<f64, BenchHttpError> {
+            let (s, _) = timed(tmp.path(), || copy_all(&files, &copy_dir))?;
+            let _ = std::fs::remove_dir_all(&copy_dir);
+            Ok(s)
+        };
+        let (replay_s, copy_s) = if baseline_first {
+            let c = copy()?;
+            (replay()?, c)
+        } else {
+            let r = replay()?;
+            (r, copy()?)
+        };
         rounds.push(Round {
             dry_run_s,
             read_s,

@@ -15,6 +15,12 @@
 //!    cycling over it. This is the fastest durable append this kind of disk offers (test-env.md:
 //!    writing into already-written blocks is up to 5x faster than allocating), so the ratios say
 //!    how much of the disk the WAL leaves on the table, independent of how noisy the disk is today.
+//! 3. **disk-new** (S4 only): the same loop into new blocks, a `fallocate`d file per segment's
+//!    length filled front to back and then the next one, never wrapping; every `fdatasync` then
+//!    also commits the journal (the blocks turn from unwritten to written). This is what a log
+//!    that only grows cannot avoid on this file system: it is printed beside S4 (hydrant's ratios
+//!    to it, and its own ratio to the disk over written blocks), while S4's goal stays set
+//!    against the written-blocks baseline.
 //!
 //! Throughout, one `SCHED_IDLE` busy thread per CPU keeps idle vCPUs from halting (see
 //! [`crate::host::IdleSpinners`]): on this project's VMs a halted vCPU wakes about 4 ms late
@@ -277,6 +283,14 @@ struct ShapeResult {
     ratio_mb_per_sec: f64,
     ratio_p50: f64,
     ratio_p99: f64,
+    /// S4 only: the disk appending into new blocks (see [`Baseline::NewBlocks`]), and hydrant's
+    /// MB/s and p99 ratios to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disk_new_blocks: Option<Measured>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_new_blocks_mb_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio_new_blocks_p99: Option<f64>,
     goal: String,
     goal_value: String,
     goal_met: bool,
@@ -454,6 +468,21 @@ fn run_wal(
     Ok(m)
 }
 
+/// Where the disk baseline writes its commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Baseline {
+    /// Over blocks that are allocated and written (zero-filled and synced first), wrapping: the
+    /// fastest durable append the disk offers, and the one the goals are set against.
+    Written,
+    /// Into new blocks only: a file `fallocate`d per segment's length (unwritten extents, as the
+    /// WAL's new segments are), filled once front to back, then the next file, never wrapping.
+    /// Each `fdatasync` then also commits the file system's journal (the extents written turn
+    /// from unwritten to written): the least any log that only grows pays on this file system,
+    /// printed beside S4 so that its ratio to [`Baseline::Written`] can be read against the
+    /// disk's own.
+    NewBlocks,
+}
+
 /// Writes `len` zero bytes with plain `write` calls and syncs them, so that the baseline later
 /// overwrites blocks that are allocated and written, as the WAL's preallocated segments are.
 fn zero_fill(file: &mut File, path: &Path, len: u64) -> Result<()> {
@@ -469,12 +498,41 @@ fn zero_fill(file: &mut File, path: &Path, len: u64) -> Result<()> {
         .map_err(|e| CliError::io("fdatasync", path, e))
 }
 
+/// A file of `len` bytes whose blocks are allocated but unwritten (`fallocate` mode 0).
+fn fresh_file(dir: &Path, n: u64, shape: &Shape, len: u64) -> Result<(File, PathBuf)> {
+    let path = dir.join(format!("{}-disk-new-{n}.dat", shape.name.to_lowercase()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| CliError::io("create", &path, e))?;
+    let len_off = libc::off_t::try_from(len)
+        .map_err(|_| CliError::InvalidArgument(format!("file length {len} too large")))?;
+    // SAFETY: fallocate on a descriptor this function owns; no memory is passed.
+    let rc = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(&file), 0, 0, len_off) };
+    if rc != 0 {
+        return Err(CliError::io(
+            "fallocate",
+            &path,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    file.sync_all()
+        .map_err(|e| CliError::io("fsync", &path, e))?;
+    Ok((file, path))
+}
+
 fn run_baseline(
     shape: &Shape,
     dir: &Path,
     file_bytes: u64,
     duration: Duration,
+    baseline: Baseline,
 ) -> Result<Measured> {
+    if baseline == Baseline::NewBlocks {
+        return run_baseline_new_blocks(shape, dir, file_bytes, duration);
+    }
     let path = dir.join(format!("{}-disk.dat", shape.name.to_lowercase()));
     let mut file = OpenOptions::new()
         .read(true)
@@ -514,6 +572,53 @@ fn run_baseline(
     Ok(measured(shape, 1, latencies, elapsed, syncs, peak))
 }
 
+/// [`Baseline::NewBlocks`]: commits into fresh files, a new one (made outside the timing of
+/// any commit, as the WAL's spares are made ahead) whenever the last is full.
+fn run_baseline_new_blocks(
+    shape: &Shape,
+    dir: &Path,
+    file_bytes: u64,
+    duration: Duration,
+) -> Result<Measured> {
+    let commit = vec![0x5a_u8; shape.frame_bytes() as usize];
+    let commit_bytes = commit.len() as u64;
+    let mut n = 0u64;
+    let (mut file, mut path) = fresh_file(dir, n, shape, file_bytes)?;
+    host::reset_peak_rss();
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut latencies = Vec::new();
+    let mut at = DATA_START;
+    let mut preparing = Duration::ZERO;
+    loop {
+        if at + commit_bytes > file_bytes {
+            let t = Instant::now();
+            drop(file);
+            std::fs::remove_file(&path).map_err(|e| CliError::io("remove", &path, e))?;
+            n += 1;
+            (file, path) = fresh_file(dir, n, shape, file_bytes)?;
+            at = DATA_START;
+            preparing += t.elapsed();
+        }
+        let t0 = Instant::now();
+        if t0 >= deadline + preparing {
+            break;
+        }
+        file.write_all_at(&commit, at)
+            .map_err(|e| CliError::io("pwrite", &path, e))?;
+        file.sync_data()
+            .map_err(|e| CliError::io("fdatasync", &path, e))?;
+        latencies.push(duration_ns(t0.elapsed()));
+        at += commit_bytes;
+    }
+    let elapsed = started.elapsed().saturating_sub(preparing);
+    let peak = host::peak_rss_kib();
+    drop(file);
+    std::fs::remove_file(&path).map_err(|e| CliError::io("remove", &path, e))?;
+    let syncs = latencies.len() as u64;
+    Ok(measured(shape, 1, latencies, elapsed, syncs, peak))
+}
+
 fn ratio(a: f64, b: f64) -> f64 {
     if b > 0.0 {
         a / b
@@ -522,7 +627,12 @@ fn ratio(a: f64, b: f64) -> f64 {
     }
 }
 
-fn compare(shape: &Shape, hydrant: Measured, disk: Measured) -> ShapeResult {
+fn compare(
+    shape: &Shape,
+    hydrant: Measured,
+    disk: Measured,
+    new_blocks: Option<Measured>,
+) -> ShapeResult {
     let (goal, goal_value, goal_met) = match shape.goal {
         Goal::MbPerSecRatioAtLeast(x) => {
             let r = ratio(hydrant.mb_per_sec, disk.mb_per_sec);
@@ -568,6 +678,11 @@ fn compare(shape: &Shape, hydrant: Measured, disk: Measured) -> ShapeResult {
         ratio_mb_per_sec: ratio(hydrant.mb_per_sec, disk.mb_per_sec),
         ratio_p50: ratio(hydrant.p50_us, disk.p50_us),
         ratio_p99: ratio(hydrant.p99_us, disk.p99_us),
+        ratio_new_blocks_mb_per_sec: new_blocks
+            .as_ref()
+            .map(|d| ratio(hydrant.mb_per_sec, d.mb_per_sec)),
+        ratio_new_blocks_p99: new_blocks.as_ref().map(|d| ratio(hydrant.p99_us, d.p99_us)),
+        disk_new_blocks: new_blocks,
         hydrant,
         disk,
         goal,
@@ -615,6 +730,20 @@ fn print_shape(out: &mut dyn Write, r: &ShapeResult) -> Result<()> {
         r.ratio_p50,
         r.ratio_p99,
     )?;
+    if let (Some(d), Some(mb), Some(p99)) = (
+        &r.disk_new_blocks,
+        r.ratio_new_blocks_mb_per_sec,
+        r.ratio_new_blocks_p99,
+    ) {
+        row(out, r.shape, "disk-new", d)?;
+        writeln!(
+            out,
+            "       against the disk appending into new blocks (fresh fallocated files, each \
+             fdatasync also commits the journal): hydrant {mb:.2}x its MB/s, p99 {p99:.2}x; \
+             the disk itself {:.2}x its own rate over written blocks",
+            ratio(d.mb_per_sec, r.disk.mb_per_sec)
+        )?;
+    }
     if let (Some(mean), Some(busy)) = (r.hydrant.sync_mean_us, r.hydrant.sync_busy) {
         writeln!(
             out,
@@ -776,8 +905,18 @@ fn run_in(
             retention,
             args.fill,
         )?;
-        let disk = run_baseline(shape, dir, segment_bytes, duration)?;
-        let result = compare(shape, hydrant, disk);
+        let disk = run_baseline(shape, dir, segment_bytes, duration, Baseline::Written)?;
+        let new_blocks = match shape.retention {
+            Some(RetentionArg::None) => Some(run_baseline(
+                shape,
+                dir,
+                segment_bytes,
+                duration,
+                Baseline::NewBlocks,
+            )?),
+            _ => None,
+        };
+        let result = compare(shape, hydrant, disk, new_blocks);
         if !args.json {
             print_shape(out, &result)?;
             out.flush()?;
