@@ -48,8 +48,7 @@ impl Refuser {
                         return;
                     }
                     if let Ok(c) = conn {
-                        refuse(c);
-                        r.fetch_add(1, Ordering::Relaxed);
+                        refuse(c, &r);
                     }
                 }
             })?;
@@ -83,8 +82,10 @@ impl Refuser {
     }
 }
 
-/// Reads the request head (up to 64 KiB or a second), answers 503 and closes.
-fn refuse(mut c: TcpStream) {
+/// Reads the request head (up to 64 KiB or a second), counts it in `refused`, answers 503 and
+/// closes. The count comes before the answer, so that a client that has read its 503 finds its
+/// request counted (it was counted after the close, which a test could read first).
+fn refuse(mut c: TcpStream, refused: &AtomicU64) {
     let _ = c.set_read_timeout(Some(Duration::from_secs(1)));
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -94,6 +95,7 @@ fn refuse(mut c: TcpStream) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+    refused.fetch_add(1, Ordering::SeqCst);
     let _ = c.write_all(RESPONSE);
     let _ = c.shutdown(std::net::Shutdown::Both);
 }
