@@ -557,11 +557,7 @@ fn run_baseline(
         if at + commit_bytes > file_bytes {
             at = DATA_START;
         }
-        file.write_all_at(&commit, at)
-            .map_err(|e| CliError::io("pwrite", &path, e))?;
-        file.sync_data()
-            .map_err(|e| CliError::io("fdatasync", &path, e))?;
-        latencies.push(duration_ns(t0.elapsed()));
+        latencies.push(commit_durably(&file, &path, &commit, at)?);
         at += commit_bytes;
     }
     let elapsed = started.elapsed();
@@ -570,6 +566,17 @@ fn run_baseline(
     std::fs::remove_file(&path).map_err(|e| CliError::io("remove", &path, e))?;
     let syncs = latencies.len() as u64;
     Ok(measured(shape, 1, latencies, elapsed, syncs, peak))
+}
+
+/// One baseline commit: `bytes` written at `at` with `pwrite`, then `fdatasync`; returns how
+/// long the two took, in nanoseconds.
+fn commit_durably(file: &File, path: &Path, bytes: &[u8], at: u64) -> Result<u64> {
+    let t0 = Instant::now();
+    file.write_all_at(bytes, at)
+        .map_err(|e| CliError::io("pwrite", path, e))?;
+    file.sync_data()
+        .map_err(|e| CliError::io("fdatasync", path, e))?;
+    Ok(duration_ns(t0.elapsed()))
 }
 
 /// [`Baseline::NewBlocks`]: commits into fresh files, a new one (made outside the timing of
@@ -604,11 +611,7 @@ fn run_baseline_new_blocks(
         if t0 >= deadline + preparing {
             break;
         }
-        file.write_all_at(&commit, at)
-            .map_err(|e| CliError::io("pwrite", &path, e))?;
-        file.sync_data()
-            .map_err(|e| CliError::io("fdatasync", &path, e))?;
-        latencies.push(duration_ns(t0.elapsed()));
+        latencies.push(commit_durably(&file, &path, &commit, at)?);
         at += commit_bytes;
     }
     let elapsed = started.elapsed().saturating_sub(preparing);
