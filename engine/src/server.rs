@@ -125,7 +125,13 @@ pub async fn serve(
                         let mut b = http1::Builder::new();
                         b.timer(TokioTimer::new())
                             .header_read_timeout(Duration::from_secs(30))
-                            .keep_alive(true);
+                            .keep_alive(true)
+                            // Read a body 64 KiB at a time (hyper's default grows its read
+                            // buffer to ~400 KiB per connection): the handler copies the
+                            // frames into one buffer anyway, and under PutRecordBatch load the
+                            // daemon's peak RSS was 8 MiB lower at the same throughput (issue 20).
+                            // It also bounds a request head to 64 KiB.
+                            .max_buf_size(64 << 10);
                         b
                     };
                     let result = match tls {
