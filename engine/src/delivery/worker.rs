@@ -49,17 +49,6 @@ pub enum DeliveryError {
         #[source]
         source: std::io::Error,
     },
-    /// No memory for a batch's buffer (the kernel refused the mapping).
-    #[error("stream {stream}: mapping a buffer of {bytes} bytes for a batch: {source}")]
-    BatchBuffer {
-        /// The stream.
-        stream: String,
-        /// The batch's record data.
-        bytes: u64,
-        /// The operating system's error.
-        #[source]
-        source: std::io::Error,
-    },
     /// The checkpoint holds a state this build cannot read.
     #[error("stream {stream}: checkpoint {}: not a delivery state this build reads", path.display())]
     BadCheckpoint {
@@ -815,15 +804,16 @@ impl Worker {
             None => count.min(1 << 16) as usize,
         });
         let mut filling = match known {
-            Some(bytes) if self.buffers.is_none() => {
-                Some(self.batch_buffers.fill(bytes).map_err(|source| {
-                    DeliveryError::BatchBuffer {
-                        stream: self.spec.stream.clone(),
-                        bytes: bytes as u64,
-                        source,
-                    }
-                })?)
-            }
+            Some(bytes) if self.buffers.is_none() => match self.batch_buffers.fill(bytes) {
+                Ok(filling) => Some(filling),
+                Err(error) => {
+                    // A mapping refused (out of memory, or of mappings: vm.max_map_count)
+                    // costs the reuse, not the delivery: the batch goes to the heap.
+                    tracing::warn!(stream = %self.spec.stream, bytes, %error,
+                        "could not map a batch buffer; reading the batch into the heap");
+                    None
+                }
+            },
             _ => None,
         };
         let mut buf = BytesMut::new();
