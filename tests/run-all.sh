@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TOOLS="$ROOT/target/tools"
 FUZZ_SECONDS="${HYDRANT_FUZZ_SECONDS:-30}"
+# One build from a clean clone: incremental compilation's caches would only take disk (several GB).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 step() { printf '\n==> [%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
