@@ -49,7 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use hydrant_wal::{Lsn, Wal, WalOptions};
 use serde_json::{json, Value};
 
-use crate::api::decode::{CreateRequest, UpdateRequest, TAGS_MAX};
+use crate::api::decode::{CreateRequest, Records, UpdateRequest, TAGS_MAX};
 use crate::api::destination::{Destination, DESTINATION_ID};
 use crate::api::errors::{ApiError, ErrorCode};
 use crate::api::model::{PutRecordBatchEntry, PutRecordBatchOutput, PutRecordOutput};
@@ -1188,33 +1188,51 @@ impl Engine {
         (used >= budget).then_some(used)
     }
 
-    /// Appends one batch as one frame and waits for the stream's durability. Returns the LSN
-    /// of the first record.
-    async fn append<R: AsRef<[u8]> + Sync>(
+    /// Appends one batch as one frame: the first half of an append, which copies the records
+    /// into the log and needs them no more. [`Engine::append_wait`] waits for the stream's
+    /// durability; the caller drops the records in between, so that a request waiting for its
+    /// group commit holds none of its bodies' memory (under PutRecordBatch load most requests
+    /// are waiting, and their bodies and decoded records were most of the request path's RSS).
+    fn append_start<R: AsRef<[u8]>>(
         &self,
         stream: &OpenStream,
         records: &[R],
-    ) -> Result<Lsn, ApiError> {
-        let label = &stream.label;
+    ) -> Result<PendingAppend, ApiError> {
+        let count = records.len() as u64;
         let bytes: u64 = records.iter().map(|r| r.as_ref().len() as u64).sum();
-        let throttled = |msg: String| {
-            self.metrics
-                .throttled_records
-                .get_or_create(label)
-                .inc_by(records.len() as u64);
-            ApiError::new(ErrorCode::ServiceUnavailable, msg)
-        };
         if let Some(used) = self.node_budget_reached() {
-            return Err(throttled(format!(
-                "Slow down. The node's disk budget is reached ({used} bytes of WAL segments, \
-                 budget {}); nothing was written, retry later",
-                self.config.wal.node_budget_bytes.unwrap_or(0)
-            )));
+            return Err(self.throttled(
+                stream,
+                count,
+                format!(
+                    "Slow down. The node's disk budget is reached ({used} bytes of WAL segments, \
+                     budget {}); nothing was written, retry later",
+                    self.config.wal.node_budget_bytes.unwrap_or(0)
+                ),
+            ));
         }
-        let ticket = match stream.wal.append_at(records, now_ms()) {
-            Ok(t) => t,
-            Err(e) => return Err(self.append_error(e, stream, throttled)),
-        };
+        match stream.wal.append_at(records, now_ms()) {
+            Ok(ticket) => Ok(PendingAppend {
+                ticket,
+                count,
+                bytes,
+            }),
+            Err(e) => Err(self.append_error(e, stream, |m| self.throttled(stream, count, m))),
+        }
+    }
+
+    /// The second half of an append ([`Engine::append_start`]): waits for the stream's
+    /// durability and counts the records in. Returns the LSN of the first record.
+    async fn append_wait(
+        &self,
+        stream: &OpenStream,
+        pending: PendingAppend,
+    ) -> Result<Lsn, ApiError> {
+        let PendingAppend {
+            ticket,
+            count,
+            bytes,
+        } = pending;
         let mut closed = stream.closed.subscribe();
         let waited = tokio::select! {
             biased;
@@ -1223,13 +1241,24 @@ impl Engine {
         };
         let range = match waited {
             Ok(r) => r,
-            Err(e) => return Err(self.append_error(e, stream, throttled)),
+            Err(e) => {
+                return Err(self.append_error(e, stream, |m| self.throttled(stream, count, m)))
+            }
         };
         let [incoming_records, incoming_bytes, incoming_requests] = &stream.incoming;
-        incoming_records.inc_by(records.len() as u64);
+        incoming_records.inc_by(count);
         incoming_bytes.inc_by(bytes);
         incoming_requests.inc();
         Ok(range.start)
+    }
+
+    /// A `ServiceUnavailableException` for `count` records refused by `stream`, counted.
+    fn throttled(&self, stream: &OpenStream, count: u64, msg: String) -> ApiError {
+        self.metrics
+            .throttled_records
+            .get_or_create(&stream.label)
+            .inc_by(count);
+        ApiError::new(ErrorCode::ServiceUnavailable, msg)
     }
 
     fn append_error(
@@ -1272,7 +1301,9 @@ impl Engine {
     /// ResourceNotFoundException, ServiceUnavailableException, InternalFailure.
     pub async fn put_record(&self, name: &str, data: Vec<u8>) -> Result<PutRecordOutput, ApiError> {
         let stream = self.active_stream(name)?;
-        let first = self.append(&stream, std::slice::from_ref(&data)).await?;
+        let pending = self.append_start(&stream, std::slice::from_ref(&data))?;
+        drop(data);
+        let first = self.append_wait(&stream, pending).await?;
         Ok(PutRecordOutput {
             record_id: record_id::encode(stream.incarnation, first),
             encrypted: false,
@@ -1284,17 +1315,20 @@ impl Engine {
     /// # Errors
     /// ResourceNotFoundException, ServiceUnavailableException (whole batch: nothing written),
     /// InternalFailure.
-    pub async fn put_record_batch<R: AsRef<[u8]> + Sync>(
+    pub async fn put_record_batch(
         &self,
         name: &str,
-        records: &[R],
+        records: Records,
     ) -> Result<BatchAck, ApiError> {
         let stream = self.active_stream(name)?;
-        let first = self.append(&stream, records).await?;
+        let pending = self.append_start(&stream, &records.slices())?;
+        let count = pending.count;
+        drop(records);
+        let first = self.append_wait(&stream, pending).await?;
         Ok(BatchAck {
             incarnation: stream.incarnation,
             first,
-            count: records.len() as u64,
+            count,
         })
     }
 }
@@ -1308,6 +1342,16 @@ fn stream_type(rec: &StreamRecord) -> &'static str {
     } else {
         "DirectPut"
     }
+}
+
+/// An append written into the log and not yet durable ([`Engine::append_start`]): the ticket to
+/// wait on and what to count once it completes.
+struct PendingAppend {
+    ticket: hydrant_wal::Ticket,
+    /// Records appended.
+    count: u64,
+    /// Bytes of their data.
+    bytes: u64,
 }
 
 /// A PutRecordBatch written whole: its records have the LSNs `first..first + count` in the
@@ -1518,8 +1562,10 @@ mod tests {
         assert_eq!(state(&engine), (STATE_STARTING, false));
         let name = engine.read_streams().keys().next().cloned().unwrap();
         let stream = engine.read_streams()[&name].open.clone().unwrap();
-        rt.block_on(engine.append(&stream, &[b"before delivery".to_vec()]))
+        let pending = engine
+            .append_start(&stream, &[b"before delivery".to_vec()])
             .unwrap();
+        rt.block_on(engine.append_wait(&stream, pending)).unwrap();
         assert_eq!(
             engine.console_snapshot(None)[0].delivery.state,
             STATE_STARTING,

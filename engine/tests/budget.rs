@@ -111,7 +111,10 @@ async fn intake_resumes_after_retention_frees_segments() {
     let batch: Vec<Vec<u8>> = vec![record; 4];
     let mut acked = 0u64;
     let err = loop {
-        match engine.put_record_batch("default", &batch).await {
+        match engine
+            .put_record_batch("default", batch.iter().collect())
+            .await
+        {
             Ok(out) => {
                 assert_eq!(out.first.0, acked, "the batch's first LSN");
                 assert_eq!(out.count, 4);
@@ -134,7 +137,10 @@ async fn intake_resumes_after_retention_frees_segments() {
         .truncate_before(stream.wal.durable_lsn())
         .unwrap();
     assert!(freed > 0);
-    let out = engine.put_record_batch("default", &batch).await.unwrap();
+    let out = engine
+        .put_record_batch("default", batch.iter().collect())
+        .await
+        .unwrap();
     assert_eq!((out.first.0, out.count), (acked, 4));
     let e = engine.clone();
     tokio::task::spawn_blocking(move || e.close())

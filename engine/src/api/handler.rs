@@ -507,6 +507,9 @@ where
         ));
     };
     let hint = throughput_hint(&request, &body);
+    // The decoded request holds everything it needs: the body's memory is not kept while the
+    // request waits (for a group commit, mostly).
+    drop(body);
     dispatch(engine.clone(), request, hint).await
 }
 
@@ -545,10 +548,9 @@ pub async fn dispatch(
     hint: Option<u32>,
 ) -> Result<Vec<u8>, ApiError> {
     match request {
-        Request::PutRecordBatch { name, records } => Ok(engine
-            .put_record_batch(&name, &records.slices())
-            .await?
-            .to_json()),
+        Request::PutRecordBatch { name, records } => {
+            Ok(engine.put_record_batch(&name, records).await?.to_json())
+        }
         Request::PutRecord { name, data } => to_json(&engine.put_record(&name, data).await?),
         Request::Create(c) => {
             let e = engine.clone();
