@@ -824,18 +824,25 @@ impl Worker {
             buf.resize(pad, 0);
             let _ = buf.split();
         }
-        // Records copied into the batch buffer, then into `buf`, not yet made slices of either:
-        // (LSN, arrival, start, end).
-        let mut mapped = Vec::new();
+        // Records copied into the batch buffer are in `records` already, their data still empty
+        // until the buffer is frozen: they come first, back to back in the buffer, so each one's
+        // end is all that is kept of them meanwhile (8 bytes a record, allocated once).
+        let mut mapped_ends: Vec<usize> = Vec::with_capacity(if filling.is_some() {
+            records.capacity()
+        } else {
+            0
+        });
+        // Records copied into `buf`, not yet made slices of it: (LSN, arrival, start, end).
         let mut spans = Vec::new();
-        let mut seal = |buf: Bytes, spans: &mut Vec<(u64, u64, usize, usize)>| {
-            records.extend(spans.drain(..).map(|(lsn, arrival_ms, a, b)| Record {
-                lsn,
-                sub: 0,
-                arrival_ms,
-                data: buf.slice(a..b),
-            }));
-        };
+        let seal =
+            |records: &mut Vec<Record>, buf: Bytes, spans: &mut Vec<(u64, u64, usize, usize)>| {
+                records.extend(spans.drain(..).map(|(lsn, arrival_ms, a, b)| Record {
+                    lsn,
+                    sub: 0,
+                    arrival_ms,
+                    data: buf.slice(a..b),
+                }));
+            };
         'frames: while let Some(frame) = reader.next_frame().map_err(|e| self.wal_err(e))? {
             let arrival_ms = frame.arrival_ms();
             for (lsn, data) in frame.records() {
@@ -846,8 +853,14 @@ impl Worker {
                     // The size was counted from these very records, so they fit; were it ever
                     // wrong, the rest would go to heap chunks (and the batch lose `contiguous`).
                     if spans.is_empty() {
-                        if let Some((start, end)) = f.push(data) {
-                            mapped.push((lsn.0, arrival_ms, start, end));
+                        if let Some((_, end)) = f.push(data) {
+                            records.push(Record {
+                                lsn: lsn.0,
+                                sub: 0,
+                                arrival_ms,
+                                data: Bytes::new(),
+                            });
+                            mapped_ends.push(end);
                             continue;
                         }
                     }
@@ -855,7 +868,7 @@ impl Worker {
                 // With the size known the buffer holds them all (had the size been wrong, it
                 // would grow: still one buffer). Else a full chunk is sealed for the next.
                 if known.is_none() && buf.capacity() - buf.len() < data.len() {
-                    seal(buf.split().freeze(), &mut spans);
+                    seal(&mut records, buf.split().freeze(), &mut spans);
                     buf = BytesMut::with_capacity(LOAD_CHUNK_BYTES.max(data.len()));
                 }
                 let start = buf.len();
@@ -863,14 +876,23 @@ impl Worker {
                 spans.push((lsn.0, arrival_ms, start, buf.len()));
             }
         }
+        debug_assert!(
+            mapped_ends.is_empty() || records.len() == mapped_ends.len(),
+            "with a batch buffer nothing is sealed before it: its records are all of `records`"
+        );
         let whole = filling.take().map(|f| {
             let whole = f.freeze();
-            seal(whole.clone(), &mut mapped);
+            let mut start = 0;
+            for (r, &end) in records.iter_mut().zip(&mapped_ends) {
+                r.data = whole.slice(start..end);
+                start = end;
+            }
             whole
         });
+        drop(mapped_ends);
         let last = buf.freeze();
         let heap_records = !spans.is_empty();
-        seal(last.clone(), &mut spans);
+        seal(&mut records, last.clone(), &mut spans);
         let contiguous = match whole {
             Some(whole) => (!heap_records).then_some(whole),
             None => known.map(|_| last),
