@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hydrant_sinks::convert::columns::Columns;
+use hydrant_sinks::convert::deserializer::KeyMemo;
 use hydrant_sinks::convert::direct;
 use hydrant_sinks::convert::hive::HiveType;
 use hydrant_sinks::convert::{Column, Converter, DataCatalogTable, SchemaSource, Settings};
@@ -71,7 +72,8 @@ fuzz_target!(|data: &[u8]| {
     // The fast path appends exactly what the row path types, or declines the record.
     if let Ok(table) = converter.table() {
         let mut fast = Columns::new(&table.columns);
-        let took = direct::append_record(record, &converter.settings().deserializer, &table.keys, &mut fast);
+        let mut memo = KeyMemo::default();
+        let took = direct::append_record(record, &converter.settings().deserializer, &table.keys, &mut memo, &mut fast);
         if took.is_ok() {
             let rows = converter.rows(&table, record);
             let Ok(rows) = rows else {
@@ -84,7 +86,13 @@ fuzz_target!(|data: &[u8]| {
                 }
                 slow.end_row();
             }
-            assert_eq!(fast.finish().ok(), slow.finish().ok(), "both paths, the same arrays");
+            // Again with the memo of the first reading: the same row.
+            let mut again = Columns::new(&table.columns);
+            let took_again = direct::append_record(record, &converter.settings().deserializer, &table.keys, &mut memo, &mut again);
+            assert_eq!(took_again, took, "the memo changes nothing");
+            let fast = fast.finish().ok();
+            assert_eq!(again.finish().ok(), fast, "the memo changes nothing");
+            assert_eq!(fast, slow.finish().ok(), "both paths, the same arrays");
         }
     }
     match converter.convert(&records) {

@@ -401,7 +401,43 @@ impl Columns {
     /// Appends a string to a `string` column (false, appending nothing, for a column of
     /// another type: the caller types the value as a [`Cell`] instead).
     pub fn push_str(&mut self, column: usize, s: &str) -> bool {
-        self.types[column] == HiveType::String && self.builders[column].push_bytes(s.as_bytes())
+        matches!(self.types[column], HiveType::String)
+            && self.builders[column].push_bytes(s.as_bytes())
+    }
+
+    /// Appends a JSON integer as [`cell`](super::cell::cell) types it, when that is plain: to
+    /// an integer column whose range holds it, or to a `float` or `double` column (as `f64`).
+    /// False, appending nothing, otherwise (the caller types the value as a [`Cell`]).
+    pub fn push_integer(&mut self, column: usize, i: i64) -> bool {
+        let (min, max) = match self.types[column] {
+            HiveType::TinyInt => (i64::from(i8::MIN), i64::from(i8::MAX)),
+            HiveType::SmallInt => (i64::from(i16::MIN), i64::from(i16::MAX)),
+            HiveType::Int => (i64::from(i32::MIN), i64::from(i32::MAX)),
+            HiveType::BigInt => (i64::MIN, i64::MAX),
+            // Every i64 is within f32's range: no range check to fail.
+            #[allow(clippy::cast_precision_loss)]
+            HiveType::Float | HiveType::Double => return self.push_float(column, i as f64),
+            _ => return false,
+        };
+        (min..=max).contains(&i) && self.builders[column].push_cell(Cell::Int(i))
+    }
+
+    /// Appends a finite JSON number to a `double` column, or to a `float` column whose range
+    /// holds it, as [`cell`](super::cell::cell) types it. False, appending nothing, otherwise.
+    pub fn push_float(&mut self, column: usize, f: f64) -> bool {
+        let fits = match self.types[column] {
+            HiveType::Double => f.is_finite(),
+            HiveType::Float => f.is_finite() && f.abs() <= f64::from(f32::MAX),
+            _ => false,
+        };
+        fits && self.builders[column].push_cell(Cell::Float(f))
+    }
+
+    /// Appends a timestamp (microseconds) to a `timestamp` column. False, appending nothing,
+    /// for a column of another type.
+    pub fn push_timestamp(&mut self, column: usize, micros: i64) -> bool {
+        matches!(self.types[column], HiveType::Timestamp)
+            && self.builders[column].push_cell(Cell::Int(micros))
     }
 
     /// Appends a typed cell to `column`.

@@ -110,21 +110,38 @@ impl Deserializer {
 #[derive(Clone, Debug)]
 pub struct KeyPlan {
     /// Looked up once per member of every record: foldhash, seeded per process, rather than
-    /// SipHash (which took about a sixth of the conversion's reading time).
-    keys: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
+    /// SipHash (which took about a sixth of the conversion's reading time). The value is an
+    /// index into `targets`.
+    keys: HashMap<String, usize, foldhash::fast::RandomState>,
+    /// Per distinct key, the columns it fills, in the table's order (never empty).
+    targets: Vec<Vec<usize>>,
     columns: usize,
 }
 
 impl KeyPlan {
     /// The plan of the columns `names` (in the table's order) under `de`'s rules.
     pub fn new<'n>(de: &Deserializer, names: impl IntoIterator<Item = &'n str>) -> KeyPlan {
-        let mut keys: HashMap<String, Vec<usize>, foldhash::fast::RandomState> = HashMap::default();
+        let mut keys: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
+        let mut targets: Vec<Vec<usize>> = Vec::new();
         let mut columns = 0;
         for (i, name) in names.into_iter().enumerate() {
-            keys.entry(de.key_of(name)).or_default().push(i);
+            let next = targets.len();
+            let at = *keys.entry(de.key_of(name)).or_insert(next);
+            if at == next {
+                targets.push(Vec::new());
+            }
+            targets[at].push(i);
             columns = i + 1;
         }
-        KeyPlan { keys, columns }
+        debug_assert!(
+            targets.iter().all(|t| !t.is_empty()),
+            "every key fills a column"
+        );
+        KeyPlan {
+            keys,
+            targets,
+            columns,
+        }
     }
 
     /// The number of columns.
@@ -134,8 +151,56 @@ impl KeyPlan {
 
     /// The columns a normalised key fills (in the table's order), if any.
     pub fn columns_of(&self, key: &str) -> Option<&[usize]> {
-        self.keys.get(key).map(Vec::as_slice)
+        self.keys.get(key).map(|&t| self.targets[t].as_slice())
     }
+
+    /// The columns the member at `place` of an object fills, by its key as the record writes
+    /// it (not normalised): remembered in `memo`, so that a record whose keys come in the same
+    /// order as the previous one's costs one comparison per member instead of a normalisation
+    /// and a hash lookup. `de` is the deserializer the plan was made with.
+    pub fn columns_at(
+        &self,
+        de: &Deserializer,
+        memo: &mut KeyMemo,
+        place: usize,
+        key: &str,
+    ) -> Option<&[usize]> {
+        debug_assert!(
+            memo.plan == 0 || memo.plan == std::ptr::from_ref(self) as usize,
+            "a memo serves one plan"
+        );
+        if let Some((seen, target)) = memo.places.get(place) {
+            if **seen == *key {
+                return target.map(|t| self.targets[t].as_slice());
+            }
+        }
+        let target = self.keys.get(de.normalized(key).as_ref()).copied();
+        memo.plan = std::ptr::from_ref(self) as usize;
+        if let Some(slot) = memo.places.get_mut(place) {
+            *slot = (key.into(), target);
+        } else if place == memo.places.len() && place < KeyMemo::PLACES {
+            memo.places.push((key.into(), target));
+        }
+        target.map(|t| self.targets[t].as_slice())
+    }
+}
+
+/// What [`KeyPlan::columns_at`] found for the key last seen at each place of an object (the
+/// first [`KeyMemo::PLACES`] places), for one plan: a reading thread keeps one per object it
+/// converts.
+///
+/// # Invariant
+/// `places[i] = (key, target)`: `key` normalised under the plan's rules is looked up as
+/// `target` in the plan whose address is `plan` (0 before the first lookup).
+#[derive(Debug, Default)]
+pub struct KeyMemo {
+    places: Vec<(Box<str>, Option<usize>)>,
+    plan: usize,
+}
+
+impl KeyMemo {
+    /// Places remembered (a record with more members looks the others up each time).
+    pub const PLACES: usize = 256;
 }
 
 /// The rows of one record: per JSON object, each column's value in the table's order
@@ -236,7 +301,7 @@ impl<'de> Visitor<'de> for ObjectSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         debug_assert_eq!(self.row.len(), self.plan.columns, "one slot per column");
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            match self.plan.keys.get(self.de.normalized(&key).as_ref()) {
+            match self.plan.columns_of(self.de.normalized(&key).as_ref()) {
                 Some(columns) => {
                     let value: Value = map.next_value()?;
                     if let Some((last, others)) = columns.split_last() {
@@ -319,6 +384,46 @@ mod tests {
         for bad in [&b"[{\"a\":1}]"[..], b"42", b"", b"  ", b"{\"a\":", b"{} x"] {
             assert!(objects(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn the_memo_answers_as_the_plan_whatever_the_order_of_keys() {
+        let de = Deserializer {
+            dots_to_underscores: true,
+            mappings: vec![("ts".into(), "Event.Time".into())],
+            ..Deserializer::default()
+        };
+        let plan = KeyPlan::new(&de, ["userid", "geo_city", "ts", "event_time"]);
+        let mut memo = KeyMemo::default();
+        // Objects whose keys come in the same order, in another order, with fewer and more
+        // members, and keys that normalise alike: every answer is the plan's own.
+        let objects: [&[&str]; 5] = [
+            &["UserId", "geo.city", "Event.Time", "other"],
+            &["UserId", "geo.city", "Event.Time", "other"],
+            &["geo.city", "other", "USERID", "event_time"],
+            &["Event.Time"],
+            &["x", "y", "userid", "GEO_CITY", "Event.Time", "event.time"],
+        ];
+        for keys in objects {
+            for (place, key) in keys.iter().enumerate() {
+                let expected = plan.columns_of(de.normalized(key).as_ref());
+                assert_eq!(
+                    plan.columns_at(&de, &mut memo, place, key),
+                    expected,
+                    "{key} at {place}"
+                );
+            }
+        }
+        assert_eq!(
+            plan.columns_at(&de, &mut memo, 0, "Event.Time"),
+            Some(&[2, 3][..])
+        );
+        assert_eq!(plan.columns_at(&de, &mut memo, 1, "UserId"), Some(&[0][..]));
+        assert_eq!(plan.columns_at(&de, &mut memo, 1, "nothing"), None);
+        assert_eq!(
+            plan.columns_at(&de, &mut memo, 5, "event.time"),
+            Some(&[2, 3][..])
+        );
     }
 
     #[test]

@@ -29,14 +29,17 @@ use serde_json::Value;
 
 use super::cell;
 use super::columns::Columns;
-use super::deserializer::{Deserializer, Key, KeyPlan};
+use super::deserializer::{Deserializer, Key, KeyMemo, KeyPlan};
+use super::hive::HiveType;
+use super::timestamp::timestamp_micros_of_str;
 
 /// The fast path does not take this record (it is not one well-formed JSON object whose
 /// values all type): the caller runs the row path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FastPathDeclined;
 
-/// Appends the row of `data`, a record holding one JSON object, to `columns`.
+/// Appends the row of `data`, a record holding one JSON object, to `columns`; `memo` is the
+/// reading thread's memo of `plan`'s lookups.
 ///
 /// # Errors
 /// [`FastPathDeclined`]; `columns` may then hold part of the row: the caller truncates to
@@ -45,6 +48,7 @@ pub fn append_record(
     data: &[u8],
     de: &Deserializer,
     plan: &KeyPlan,
+    memo: &mut KeyMemo,
     columns: &mut Columns,
 ) -> Result<usize, FastPathDeclined> {
     let text = std::str::from_utf8(data).map_err(|_| FastPathDeclined)?;
@@ -52,9 +56,14 @@ pub fn append_record(
         return Err(FastPathDeclined);
     }
     let mut reader = serde_json::Deserializer::from_str(text);
-    RowSeed { de, plan, columns }
-        .deserialize(&mut reader)
-        .map_err(|_| FastPathDeclined)?;
+    RowSeed {
+        de,
+        plan,
+        memo,
+        columns,
+    }
+    .deserialize(&mut reader)
+    .map_err(|_| FastPathDeclined)?;
     reader.end().map_err(|_| FastPathDeclined)?;
     Ok(1)
 }
@@ -63,6 +72,7 @@ pub fn append_record(
 struct RowSeed<'p> {
     de: &'p Deserializer,
     plan: &'p KeyPlan,
+    memo: &'p mut KeyMemo,
     columns: &'p mut Columns,
 }
 
@@ -82,10 +92,18 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let RowSeed { de, plan, columns } = self;
+        let RowSeed {
+            de,
+            plan,
+            memo,
+            columns,
+        } = self;
         let rows = columns.rows();
+        let mut place = 0;
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let Some(targets) = plan.columns_of(de.normalized(&key).as_ref()) else {
+            let targets = plan.columns_at(de, memo, place, &key);
+            place += 1;
+            let Some(targets) = targets else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
@@ -156,6 +174,14 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         if self.columns.push_str(self.column, s) {
             return Ok(());
         }
+        if matches!(self.columns.types()[self.column], HiveType::Timestamp) {
+            // `cell` of a string, without making the string a `Value` first.
+            let micros = timestamp_micros_of_str(s, &self.de.timestamp_formats)
+                .map_err(|_| E::custom(""))?;
+            if self.columns.push_timestamp(self.column, micros) {
+                return Ok(());
+            }
+        }
         self.typed(Value::String(s.to_owned()))
     }
 
@@ -171,14 +197,26 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_i64<E: serde::de::Error>(self, i: i64) -> Result<(), E> {
+        // What `cell` makes of an integer in an integer column of its range, or in a
+        // floating-point column (as `f64`, as `Number::as_f64` gives it); else `cell` decides.
+        if self.columns.push_integer(self.column, i) {
+            return Ok(());
+        }
         self.typed(Value::from(i))
     }
 
     fn visit_u64<E: serde::de::Error>(self, u: u64) -> Result<(), E> {
-        self.typed(Value::from(u))
+        match i64::try_from(u) {
+            // The same number: `Number::as_i64` and `as_f64` give the same for both.
+            Ok(i) => self.visit_i64(i),
+            Err(_) => self.typed(Value::from(u)),
+        }
     }
 
     fn visit_f64<E: serde::de::Error>(self, f: f64) -> Result<(), E> {
+        if self.columns.push_float(self.column, f) {
+            return Ok(());
+        }
         self.typed(Value::from(f))
     }
 
@@ -266,9 +304,10 @@ mod tests {
         let plan = KeyPlan::new(de, columns.iter().map(|(n, _)| n.as_str()));
         let mut out = Columns::new(columns);
         let mut declined = Vec::new();
+        let mut memo = KeyMemo::default();
         for r in records {
             let mark = out.mark();
-            let d = append_record(r, de, &plan, &mut out).is_err();
+            let d = append_record(r, de, &plan, &mut memo, &mut out).is_err();
             if d {
                 out.truncate(mark);
             }
@@ -291,6 +330,8 @@ mod tests {
             "struct<a:string,b:map<string,int>>",
             "tinyint",
             "date",
+            "float",
+            "bigint",
         ]);
         let de = Deserializer {
             dots_to_underscores: true,
@@ -303,6 +344,12 @@ mod tests {
             br#"{"c0": "esc\"aped\u00e9", "c1": null, "c7": null, "c8": null}"#,
             br#"{}"#,
             br#"  {"c1": 1}  "#,
+            // Integers into float and double columns, the ends of the ranges, an integer past
+            // i64 into a double, and timestamps of each kind.
+            br#"{"c11": 3, "c2": -7, "c12": 9223372036854775807, "c9": 127, "c1": -2147483648}"#,
+            br#"{"c11": 3.4028234e38, "c2": 18446744073709551615, "c12": -9223372036854775808}"#,
+            br#"{"c4": "2026-12-03T10:11:12.345Z", "c11": -1.5e-3, "c12": "12"}"#,
+            br#"{"c4": 1767225600123, "c10": "2026-12-03T10:11:12Z", "c0": 18446744073709551615}"#,
         ];
         let fails: Vec<&[u8]> = vec![
             br#"{"c1": 1.5}"#,
@@ -314,6 +361,11 @@ mod tests {
             b"{\"c0\": \"\xff\"}",
             br#"{"c0": "#,
             br#"{"c7": {"a": 1}}"#,
+            br#"{"c11": 3.5e38}"#,
+            br#"{"c12": 9223372036854775808}"#,
+            br#"{"c1": 2147483648}"#,
+            br#"{"c12": 1.0}"#,
+            br#"{"c4": "yesterday"}"#,
         ];
         let (rows, failed) = by_rows(&columns, &de, &records);
         let (fast, declined) = by_fast_path(&columns, &de, &records);
@@ -327,7 +379,10 @@ mod tests {
         assert_eq!(declined, vec![true; fails.len()]);
         assert_eq!(
             failed,
-            vec![true, true, false, false, true, true, true, true, true]
+            vec![
+                true, true, false, false, true, true, true, true, true, true, true, true, true,
+                true
+            ]
         );
     }
 
@@ -337,13 +392,20 @@ mod tests {
         let de = Deserializer::default();
         let plan = KeyPlan::new(&de, ["c0", "c1"]);
         let mut out = Columns::new(&columns);
+        let mut memo = KeyMemo::default();
         assert_eq!(
-            append_record(br#"{"c0": "a", "c1": 1}"#, &de, &plan, &mut out),
+            append_record(br#"{"c0": "a", "c1": 1}"#, &de, &plan, &mut memo, &mut out),
             Ok(1)
         );
         let mark = out.mark();
         assert_eq!(
-            append_record(br#"{"c0": "b", "c1": "x"}"#, &de, &plan, &mut out),
+            append_record(
+                br#"{"c0": "b", "c1": "x"}"#,
+                &de,
+                &plan,
+                &mut memo,
+                &mut out
+            ),
             Err(FastPathDeclined)
         );
         out.truncate(mark);

@@ -46,6 +46,7 @@ pub mod hive;
 pub mod orc_writer;
 pub mod parquet_writer;
 pub mod settings;
+pub mod shared_work;
 pub mod timestamp;
 
 use std::fmt;
@@ -60,6 +61,7 @@ use self::catalog::LocalCatalog;
 use self::cell::Cell;
 use self::columnar::{ColumnarFile, WriterError};
 use self::columns::Columns;
+use self::deserializer::KeyMemo;
 pub use self::failure::ConversionFailure;
 use self::hive::HiveType;
 use self::parquet_writer::arrow_schema;
@@ -420,8 +422,9 @@ impl Converter {
         mut write: impl FnMut(Vec<ArrayRef>) -> Result<(), WriterError>,
     ) -> Result<(), WriterError> {
         let mut chunk = Columns::new(&table.columns);
+        let mut memo = KeyMemo::default();
         for record in records {
-            match self.append(table, &record.data, &mut chunk) {
+            match self.append(table, &record.data, &mut memo, &mut chunk) {
                 Ok(rows) => {
                     out.records += 1;
                     out.data_bytes += record.data.len() as u64;
@@ -440,14 +443,21 @@ impl Converter {
     }
 
     /// Appends the rows of one record to `chunk`: by the fast path ([`direct`]) when it takes
-    /// the record, else by the row path ([`Converter::rows`]), which decides failures.
+    /// the record, else by the row path ([`Converter::rows`]), which decides failures. `memo`
+    /// is the calling thread's memo of `table`'s key lookups.
     ///
     /// # Errors
     /// Why the record does not convert (`chunk` is left as it was).
-    pub fn append(&self, table: &Table, data: &[u8], chunk: &mut Columns) -> Result<usize, String> {
+    pub fn append(
+        &self,
+        table: &Table,
+        data: &[u8],
+        memo: &mut KeyMemo,
+        chunk: &mut Columns,
+    ) -> Result<usize, String> {
         let mark = chunk.mark();
         if let Ok(rows) =
-            direct::append_record(data, &self.settings.deserializer, &table.keys, chunk)
+            direct::append_record(data, &self.settings.deserializer, &table.keys, memo, chunk)
         {
             return Ok(rows);
         }

@@ -9,16 +9,20 @@
 //! | `WriterVersion` (V1, V2; default V1) | the data page version and encodings |
 //! | `MaxPaddingBytes` | only 0: the writer does not pad row groups to HDFS blocks |
 
+use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{Field, Schema, SchemaRef};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnWriter, ArrowRowGroupWriterFactory};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, GzipLevel};
 use parquet::file::properties::{WriterProperties, WriterVersion};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use super::dictionary::dictionary_pays;
+use super::shared_work;
 
 use super::hive::HiveType;
 
@@ -126,14 +130,55 @@ pub fn arrow_schema(columns: &[(String, HiveType)]) -> SchemaRef {
     ))
 }
 
-/// A Parquet file being written into memory, one record batch at a time.
+/// A Parquet file being written into memory, one chunk of rows at a time.
+///
+/// The columns of a chunk are encoded (dictionary, pages, compression) on this thread and
+/// [`shared_work::helpers`] more, one column per thread at a time ([`shared_work::run`]), and
+/// a row group's columns are closed the same way; the file's bytes are then appended in
+/// column order, as one thread would write them.
 #[derive(Debug)]
 pub struct ParquetFile {
     schema: SchemaRef,
     options: ParquetOptions,
-    writer: ArrowWriter<Vec<u8>>,
-    /// Whether a batch was written (the per-column dictionary choice is made on the first).
-    written: bool,
+    /// `None` until the first chunk, which decides the columns written without a dictionary.
+    file: Option<Writers>,
+    helpers: usize,
+}
+
+/// The file's writer, and the row group being encoded.
+struct Writers {
+    file: SerializedFileWriter<Vec<u8>>,
+    factory: ArrowRowGroupWriterFactory,
+    /// The row group being encoded: one writer per leaf column, in the schema's order.
+    row_group: Option<RowGroup>,
+}
+
+/// A row group being encoded.
+///
+/// # Invariant
+/// Every column writer holds `rows` rows.
+struct RowGroup {
+    columns: Vec<ArrowColumnWriter>,
+    rows: usize,
+}
+
+impl RowGroup {
+    /// Encoded bytes so far (what the row group is cut by).
+    fn bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(ArrowColumnWriter::get_estimated_total_bytes)
+            .sum()
+    }
+}
+
+impl fmt::Debug for Writers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writers")
+            .field("row_groups", &self.file.flushed_row_groups().len())
+            .field("rows_in_progress", &self.row_group.as_ref().map(|g| g.rows))
+            .finish_non_exhaustive()
+    }
 }
 
 impl ParquetFile {
@@ -145,12 +190,14 @@ impl ParquetFile {
         schema: SchemaRef,
         options: &ParquetOptions,
     ) -> Result<ParquetFile, parquet::errors::ParquetError> {
-        let writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(options.properties()))?;
+        // Checked now, so that a schema Parquet cannot hold fails here rather than at the
+        // first chunk.
+        Writers::new(&schema, options.properties())?;
         Ok(ParquetFile {
             schema,
             options: options.clone(),
-            writer,
-            written: false,
+            file: None,
+            helpers: shared_work::helpers(),
         })
     }
 
@@ -160,25 +207,28 @@ impl ParquetFile {
     /// Arrow's or the writer's error.
     pub fn write(&mut self, columns: Vec<ArrayRef>) -> Result<(), parquet::errors::ParquetError> {
         let batch = RecordBatch::try_new(self.schema.clone(), columns)?;
-        if !self.written && self.options.dictionary {
-            // The first batch decides which columns keep their dictionary; nothing has been
-            // written yet, so the writer is made again with that choice.
-            let plain: Vec<&str> = self
-                .schema
-                .fields()
-                .iter()
-                .zip(batch.columns())
-                .filter(|(_, array)| !dictionary_pays(array.as_ref()))
-                .map(|(field, _)| field.name().as_str())
-                .collect();
-            if !plain.is_empty() {
-                let properties = self.options.properties_with_plain(&plain);
-                self.writer =
-                    ArrowWriter::try_new(Vec::new(), self.schema.clone(), Some(properties))?;
+        let writers = match &mut self.file {
+            Some(w) => w,
+            None => {
+                let properties = if self.options.dictionary {
+                    // The first chunk decides which columns keep their dictionary.
+                    let plain: Vec<&str> = self
+                        .schema
+                        .fields()
+                        .iter()
+                        .zip(batch.columns())
+                        .filter(|(_, array)| !dictionary_pays(array.as_ref()))
+                        .map(|(field, _)| field.name().as_str())
+                        .collect();
+                    self.options.properties_with_plain(&plain)
+                } else {
+                    self.options.properties()
+                };
+                self.file.insert(Writers::new(&self.schema, properties)?)
             }
-        }
-        self.written = true;
-        self.writer.write(&batch)
+        };
+        let limit = usize::try_from(self.options.block_size_bytes.max(1)).unwrap_or(usize::MAX);
+        writers.write(&self.schema, batch, limit, self.helpers)
     }
 
     /// The finished file's bytes.
@@ -186,7 +236,90 @@ impl ParquetFile {
     /// # Errors
     /// The writer's error.
     pub fn finish(self) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-        self.writer.into_inner()
+        let mut writers = match self.file {
+            Some(w) => w,
+            None => Writers::new(&self.schema, self.options.properties())?,
+        };
+        writers.flush(self.helpers)?;
+        writers.file.into_inner()
+    }
+}
+
+impl Writers {
+    fn new(
+        schema: &SchemaRef,
+        properties: WriterProperties,
+    ) -> Result<Writers, parquet::errors::ParquetError> {
+        let (file, factory) = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?
+            .into_serialized_writer()?;
+        Ok(Writers {
+            file,
+            factory,
+            row_group: None,
+        })
+    }
+
+    /// Encodes `batch` into row groups of about `limit` encoded bytes, as the parquet crate's
+    /// own writer cuts them: a row group is closed once it holds `limit` bytes, and a batch
+    /// that would take it past `limit` (at the rows' average size so far) is split there.
+    fn write(
+        &mut self,
+        schema: &SchemaRef,
+        mut rest: RecordBatch,
+        limit: usize,
+        helpers: usize,
+    ) -> Result<(), parquet::errors::ParquetError> {
+        while rest.num_rows() > 0 {
+            let group = match &mut self.row_group {
+                Some(g) => g,
+                None => self.row_group.insert(RowGroup {
+                    columns: self
+                        .factory
+                        .create_column_writers(self.file.flushed_row_groups().len())?,
+                    rows: 0,
+                }),
+            };
+            let mut take = rest.num_rows();
+            let bytes = group.bytes();
+            if let Some(row_bytes) = bytes.checked_div(group.rows) {
+                // Rows that still fit, at the average size of those encoded so far.
+                let fit = limit.saturating_sub(bytes) / row_bytes.max(1);
+                if fit == 0 {
+                    self.flush(helpers)?;
+                    continue;
+                }
+                take = take.min(fit);
+            }
+            let now = rest.slice(0, take);
+            rest = rest.slice(take, rest.num_rows() - take);
+            let mut leaves = Vec::with_capacity(group.columns.len());
+            for (field, column) in schema.fields().iter().zip(now.columns()) {
+                leaves.extend(compute_leaves(field.as_ref(), column)?);
+            }
+            debug_assert_eq!(leaves.len(), group.columns.len(), "one writer per leaf");
+            let work: Vec<_> = group.columns.iter_mut().zip(&leaves).collect();
+            shared_work::run(work, helpers, |(writer, leaf)| writer.write(leaf))?;
+            group.rows += take;
+            if group.bytes() >= limit {
+                self.flush(helpers)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the row group being encoded (its columns on several threads) and appends it to
+    /// the file.
+    fn flush(&mut self, helpers: usize) -> Result<(), parquet::errors::ParquetError> {
+        let Some(group) = self.row_group.take() else {
+            return Ok(());
+        };
+        let chunks = shared_work::run(group.columns, helpers, ArrowColumnWriter::close)?;
+        let mut row_group = self.file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        Ok(())
     }
 }
 

@@ -128,26 +128,16 @@ pub type Reason = String;
 /// # Errors
 /// The reason, for the record's failure message.
 pub fn timestamp_micros(value: &Value, formats: &[TimestampFormat]) -> Result<i64, Reason> {
-    for format in formats {
-        let found = match (format, value) {
-            (TimestampFormat::Millis, Value::Number(n)) => n.as_i64().and_then(millis_to_micros),
-            (TimestampFormat::Millis, Value::String(s)) => {
-                s.trim().parse::<i64>().ok().and_then(millis_to_micros)
-            }
-            (TimestampFormat::Pattern { strptime, .. }, Value::String(s)) => {
-                BrokenDownTime::parse(strptime, s.trim())
-                    .ok()
-                    .and_then(|tm| to_timestamp(&tm))
-                    .map(|t| t.as_microsecond())
-            }
-            _ => None,
-        };
-        if let Some(micros) = found {
-            return Ok(micros);
-        }
-    }
     match value {
+        Value::String(s) => timestamp_micros_of_str(s, formats),
         Value::Number(n) => {
+            for format in formats {
+                if let TimestampFormat::Millis = format {
+                    if let Some(micros) = n.as_i64().and_then(millis_to_micros) {
+                        return Ok(micros);
+                    }
+                }
+            }
             if let Some(i) = n.as_i64() {
                 let digits = i
                     .unsigned_abs()
@@ -159,9 +149,28 @@ pub fn timestamp_micros(value: &Value, formats: &[TimestampFormat]) -> Result<i6
                 seconds_to_micros(seconds)
             }
         }
-        Value::String(s) => text_timestamp(s.trim()),
         other => Err(format!("a {} is not a timestamp", kind(other))),
     }
+}
+
+/// [`timestamp_micros`] of a JSON string.
+///
+/// # Errors
+/// The reason, for the record's failure message.
+pub fn timestamp_micros_of_str(s: &str, formats: &[TimestampFormat]) -> Result<i64, Reason> {
+    for format in formats {
+        let found = match format {
+            TimestampFormat::Millis => s.trim().parse::<i64>().ok().and_then(millis_to_micros),
+            TimestampFormat::Pattern { strptime, .. } => BrokenDownTime::parse(strptime, s.trim())
+                .ok()
+                .and_then(|tm| to_timestamp(&tm))
+                .map(|t| t.as_microsecond()),
+        };
+        if let Some(micros) = found {
+            return Ok(micros);
+        }
+    }
+    text_timestamp(s.trim())
 }
 
 /// Epoch milliseconds as microseconds, when they are a timestamp (no overflow, in range).
