@@ -76,6 +76,8 @@ struct Row {
     records_per_s: f64,
     json_mb_per_s: f64,
     bytes_written: u64,
+    /// The process's CPU time (user and system, all threads) per record.
+    cpu_us_per_record: f64,
 }
 
 /// splitmix64: the record generator's deterministic randomness.
@@ -325,7 +327,7 @@ pub fn run(
     let mut rows = Vec::new();
     let mut peak_rss = Vec::new();
     for (path, sink) in &paths {
-        let before = max_rss_bytes();
+        let (before, cpu_before) = usage();
         let started = Instant::now();
         let mut written = 0;
         for b in &work {
@@ -339,12 +341,14 @@ pub fn run(
             written += d.wire_bytes;
         }
         let s = started.elapsed().as_secs_f64();
-        peak_rss.push((*path, before, max_rss_bytes()));
+        let (after, cpu_after) = usage();
+        peak_rss.push((*path, before, after));
         rows.push(Row {
             path,
             records_per_s: records as f64 / s,
             json_mb_per_s: bytes as f64 / 1e6 / s,
             bytes_written: written,
+            cpu_us_per_record: (cpu_after - cpu_before) * 1e6 / records.max(1) as f64,
         });
     }
     let _ = std::fs::remove_dir_all(&root);
@@ -361,15 +365,15 @@ pub fn run(
     .map_err(io_err("write"))?;
     writeln!(
         out,
-        "{:<18} {:>12} {:>10} {:>14}",
-        "path", "records/s", "MB/s in", "bytes written"
+        "{:<18} {:>12} {:>10} {:>14} {:>14}",
+        "path", "records/s", "MB/s in", "bytes written", "CPU us/record"
     )
     .map_err(io_err("write"))?;
     for r in &rows {
         writeln!(
             out,
-            "{:<18} {:>12.0} {:>10.1} {:>14}",
-            r.path, r.records_per_s, r.json_mb_per_s, r.bytes_written
+            "{:<18} {:>12.0} {:>10.1} {:>14} {:>14.2}",
+            r.path, r.records_per_s, r.json_mb_per_s, r.bytes_written, r.cpu_us_per_record
         )
         .map_err(io_err("write"))?;
     }
@@ -396,6 +400,21 @@ pub fn run(
         verdict(speed >= 0.5),
         second.path,
         second.records_per_s / plain.records_per_s
+    )
+    .map_err(io_err("write"))?;
+    // What the CPUs allow: records/s if every CPU did nothing but this path's work.
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let ceiling = cpus as f64 * 1e6 / columnar.cpu_us_per_record.max(f64::MIN_POSITIVE);
+    writeln!(
+        out,
+        "CPU: {} takes {:.2} CPU-us per record, the UNCOMPRESSED JSON path {:.2}; at that cost \
+         {cpus} fully busy CPUs convert at most {ceiling:.0} records/s, {:.2}x this run's JSON path \
+         (the conversion ran its CPUs {:.0} % busy)",
+        columnar.path,
+        columnar.cpu_us_per_record,
+        plain.cpu_us_per_record,
+        ceiling / plain.records_per_s,
+        100.0 * columnar.records_per_s / ceiling
     )
     .map_err(io_err("write"))?;
     writeln!(
@@ -427,14 +446,18 @@ pub fn run(
 
 /// The process's peak resident set so far (`getrusage`), in bytes: the batches themselves are
 /// in it from the start, so a path's rise above it is what that path held at its peak.
-fn max_rss_bytes() -> u64 {
+/// The process's peak RSS (bytes) and CPU time so far (user and system, all threads, seconds).
+fn usage() -> (u64, f64) {
     // SAFETY: getrusage writes one rusage into the zeroed value passed; no other memory.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: as above; RUSAGE_SELF is a valid `who`.
     let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
-    if ok {
-        u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024
-    } else {
-        0
+    if !ok {
+        return (0, 0.0);
     }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (
+        u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        seconds(usage.ru_utime) + seconds(usage.ru_stime),
+    )
 }
