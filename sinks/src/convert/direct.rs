@@ -13,8 +13,10 @@
 //!
 //! # Invariant
 //! Where this path succeeds, it appends exactly the cells the row path gives for the same
-//! record: it uses the same key plan, the same typing ([`cell::cell_owned`], with a string
-//! column's string taken as is, which is what `cell` does), and the later of two keys that
+//! record: it uses the same key plan (its lookups remembered per member's place in a
+//! [`KeyMemo`]), the same typing ([`cell::cell_owned`], with a string column's string taken as
+//! is, and integers, floats and timestamp strings pushed by [`Columns`] under `cell`'s own
+//! rules: range checks, `as_f64`, [`timestamp_micros_of_str`]), and the later of two keys that
 //! normalise alike wins (the earlier value is popped). Where the row path would fail, this path
 //! fails too (it types every value the row path types), so which records fail and why is
 //! decided by the row path alone. Checked against the row path by unit tests here and by the

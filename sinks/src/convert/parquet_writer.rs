@@ -105,6 +105,8 @@ impl ParquetOptions {
             .set_compression(compression)
             .set_dictionary_enabled(self.dictionary)
             .set_data_page_size_limit(usize::try_from(self.page_size_bytes).unwrap_or(usize::MAX))
+            // The crate's own ArrowWriter cuts row groups by these two; ParquetFile drives the
+            // column writers itself and cuts by `block_size_bytes` the same way.
             .set_max_row_group_bytes(Some(
                 usize::try_from(self.block_size_bytes.max(1)).unwrap_or(usize::MAX),
             ))
