@@ -74,20 +74,10 @@ pub fn cell(ty: &HiveType, value: &Value, de: &Deserializer) -> Result<Cell, Str
             Value::String(s) => s.clone(),
             other => other.to_string(),
         }),
-        HiveType::TinyInt => Cell::Int(integer(value, i64::from(i8::MIN), i64::from(i8::MAX), ty)?),
-        HiveType::SmallInt => Cell::Int(integer(
-            value,
-            i64::from(i16::MIN),
-            i64::from(i16::MAX),
-            ty,
-        )?),
-        HiveType::Int => Cell::Int(integer(
-            value,
-            i64::from(i32::MIN),
-            i64::from(i32::MAX),
-            ty,
-        )?),
-        HiveType::BigInt => Cell::Int(integer(value, i64::MIN, i64::MAX, ty)?),
+        HiveType::TinyInt | HiveType::SmallInt | HiveType::Int | HiveType::BigInt => {
+            let (min, max) = integer_range(ty).ok_or_else(mismatch)?;
+            Cell::Int(integer(value, min, max, ty)?)
+        }
         HiveType::Float | HiveType::Double => {
             let f = match value {
                 Value::Number(n) => n.as_f64(),
@@ -95,7 +85,7 @@ pub fn cell(ty: &HiveType, value: &Value, de: &Deserializer) -> Result<Cell, Str
                 _ => None,
             }
             .ok_or_else(mismatch)?;
-            if *ty == HiveType::Float && f.is_finite() && f.abs() > f64::from(f32::MAX) {
+            if f.is_finite() && !float_in_range(ty, f) {
                 return Err(format!("{f} is out of the range of a float"));
             }
             Cell::Float(f)
@@ -160,6 +150,23 @@ pub fn cell(ty: &HiveType, value: &Value, de: &Deserializer) -> Result<Cell, Str
             _ => return Err(mismatch()),
         },
     })
+}
+
+/// The values an integer type holds (`None` for other types).
+pub fn integer_range(ty: &HiveType) -> Option<(i64, i64)> {
+    Some(match ty {
+        HiveType::TinyInt => (i64::from(i8::MIN), i64::from(i8::MAX)),
+        HiveType::SmallInt => (i64::from(i16::MIN), i64::from(i16::MAX)),
+        HiveType::Int => (i64::from(i32::MIN), i64::from(i32::MAX)),
+        HiveType::BigInt => (i64::MIN, i64::MAX),
+        _ => return None,
+    })
+}
+
+/// Whether a finite `f` is within a `float` column's range (any finite value is within a
+/// `double`'s).
+pub fn float_in_range(ty: &HiveType, f: f64) -> bool {
+    *ty != HiveType::Float || f.abs() <= f64::from(f32::MAX)
 }
 
 fn integer(value: &Value, min: i64, max: i64, ty: &HiveType) -> Result<i64, String> {

@@ -28,7 +28,7 @@ use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::ArrowError;
 
 use super::arrays;
-use super::cell::Cell;
+use super::cell::{float_in_range, integer_range, Cell};
 use super::hive::HiveType;
 use super::Column;
 
@@ -409,28 +409,24 @@ impl Columns {
     /// an integer column whose range holds it, or to a `float` or `double` column (as `f64`).
     /// False, appending nothing, otherwise (the caller types the value as a [`Cell`]).
     pub fn push_integer(&mut self, column: usize, i: i64) -> bool {
-        let (min, max) = match self.types[column] {
-            HiveType::TinyInt => (i64::from(i8::MIN), i64::from(i8::MAX)),
-            HiveType::SmallInt => (i64::from(i16::MIN), i64::from(i16::MAX)),
-            HiveType::Int => (i64::from(i32::MIN), i64::from(i32::MAX)),
-            HiveType::BigInt => (i64::MIN, i64::MAX),
+        let ty = &self.types[column];
+        if matches!(ty, HiveType::Float | HiveType::Double) {
             // Every i64 is within f32's range: no range check to fail.
             #[allow(clippy::cast_precision_loss)]
-            HiveType::Float | HiveType::Double => return self.push_float(column, i as f64),
-            _ => return false,
-        };
-        (min..=max).contains(&i) && self.builders[column].push_cell(Cell::Int(i))
+            return self.push_float(column, i as f64);
+        }
+        integer_range(ty).is_some_and(|(min, max)| (min..=max).contains(&i))
+            && self.builders[column].push_cell(Cell::Int(i))
     }
 
     /// Appends a finite JSON number to a `double` column, or to a `float` column whose range
     /// holds it, as [`cell`](super::cell::cell) types it. False, appending nothing, otherwise.
     pub fn push_float(&mut self, column: usize, f: f64) -> bool {
-        let fits = match self.types[column] {
-            HiveType::Double => f.is_finite(),
-            HiveType::Float => f.is_finite() && f.abs() <= f64::from(f32::MAX),
-            _ => false,
-        };
-        fits && self.builders[column].push_cell(Cell::Float(f))
+        let ty = &self.types[column];
+        matches!(ty, HiveType::Float | HiveType::Double)
+            && f.is_finite()
+            && float_in_range(ty, f)
+            && self.builders[column].push_cell(Cell::Float(f))
     }
 
     /// Appends a timestamp (microseconds) to a `timestamp` column. False, appending nothing,
